@@ -1,0 +1,33 @@
+"""postrun: a post-run data-quality gate. Public API: load_suite, run_suite, Verdict, Status."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from runner.engine import RunOptions, run_suite
+    from runner.results import CheckResult, ExitCode, Status, Verdict
+    from runner.suite import Suite, load_suite
+
+# Loaded on first use so that `postrun --help` does not pay for SQLAlchemy and DuckDB.
+_EXPORTS = {
+    "RunOptions": "runner.engine",
+    "run_suite": "runner.engine",
+    "CheckResult": "runner.results",
+    "ExitCode": "runner.results",
+    "Status": "runner.results",
+    "Verdict": "runner.results",
+    "Suite": "runner.suite",
+    "load_suite": "runner.suite",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")

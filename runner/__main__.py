@@ -1,0 +1,5 @@
+"""`python -m runner` is `postrun`."""
+
+from runner.cli import main
+
+main()

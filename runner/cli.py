@@ -1,0 +1,248 @@
+"""The `postrun` command: parse arguments, call the library, print, exit. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from runner.results import CheckResult, Verdict
+
+app = typer.Typer(
+    name="postrun",
+    help="Post-run data-quality gate: run a suite of checks against what a batch left behind.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Suite param as NAME=VALUE (repeatable)."),
+]
+_STATUS_COLOURS = {"PASS": "green", "WARN": "yellow", "FAIL": "red", "ERROR": "magenta", "SKIP": "bright_black"}
+
+
+@app.command()
+def check(
+    suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")],
+    param: ParamOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/<suite>/<run_id>].")] = None,
+    format: Annotated[str, typer.Option("--format", help="Reports to write, comma-separated.")] = "json",
+    fail_on: Annotated[str, typer.Option("--fail-on", help="'warn' makes WARN exit 1.")] = "error",
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")] = None,
+    jobs: Annotated[int, typer.Option(help="Checks run at once (0: from CPU count).", min=0)] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print failure samples.")] = False,
+) -> None:
+    """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR."""
+    from runner.engine import RunOptions
+
+    formats = _formats(format)
+    if fail_on not in ("error", "warn"):
+        _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
+    options = RunOptions(only=only or [], skip=skip or [], jobs=jobs, fail_on_warn=fail_on == "warn")
+    loaded = _load(suite, param)
+    verdict = _run(loaded, options)
+    out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
+    _emit(verdict, out_dir, formats, quiet=quiet, verbose=verbose)
+
+
+@app.command()
+def validate(suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")], param: ParamOpt = None) -> None:
+    """Validate a suite (and the files it references) without touching data; exit 0 or 2."""
+    from runner.errors import PostrunError
+    from runner.suite import parse_suite
+
+    try:
+        parsed = parse_suite(suite)
+        missing = [n for n, p in parsed.spec.params.items() if p.required and not _given(n, param)]
+        if not missing:
+            parsed.bind(_params(param))
+    except PostrunError as exc:
+        _usage(str(exc))
+    note = f" (paths needing {', '.join(missing)} not checked: no value given)" if missing else ""
+    typer.echo(f"{suite}: valid suite '{parsed.spec.suite}', {len(parsed.checks)} checks{note}")
+
+
+@app.command("list")
+def list_types() -> None:
+    """List the check types with a one-line description and their fields."""
+    from runner.checks import REGISTRY
+    from runner.checks.base import CheckSpec
+
+    common = set(CheckSpec.model_fields)
+    for name in sorted(REGISTRY):
+        kind = REGISTRY[name]
+        typer.echo(f"{name}\n    {kind.summary}")
+        for field, info in kind.spec.model_fields.items():
+            if field in common:
+                continue
+            need = "required" if info.is_required() else "optional"
+            typer.echo(f"    {field:<14} {need:<9} {info.description or ''}")
+        typer.echo("")
+    typer.echo("Every check also takes: " + ", ".join(sorted(common - {"type"})))
+
+
+@app.command()
+def schema(
+    verdict: Annotated[bool, typer.Option("--verdict", help="Print the verdict.json schema instead.")] = False,
+) -> None:
+    """Print the JSON Schema of suite files (or of verdict.json with --verdict)."""
+    if verdict:
+        from runner.results import Verdict
+
+        document = Verdict.model_json_schema()
+    else:
+        from runner.suite import suite_json_schema
+
+        document = suite_json_schema()
+    typer.echo(json.dumps(document, indent=2))
+
+
+@app.command()
+def demo(
+    fault: Annotated[list[str] | None, typer.Option("--fault", help="Incident to inject (repeatable; 'none' for a clean batch).")] = None,
+    dir: Annotated[Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")] = Path("postrun-demo"),
+) -> None:
+    """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
+    from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
+    from runner.engine import RunOptions
+
+    chosen = tuple(fault or DEFAULT_FAULTS)
+    try:
+        batch = build_demo(dir, chosen)
+    except ValueError as exc:
+        _usage(str(exc))
+    injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
+    typer.echo(f"demo batch built in {batch.root}\ninjected: {injected}\n")
+    verdict = _run(_load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions())
+    _emit(verdict, batch.root / "reports" / verdict.run_id, ["json"], quiet=False, verbose=True)
+
+
+def main() -> NoReturn:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+# --- helpers: loading, running, printing ------------------------------------------------------
+
+
+def _load(suite: Path, param: list[str] | None):  # type: ignore[no-untyped-def]
+    from runner.errors import SuiteError, UsageError
+    from runner.suite import load_suite
+
+    try:
+        return load_suite(suite, _params(param))
+    except (SuiteError, UsageError) as exc:
+        _usage(str(exc))
+
+
+def _run(suite, options) -> Verdict:  # type: ignore[no-untyped-def]
+    from runner.engine import run_suite
+    from runner.errors import UsageError
+
+    progress = _Progress(len(suite.checks)) if sys.stderr.isatty() else None
+    try:
+        return run_suite(suite, options, on_result=progress)
+    except UsageError as exc:
+        _usage(str(exc))
+    finally:
+        if progress is not None:
+            progress.clear()
+
+
+def _emit(verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, verbose: bool) -> NoReturn:
+    from runner.errors import OutputError
+    from runner.render import write_reports
+
+    if not quiet:
+        for result in verdict.checks:
+            _print_result(result, verbose=verbose)
+    counts = ", ".join(f"{n} {s}" for s, n in verdict.counts.items() if n)
+    line = f"{verdict.verdict.value}: suite '{verdict.suite.name}' ({counts}) in {verdict.duration_s:.2f}s"
+    typer.echo(("\n" if not quiet else "") + typer.style(line, fg=_STATUS_COLOURS[verdict.verdict.value], bold=True))
+    try:
+        written = write_reports(verdict, out_dir, formats)
+    except OutputError as exc:
+        typer.echo(f"postrun: reports not written: {exc}", err=True)
+        raise typer.Exit(max(verdict.exit_code, 3)) from exc
+    typer.echo(f"report: {written[0]}")
+    raise typer.Exit(verdict.exit_code)
+
+
+def _print_result(result: CheckResult, *, verbose: bool) -> None:
+    status = typer.style(f"{result.status.value:<5}", fg=_STATUS_COLOURS[result.status.value], bold=True)
+    typer.echo(f"{status}  {result.name}  {result.message}")
+    if result.error is not None:
+        retry = "retryable" if result.error.retryable else "not retryable"
+        typer.echo(f"       error: {result.error.category.value}, {retry}")
+    for note in result.notes:
+        typer.echo(f"       note: {note}")
+    if verbose and result.status.value in ("FAIL", "WARN"):
+        for failure in result.failures[:5]:
+            typer.echo(f"       - {json.dumps(failure, default=str)}")
+        more = result.failure_count - min(5, len(result.failures))
+        if more > 0:
+            typer.echo(f"       … {more} more")
+
+
+class _Progress:
+    """A one-line progress counter on an interactive stderr."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+    def __call__(self, result: CheckResult) -> None:
+        self.done += 1
+        sys.stderr.write(f"\r{self.done}/{self.total} checks done ({result.name[:40]})\033[K")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def _formats(text: str) -> list[str]:
+    from runner.render import FORMATS
+
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        _usage(f"--format takes a comma-separated subset of {', '.join(FORMATS)}; got '{text}'")
+    return chosen
+
+
+def _params(param: list[str] | None) -> dict[str, str]:
+    values = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            _usage(f"--param takes NAME=VALUE, got '{item}'")
+        values[name.strip()] = value
+    return values
+
+
+def _given(name: str, param: list[str] | None) -> bool:
+    import os
+
+    from runner.params import ENV_PREFIX
+
+    return name in _params(param) or ENV_PREFIX + name.upper() in os.environ
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"postrun: {message}", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,127 @@
+"""What a check function may use while it runs: sources, params, SQL helpers, sample limits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from runner.errors import CheckConfigError
+
+if TYPE_CHECKING:
+    from runner.checks.base import CheckSpec, Relation
+    from runner.sources import FileSource, Source
+
+DEFAULT_SAMPLE_LIMIT = 20
+
+
+class Context:
+    """The view one running check has of the run. Built by the engine, one per check."""
+
+    def __init__(
+        self,
+        spec: CheckSpec,
+        sources: dict[str, Source],
+        params: dict[str, Any],
+        *,
+        sample_limit: int = DEFAULT_SAMPLE_LIMIT,
+    ) -> None:
+        self.spec = spec
+        self.sources = sources
+        self.params = params
+        self.sample_limit = sample_limit
+        self.notes: list[str] = []
+        self.queries: list[str] = []
+        self._cancel: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    # --- sources --------------------------------------------------------------------------
+
+    def source(self, name: str | None = None) -> Source:
+        """The named source, or the check's own."""
+        key = name or self.spec.source
+        if key is None or key not in self.sources:
+            raise CheckConfigError(f"check '{self.spec.name}' names no known source ({key!r})")
+        return self.sources[key]
+
+    def file_source(self, name: str | None = None) -> FileSource:
+        from runner.sources import FileSource
+
+        source = self.source(name)
+        if not isinstance(source, FileSource):
+            raise CheckConfigError(f"source '{source.name}' is not a file source")
+        return source
+
+    # --- SQL ------------------------------------------------------------------------------
+
+    def text(self, sql: str) -> sa.TextClause:
+        """A user SQL fragment; its ``:name`` placeholders become bound params (lists expand)."""
+        clause = sa.text(sql)
+        lists = [
+            sa.bindparam(name, expanding=True)
+            for name in clause._bindparams
+            if isinstance(self.params.get(name), list | tuple)
+        ]
+        return clause.bindparams(*lists) if lists else clause
+
+    def from_clause(self, relation: Relation) -> sa.FromClause:
+        """The relation as something to select from: a table, or the query as a subquery."""
+        if relation.table is not None:
+            schema, _, name = relation.table.rpartition(".")
+            return sa.table(name, schema=schema or None)
+        assert relation.query is not None
+        return self.text(relation.query).columns().subquery("q")
+
+    def select(self, relation: Relation, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        """``SELECT columns FROM relation [WHERE where]``."""
+        stmt = sa.select(*columns).select_from(self.from_clause(relation))
+        if relation.where is not None:
+            stmt = stmt.where(self.text(relation.where))
+        return stmt
+
+    def fetch(self, stmt: sa.Executable, source: str | None = None) -> list[dict[str, Any]]:
+        """Run ``stmt`` on a source (the check's own by default); rows as JSON-ready dicts."""
+        target = self.source(source)
+        self.queries.append(_compile(stmt, target))
+        rows = target.execute(stmt, self.params, self._interrupter)
+        for note in target.notes():
+            if note not in self.notes:
+                self.notes.append(note)
+        return rows
+
+    def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:
+        """The single value ``stmt`` returns."""
+        rows = self.fetch(stmt, source)
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise CheckConfigError(
+                f"expected one row with one value, got {len(rows)} row(s)"
+                + (f" with {len(rows[0])} columns" if rows else "")
+            )
+        return next(iter(rows[0].values()))
+
+    def relation_source(self, relation: Relation) -> str | None:
+        return relation.source or self.spec.source
+
+    # --- cancellation ---------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the statement in flight (called by the engine on timeout)."""
+        with self._lock:
+            self.cancelled = True
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()
+
+    def _interrupter(self, cancel: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._cancel = cancel
+
+
+def _compile(stmt: sa.Executable, source: Source) -> str:
+    try:
+        return str(stmt.compile(dialect=source.dialect()))  # type: ignore[attr-defined]
+    except Exception:
+        return str(stmt)

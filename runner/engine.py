@@ -1,0 +1,293 @@
+"""Runs a suite: selects checks, runs them on a bounded pool with per-check timeouts, and turns
+every exception into an ERROR result at one boundary. Returns the Verdict."""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from difflib import get_close_matches
+from typing import Any
+
+from runner import __version__
+from runner.checks import REGISTRY
+from runner.checks.base import CheckSpec
+from runner.context import DEFAULT_SAMPLE_LIMIT, Context
+from runner.errors import CheckConfigError, SourceError, UsageError
+from runner.results import (
+    DETAIL_LIMIT,
+    CheckError,
+    CheckResult,
+    ErrorCategory,
+    ExitCode,
+    Status,
+    SuiteInfo,
+    ToolInfo,
+    Verdict,
+    count_statuses,
+    worst_status,
+)
+from runner.sources import Source
+from runner.suite import Suite
+
+OnResult = Callable[[CheckResult], None]
+_POLL_S = 0.05
+
+
+@dataclass
+class RunOptions:
+    """How to run a suite (the `postrun check` flags that are not about output)."""
+
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    jobs: int = 0
+    """Checks run at once; 0 picks from the CPU count."""
+    sample_limit: int = DEFAULT_SAMPLE_LIMIT
+    fail_on_warn: bool = False
+
+
+def run_suite(
+    suite: Suite, options: RunOptions | None = None, *, on_result: OnResult | None = None
+) -> Verdict:
+    """Run every selected check of ``suite`` and return the verdict. Never raises for a check."""
+    options = options or RunOptions()
+    selected = select_checks(suite.checks, options.only, options.skip)
+    started_at = datetime.now(UTC)
+    sources = {name: config.open() for name, config in suite.sources.items()}
+    redact = _redactor(suite.secrets())
+    try:
+        results = _Runner(suite, sources, options, redact, on_result).run(selected)
+    finally:
+        for source in sources.values():
+            source.close()
+    finished_at = datetime.now(UTC)
+    statuses = [r.status for r in results]
+    status = worst_status(statuses)
+    return Verdict(
+        tool=ToolInfo(version=__version__),
+        suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
+        run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}",
+        params={k: _param_json(v) for k, v in suite.params.items()},
+        started_at=_iso(started_at),
+        finished_at=_iso(finished_at),
+        duration_s=round((finished_at - started_at).total_seconds(), 3),
+        verdict=status,
+        exit_code=int(ExitCode.for_status(status, fail_on_warn=options.fail_on_warn)),
+        counts=count_statuses(statuses),
+        checks=results,
+    )
+
+
+def select_checks(
+    checks: list[CheckSpec], only: Iterable[str], skip: Iterable[str]
+) -> dict[str, bool]:
+    """Check name → whether it runs; unknown names in --only/--skip are usage errors."""
+    names = [c.name or "" for c in checks]
+    only, skip = list(only), list(skip)
+    for name in (*only, *skip):
+        if name not in names:
+            close = get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UsageError(f"no check named '{name}' in the suite{hint}")
+    return {n: (not only or n in only) and n not in skip for n in names}
+
+
+class _Runner:
+    """A pool of daemon worker threads; a worker stuck past its check's timeout is abandoned."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        sources: dict[str, Source],
+        options: RunOptions,
+        redact: Callable[[str], str],
+        on_result: OnResult | None,
+    ) -> None:
+        self.suite = suite
+        self.sources = sources
+        self.options = options
+        self.redact = redact
+        self.on_result = on_result
+        self.todo: queue.Queue[CheckSpec | None] = queue.Queue()
+        self.done: queue.Queue[CheckResult] = queue.Queue()
+        self.running: dict[str, tuple[float, Context]] = {}
+        self.lock = threading.Lock()
+
+    def run(self, selected: dict[str, bool]) -> list[CheckResult]:
+        results: dict[str, CheckResult] = {}
+        for check in self.suite.checks:
+            assert check.name is not None
+            if selected[check.name]:
+                self.todo.put(check)
+            else:
+                results[check.name] = self._finish(_skipped(check))
+        pending = sum(selected.values())
+        workers = self.options.jobs or min(8, 2 * (os.cpu_count() or 1))
+        for _ in range(min(workers, pending)):
+            self._spawn()
+        specs = {c.name: c for c in self.suite.checks}
+        while len(results) < len(self.suite.checks):
+            try:
+                result = self.done.get(timeout=_POLL_S)
+            except queue.Empty:
+                for name in self._overdue():
+                    results[name] = self._finish(_timed_out(specs[name]))
+                    self._spawn()  # the stuck worker no longer counts
+                continue
+            if result.name not in results:
+                results[result.name] = self._finish(result)
+        for _ in range(workers):
+            self.todo.put(None)
+        return [results[c.name or ""] for c in self.suite.checks]
+
+    def _spawn(self) -> None:
+        threading.Thread(target=self._work, daemon=True, name="postrun-check").start()
+
+    def _work(self) -> None:
+        while (check := self.todo.get()) is not None:
+            ctx = Context(check, self.sources, self.suite.params, sample_limit=self.options.sample_limit)
+            with self.lock:
+                self.running[check.name or ""] = (time.monotonic(), ctx)
+            result = evaluate(check, ctx)
+            with self.lock:
+                self.running.pop(check.name or "", None)
+                if ctx.cancelled:
+                    return  # already reported as timed out; this worker was replaced
+            self.done.put(result)
+
+    def _overdue(self) -> list[str]:
+        now = time.monotonic()
+        with self.lock:
+            late = [
+                (name, ctx)
+                for name, (start, ctx) in self.running.items()
+                if now - start > ctx.spec.timeout.total_seconds()
+            ]
+            for name, _ in late:
+                del self.running[name]
+        for _, ctx in late:
+            ctx.cancel()
+        return [name for name, _ in late]
+
+    def _finish(self, result: CheckResult) -> CheckResult:
+        result = _redacted(result, self.redact)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
+    """The one error boundary: run a check; any exception becomes an ERROR result."""
+    start = time.perf_counter()
+    error: CheckError | None = None
+    try:
+        outcome = REGISTRY[check.type].run(check, ctx)
+    except SourceError as exc:
+        error = CheckError(
+            category=exc.category,
+            retryable=exc.retryable,
+            message=exc.message,
+            detail=_clip(exc.detail or exc.message),
+        )
+    except CheckConfigError as exc:
+        error = CheckError(
+            category=ErrorCategory.CONFIG, retryable=False, message=str(exc), detail=_clip(str(exc))
+        )
+    except Exception as exc:
+        error = CheckError(
+            category=ErrorCategory.INTERNAL,
+            retryable=False,
+            message=f"postrun failed inside check '{check.name}' ({type(exc).__name__}: {exc}); "
+            "this is a bug, please report it with the detail.",
+            detail=_clip(traceback.format_exc()),
+        )
+    duration = round(time.perf_counter() - start, 4)
+    base = _base(check) | {"duration_s": duration}
+    if error is not None:
+        return CheckResult(
+            **base, status=Status.ERROR, message=error.message, error=error, notes=ctx.notes
+        )
+    if outcome.passed:
+        status = Status.PASS
+    else:
+        status = Status.WARN if check.severity == "warn" else Status.FAIL
+    return CheckResult(
+        **base,
+        status=status,
+        message=outcome.message,
+        observed=outcome.observed,
+        expected=outcome.expected,
+        failures=outcome.failures[: ctx.sample_limit] if ctx.sample_limit else outcome.failures,
+        failure_count=outcome.failure_count,
+        notes=[*ctx.notes, *outcome.notes],
+    )
+
+
+def _base(check: CheckSpec) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "type": check.type,
+        "source": check.source,
+        "severity": check.severity,
+    }
+
+
+def _skipped(check: CheckSpec) -> CheckResult:
+    return CheckResult(
+        **_base(check), status=Status.SKIP, message="not run (--only / --skip)", duration_s=0.0
+    )
+
+
+def _timed_out(check: CheckSpec) -> CheckResult:
+    seconds = check.timeout.total_seconds()
+    message = f"check '{check.name}' did not finish within its timeout of {seconds:g}s and was cancelled"
+    error = CheckError(
+        category=ErrorCategory.TIMEOUT, retryable=True, message=message, detail=message
+    )
+    return CheckResult(
+        **_base(check), status=Status.ERROR, message=message, error=error, duration_s=seconds
+    )
+
+
+def _redactor(values: list[str]) -> Callable[[str], str]:
+    ordered = sorted({v for v in values if v}, key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for value in ordered:
+            text = text.replace(value, "***")
+        return text
+
+    return redact
+
+
+def _redacted(result: CheckResult, redact: Callable[[str], str]) -> CheckResult:
+    update: dict[str, Any] = {"message": redact(result.message)}
+    if result.error is not None:
+        update["error"] = result.error.model_copy(
+            update={
+                "message": redact(result.error.message),
+                "detail": redact(result.error.detail) if result.error.detail else None,
+            }
+        )
+    return result.model_copy(update=update)
+
+
+def _clip(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= DETAIL_LIMIT:
+        return text
+    return data[: DETAIL_LIMIT - 3].decode("utf-8", errors="ignore") + "..."
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _param_json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value

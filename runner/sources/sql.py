@@ -1,0 +1,280 @@
+"""SQL sources through SQLAlchemy: read-only connections, one connect, driver errors translated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from runner.errors import SourceError
+from runner.results import ErrorCategory
+
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "token", "secret", "api_key", "apikey"})
+
+Interrupter = Callable[[Callable[[], None] | None], None]
+"""Registers the cancel function of the statement in flight (None when it ends)."""
+
+
+class SqlSource:
+    """A database reached through one SQLAlchemy URL, connected once and lazily."""
+
+    kind = "sql"
+
+    def __init__(self, name: str, url: str, *, on_connect: Callable[[Any], None] | None = None):
+        self.name = name
+        self.url = url
+        self.display_url = mask_url(url)
+        self._on_connect = on_connect
+        self._engine: Engine | None = None
+        self._failure: SourceError | None = None
+        self._lock = threading.Lock()
+
+    def secrets(self) -> list[str]:
+        """Values that must never be printed: the URL's password and secret query values."""
+        return url_secrets(self.url)
+
+    def notes(self) -> list[str]:
+        """Facts about the source every check on it should report (none for databases)."""
+        return []
+
+    def execute(
+        self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one read statement and return its rows as JSON-ready dicts."""
+        with self.connection() as conn:
+            raw = conn.connection.dbapi_connection
+            if interrupter is not None:
+                interrupter(lambda: interrupt(raw))
+            try:
+                result = conn.execute(stmt, params)
+                rows = [{k: jsonable(v) for k, v in row.items()} for row in result.mappings()]
+            except sa.exc.DBAPIError as exc:
+                raise translate_error(exc, self, connecting=False) from exc
+            finally:
+                if interrupter is not None:
+                    interrupter(None)
+        return rows
+
+    def dialect(self) -> sa.Dialect:
+        return self.engine().dialect
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        engine = self.engine()
+        try:
+            conn = engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise translate_error(exc, self, connecting=True) from exc
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def engine(self) -> Engine:
+        """The connected engine; the first failure is remembered and raised for every caller."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if self._engine is None:
+                try:
+                    self._engine = self._connect()
+                except SourceError as exc:
+                    self._failure = exc
+                    raise
+            return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _connect(self) -> Engine:
+        try:
+            url, connect_args = read_only_url(self.url)
+            engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=False)
+        except Exception as exc:  # bad URL or missing driver: the user's configuration
+            raise SourceError(
+                f"Source '{self.name}' has an unusable URL {self.display_url}: {exc}",
+                category=ErrorCategory.CONFIG,
+                detail=str(exc),
+            ) from exc
+        if self._on_connect is not None:
+            sa.event.listen(engine, "connect", lambda dbapi_conn, _: self._on_connect(dbapi_conn))
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            raise translate_error(exc, self, connecting=True) from exc
+        return engine
+
+
+def read_only_url(url: str) -> tuple[sa.URL, dict[str, Any]]:
+    """The URL and connect arguments that open ``url`` read-only where the driver allows."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        memory = parsed.database in (None, "", ":memory:") or str(parsed.database).startswith(
+            ":memory:"
+        )
+        return parsed, ({} if memory else {"read_only": True})
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return parsed, {}
+        return parsed.set(database=f"file:{database}", query={"mode": "ro", "uri": "true"}), {}
+    if backend == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", ""):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        options = "-c default_transaction_read_only=on"
+        return parsed, {"options": options, "connect_timeout": 10}
+    return parsed, {}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password and secret query values replaced by ***."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return _mask_text(url, url_secrets(url))
+    query = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
+
+
+def url_secrets(url: str) -> list[str]:
+    """Password and secret query values found in ``url`` (best effort on unparsable URLs)."""
+    found: list[str] = []
+    try:
+        parsed = make_url(url)
+    except Exception:
+        _, _, query = url.partition("?")
+        return [v for k, v in parse_qsl(query) if k.lower() in SECRET_QUERY_KEYS and v]
+    if parsed.password:
+        found.append(str(parsed.password))
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found.extend([value] if isinstance(value, str) else list(value))
+    # also the URL-encoded forms, as drivers may echo the DSN back
+    found.extend(urlencode({"": s})[1:] for s in list(found))
+    return [s for s in dict.fromkeys(found) if s]
+
+
+def _mask_text(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def interrupt(dbapi_conn: Any) -> None:
+    """Ask the database to stop the statement running on ``dbapi_conn``."""
+    for method in ("interrupt", "cancel_safe", "cancel"):
+        fn = getattr(dbapi_conn, method, None)
+        if callable(fn):
+            fn()
+            return
+
+
+def jsonable(value: Any) -> Any:
+    """A database value as something verdict.json can hold."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+# --- driver errors → SourceError -------------------------------------------------------------
+
+_PG_CLASSES = {
+    "28": (ErrorCategory.AUTH, False),
+    "08": (ErrorCategory.CONNECTIVITY, True),
+    "57": (ErrorCategory.CONNECTIVITY, True),
+    "53": (ErrorCategory.CONNECTIVITY, True),
+    "22": (ErrorCategory.DATA_MALFORMED, False),
+    "42": (ErrorCategory.QUERY, False),
+}
+_PG_CODES = {
+    "57014": (ErrorCategory.TIMEOUT, True),
+    "42P01": (ErrorCategory.SCHEMA_MISMATCH, False),
+    "42703": (ErrorCategory.SCHEMA_MISMATCH, False),
+    "3F000": (ErrorCategory.SCHEMA_MISMATCH, False),
+    "25006": (ErrorCategory.QUERY, False),
+}
+_MESSAGE_HINTS = [
+    ("password authentication failed", ErrorCategory.AUTH, False),
+    ("authentication failed", ErrorCategory.AUTH, False),
+    ("permission denied", ErrorCategory.AUTH, False),
+    ("no such table", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("no such column", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("catalog error", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("referenced column", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("does not exist", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("interrupt", ErrorCategory.TIMEOUT, True),
+    ("canceling statement", ErrorCategory.TIMEOUT, True),
+    ("conversion error", ErrorCategory.DATA_MALFORMED, False),
+    ("could not convert", ErrorCategory.DATA_MALFORMED, False),
+    ("malformed json", ErrorCategory.DATA_MALFORMED, False),
+    ("file is not a database", ErrorCategory.DATA_MALFORMED, False),
+]
+
+
+def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bool) -> SourceError:
+    """One ``SourceError`` with a category for whatever the driver raised."""
+    orig = exc.orig if exc.orig is not None else exc
+    raw = str(orig).strip()
+    first_line = raw.splitlines()[0] if raw else type(orig).__name__
+    category, retryable = _categorize(orig, raw.lower(), connecting=connecting)
+    if connecting and category not in (ErrorCategory.AUTH, ErrorCategory.CONFIG):
+        category, retryable = ErrorCategory.CONNECTIVITY, True
+    if connecting:
+        message = f"Could not connect to source '{source.name}' ({source.display_url}): {first_line}"
+    else:
+        message = f"Source '{source.name}' refused the query: {first_line}"
+    secrets = source.secrets()
+    return SourceError(
+        _mask_text(message, secrets),
+        category=category,
+        retryable=retryable,
+        detail=_mask_text(raw, secrets),
+    )
+
+
+def _categorize(orig: BaseException, text: str, *, connecting: bool) -> tuple[ErrorCategory, bool]:
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        if sqlstate in _PG_CODES:
+            return _PG_CODES[sqlstate]
+        if sqlstate[:2] in _PG_CLASSES:
+            return _PG_CLASSES[sqlstate[:2]]
+    kind = type(orig).__name__
+    if kind == "InterruptException":
+        return ErrorCategory.TIMEOUT, True
+    if kind == "CatalogException":
+        return ErrorCategory.SCHEMA_MISMATCH, False
+    if kind in ("ConversionException", "InvalidInputException") and "read-only" not in text:
+        return ErrorCategory.DATA_MALFORMED, False
+    for hint, category, retryable in _MESSAGE_HINTS:
+        if hint in text:
+            return category, retryable
+    if connecting:
+        return ErrorCategory.CONNECTIVITY, True
+    return ErrorCategory.QUERY, False

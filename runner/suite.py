@@ -1,0 +1,454 @@
+"""Suite files: YAML → validated specs (file and line on every error) → a bound, runnable Suite."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from runner.checks import REGISTRY
+from runner.checks.base import CheckSpec, Spec
+from runner.errors import SuiteError, SuiteIssue
+from runner.params import ParamSpec, interpolate, placeholders, resolve_params
+from runner.sources import FileSource, Source, SqlSource
+from runner.sources.files import FORMATS, FileTable, infer_format
+from runner.yamlfile import Document, Loc, load_yaml
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+_FILE_URL = re.compile(r"^(?P<scheme>(?:duckdb|sqlite)(?:\+\w+)?:///)(?P<path>[^?]*)(?P<rest>.*)$")
+
+
+class TableSpec(Spec):
+    """Files whose contents a file source exposes as one SQL table."""
+
+    files: str | list[str]
+    """Glob(s) of the files; `{param}` substitution applies."""
+    format: Literal["json", "ndjson", "csv", "parquet"] | None = None
+    """File format; inferred from the glob's suffix when left out."""
+
+
+class SourceSpec(Spec):
+    """A database (`url`) or a set of result files (`files`, optional `tables`)."""
+
+    url: str | None = None
+    """SQLAlchemy URL; `${ENV}`, `${ENV:-default}` and `{param}` are substituted."""
+    files: str | list[str] | None = None
+    """Glob(s) of result files; `{param}` substitution applies."""
+    tables: dict[str, str | list[str] | TableSpec] | None = None
+    """File contents as SQL tables (through DuckDB): table name → glob(s) or {files, format}."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if self.url is None and self.files is None and self.tables is None:
+            raise ValueError("give 'url' (a database) or 'files' / 'tables' (result files)")
+        if self.url is not None and (self.files is not None or self.tables is not None):
+            raise ValueError("a source is a database ('url') or files ('files'/'tables'), not both")
+        return self
+
+
+class SuiteFile(Spec):
+    """A postrun suite file (SPEC §2)."""
+
+    suite: str = Field(pattern=r"^[a-z0-9_-]+$")
+    """Suite name: lowercase letters, digits, '-' and '_'."""
+    description: str | None = None
+    """What the suite guards."""
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    """Values the suite takes at run time."""
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    """Named databases and result-file sets the checks read."""
+    checks: list[dict[str, Any]] = Field(min_length=1)
+    """The checks, run in this order in every report."""
+
+    @field_validator("params", "sources")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(_NAME, name):
+                raise ValueError(f"'{name}' is not a valid name (letters, digits, '_', '-')")
+        return value
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A source with every substitution done; ``open()`` makes a fresh, unconnected Source."""
+
+    name: str
+    url: str | None = None
+    patterns: tuple[str, ...] = ()
+    tables: tuple[FileTable, ...] = ()
+
+    def open(self) -> Source:
+        if self.url is not None:
+            return SqlSource(self.name, self.url)
+        return FileSource(self.name, list(self.patterns), list(self.tables))
+
+
+@dataclass
+class Suite:
+    """A validated suite with its params bound: everything needed to run."""
+
+    name: str
+    path: str
+    sha256: str
+    description: str | None
+    params: dict[str, Any]
+    sources: dict[str, SourceConfig]
+    checks: list[CheckSpec]
+    param_specs: dict[str, ParamSpec] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        """Every value that must never be printed (passwords, tokens in source URLs)."""
+        from runner.sources.sql import url_secrets
+
+        return [s for c in self.sources.values() if c.url for s in url_secrets(c.url)]
+
+
+@dataclass
+class ParsedSuite:
+    """A suite file validated on its own, before params are bound."""
+
+    file: Path
+    document: Document
+    spec: SuiteFile
+    checks: list[CheckSpec]
+    check_locs: list[Loc]
+
+    def bind(
+        self,
+        given: Mapping[str, str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Suite:
+        """Resolve params, substitute paths and URLs, and check referenced files exist."""
+        env = os.environ if env is None else env
+        suite_dir = self.file.parent
+        params = resolve_params(
+            self.spec.params, dict(given or {}), suite_dir=suite_dir, env=env, cwd=cwd
+        )
+        binder = _Binder(self, params, env, cwd or Path.cwd())
+        sources = {name: binder.source(name, spec) for name, spec in self.spec.sources.items()}
+        checks = [binder.check(spec, loc) for spec, loc in zip(self.checks, self.check_locs, strict=True)]
+        if binder.issues:
+            raise SuiteError(binder.issues)
+        data = self.file.read_bytes()
+        return Suite(
+            name=self.spec.suite,
+            path=self.document.path,
+            sha256=hashlib.sha256(data).hexdigest(),
+            description=self.spec.description,
+            params=params,
+            sources=sources,
+            checks=checks,
+            param_specs=dict(self.spec.params),
+        )
+
+
+def load_suite(
+    path: str | Path,
+    params: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Suite:
+    """Parse, validate and bind a suite file. Raises ``SuiteError`` or ``UsageError``."""
+    return parse_suite(path).bind(params, env=env)
+
+
+def parse_suite(path: str | Path) -> ParsedSuite:
+    """Validate a suite file without params; every problem is reported with file and line."""
+    display = str(path)
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise SuiteError([SuiteIssue(display, None, "no such suite file")])
+    document = load_yaml(file, display)
+    if not isinstance(document.data, dict):
+        raise SuiteError([document.issue((), "a suite file is a mapping with 'suite' and 'checks'")])
+    try:
+        spec = SuiteFile.model_validate(document.data)
+    except ValidationError as exc:
+        raise SuiteError(_issues(document, exc, SuiteFile, (), "")) from exc
+    checks, locs, issues = _parse_checks(document, spec)
+    issues += list(_cross_check(document, spec, checks, locs))
+    if issues:
+        raise SuiteError(issues)
+    return ParsedSuite(file, document, spec, checks, locs)
+
+
+def _parse_checks(
+    document: Document, spec: SuiteFile
+) -> tuple[list[CheckSpec], list[Loc], list[SuiteIssue]]:
+    checks: list[CheckSpec] = []
+    locs: list[Loc] = []
+    issues: list[SuiteIssue] = []
+    for index, raw in enumerate(spec.checks):
+        loc: Loc = ("checks", index)
+        label = _label(raw, index)
+        kind = raw.get("type")
+        if not isinstance(kind, str):
+            issues.append(document.issue(loc, f"{label}: missing required key 'type'"))
+            continue
+        if kind not in REGISTRY:
+            issues.append(document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, REGISTRY)}"))
+            continue
+        model = REGISTRY[kind].spec
+        try:
+            check = model.model_validate(raw)
+        except ValidationError as exc:
+            issues += _issues(document, exc, model, loc, f"{label}: ")
+            continue
+        if check.source is None and check.needs_source() and len(spec.sources) == 1:
+            check = check.model_copy(update={"source": next(iter(spec.sources))})
+        checks.append(check)
+        locs.append(loc)
+    return _named(checks), locs, issues
+
+
+def _named(checks: list[CheckSpec]) -> list[CheckSpec]:
+    """Give unnamed checks '<type>:<target>', numbering repeats ('…#2') in suite order."""
+    taken = {c.name for c in checks if c.name}
+    seen: dict[str, int] = {}
+    named = []
+    for check in checks:
+        if check.name is None:
+            base = f"{check.type}:{check.target()}" if check.target() else check.type
+            seen[base] = seen.get(base, 0) + 1
+            name = base if seen[base] == 1 else f"{base}#{seen[base]}"
+            while name in taken:
+                seen[base] += 1
+                name = f"{base}#{seen[base]}"
+            taken.add(name)
+            check = check.model_copy(update={"name": name})
+        named.append(check)
+    return named
+
+
+def _cross_check(
+    document: Document, spec: SuiteFile, checks: list[CheckSpec], locs: list[Loc]
+) -> Iterator[SuiteIssue]:
+    """What one check cannot know alone: unique names, known sources, declared params."""
+    names: dict[str, Loc] = {}
+    for check, loc in zip(checks, locs, strict=True):
+        label = f"check '{check.name}'"
+        assert check.name is not None
+        if check.name in names:
+            first = document.line(names[check.name])
+            yield document.issue((*loc, "name"), f"{label}: name already used on line {first}")
+        names.setdefault(check.name, loc)
+        yield from _check_sources(document, spec, check, loc, label)
+        for path, sql in check.sql_fragments():
+            for param in _BIND.findall(sql):
+                if param not in spec.params:
+                    where = _path_loc(loc, path)
+                    yield document.issue(where, f"{label}: {path or 'query'} uses :{param}, which is not a declared param" + _hint(param, spec.params))
+        for name in _path_fields(check):
+            value = getattr(check, name)
+            for text in [value] if isinstance(value, str) else value or []:
+                for param in placeholders(text)[1]:
+                    if param not in spec.params:
+                        yield document.issue((*loc, name), f"{label}: {name} uses {{{param}}}, which is not a declared param" + _hint(param, spec.params))
+    for name, source in spec.sources.items():
+        for text in _source_texts(source):
+            for param in placeholders(text)[1]:
+                if param not in spec.params:
+                    yield document.issue(("sources", name), f"source '{name}': {{{param}}} is not a declared param" + _hint(param, spec.params))
+
+
+def _check_sources(
+    document: Document, spec: SuiteFile, check: CheckSpec, loc: Loc, label: str
+) -> Iterator[SuiteIssue]:
+    if check.source is None and check.needs_source():
+        if len(spec.sources) != 1:
+            known = ", ".join(spec.sources) or "none declared"
+            yield document.issue(loc, f"{label}: name a 'source' (the suite has {known})")
+    for path, relation in [("source", check), *check.relations()]:
+        name = relation.source
+        if name is not None and name not in spec.sources:
+            field_loc = _path_loc(loc, f"{path}.source" if path not in ("", "source") else "source")
+            yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
+
+
+def _source_texts(source: SourceSpec) -> Iterable[str]:
+    if source.url:
+        yield source.url
+    for value in (source.files, *(source.tables or {}).values()):
+        if isinstance(value, TableSpec):
+            value = value.files
+        yield from [value] if isinstance(value, str) else value or []
+
+
+class _Binder:
+    """Substitutes params and environment into sources and check paths, collecting issues."""
+
+    def __init__(self, parsed: ParsedSuite, params: dict[str, Any], env: Mapping[str, str], cwd: Path):
+        self.document = parsed.document
+        self.suite_dir = parsed.file.parent
+        self.params = params
+        self.env = env
+        self.cwd = cwd
+        self.issues: list[SuiteIssue] = []
+
+    def source(self, name: str, spec: SourceSpec) -> SourceConfig:
+        what = f"source '{name}'"
+        if spec.url is not None:
+            return SourceConfig(name, url=self.url(spec.url, what))
+        tables = []
+        for table, value in (spec.tables or {}).items():
+            files = value.files if isinstance(value, TableSpec) else value
+            patterns = self.paths(files, what)
+            fmt = value.format if isinstance(value, TableSpec) else None
+            fmt = fmt or infer_format(patterns[0] if patterns else "")
+            if fmt not in FORMATS:
+                self.issues.append(self.document.issue(("sources", name, "tables", table), f"{what}: table '{table}': cannot tell the file format from {files!r}; add 'format: json|ndjson|csv|parquet'"))
+                continue
+            tables.append(FileTable(table, tuple(patterns), fmt))
+        return SourceConfig(name, patterns=tuple(self.paths(spec.files, what)), tables=tuple(tables))
+
+    def check(self, check: CheckSpec, loc: Loc) -> CheckSpec:
+        update: dict[str, Any] = {}
+        for name in _path_fields(check):
+            value = getattr(check, name)
+            if value is None:
+                continue
+            resolved = self.paths(value, f"check '{check.name}': {name}")
+            update[name] = resolved[0] if isinstance(value, str) else resolved
+            if name in check.existing_paths:
+                for path in resolved:
+                    if not Path(path).exists():
+                        self.issues.append(self.document.issue((*loc, name), f"check '{check.name}': {name} file not found: {path}"))
+        return check.model_copy(update=update) if update else check
+
+    def url(self, text: str, what: str) -> str:
+        value, outside = interpolate(text, self.params, env=self.env, what=what)
+        match = _FILE_URL.match(value)
+        if match is None or match["path"] in ("", ":memory:") or match["path"].startswith(":memory:"):
+            return value
+        path = match["path"]
+        start = match.start("path")
+        base = self.cwd if outside[start] else self.suite_dir
+        return f"{match['scheme']}{base / Path(path).expanduser()}{match['rest']}"
+
+    def paths(self, value: str | list[str] | None, what: str) -> list[str]:
+        out = []
+        for text in [value] if isinstance(value, str) else value or []:
+            resolved, outside = interpolate(text, self.params, env=self.env, what=what)
+            base = self.cwd if outside and outside[0] else self.suite_dir
+            out.append(str(base / Path(resolved).expanduser()))
+        return out
+
+
+def _path_fields(check: CheckSpec) -> tuple[str, ...]:
+    return (*check.glob_fields, *check.existing_paths)
+
+
+def _path_loc(loc: Loc, dotted: str) -> Loc:
+    return (*loc, *(part for part in dotted.split(".") if part))
+
+
+# --- pydantic errors → located, readable issues ----------------------------------------------
+
+
+def _issues(
+    document: Document, exc: ValidationError, model: type[BaseModel], base: Loc, prefix: str
+) -> list[SuiteIssue]:
+    reasons: dict[Loc, list[str]] = {}
+    for error in exc.errors():
+        loc = _data_loc(document.data, (*base, *error["loc"]))
+        rel = loc[len(base) :]
+        if error["type"] == "extra_forbidden":
+            reason = f"unknown key '{rel[-1]}'" + _hint(str(rel[-1]), _fields_at(model, rel[:-1]))
+        elif error["type"] == "missing":
+            reason, loc = f"missing required key '{rel[-1]}'", loc[:-1]
+        else:
+            field = ".".join(str(part) for part in rel)
+            msg = error["msg"].removeprefix("Value error, ")
+            reason = f"{field}: {msg}" if field else msg
+        reasons.setdefault(loc, [])
+        if reason not in reasons[loc]:
+            reasons[loc].append(reason)
+    return [document.issue(loc, prefix + "; or ".join(found)) for loc, found in reasons.items()]
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """Drop pydantic's union/type tags from ``loc``, keeping only real keys and indexes."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier() and not _is_tag(part):
+            out.append(part)
+            node = None
+    return tuple(out)
+
+
+def _is_tag(part: str) -> bool:
+    return part[:1].isupper() or part in {"str", "int", "float", "bool", "list", "dict", "date"}
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names valid at ``loc`` inside ``model`` (for did-you-mean hints)."""
+    candidates: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nested = [
+            sub
+            for cand in candidates
+            if part in cand.model_fields
+            for sub in _models_in(cand.model_fields[part].annotation)
+        ]
+        if nested:
+            candidates = nested
+    return sorted({name for cand in candidates for name in cand.model_fields})
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    return f"unknown {what} '{name}'" + (_hint(name, known) or f" (known: {', '.join(sorted(known))})")
+
+
+def _label(raw: Any, index: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        return f"check '{raw['name']}'"
+    if isinstance(raw, dict) and isinstance(raw.get("type"), str):
+        return f"check #{index + 1} ({raw['type']})"
+    return f"check #{index + 1}"
+
+
+def suite_json_schema() -> dict[str, Any]:
+    """JSON Schema of suite files, with every registered check type (`postrun schema`)."""
+    from typing import Annotated, Union
+
+    from pydantic import create_model
+
+    specs = tuple(kind.spec for kind in REGISTRY.values())
+    check = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007
+    model = create_model("PostrunSuite", __base__=SuiteFile, checks=(list[check], ...))  # type: ignore[call-overload]
+    schema: dict[str, Any] = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "postrun suite"
+    return schema

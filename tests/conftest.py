@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny DuckDB/SQLite databases, suite files written on the fly, a checked runner."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jsonschema
+import pytest
+
+from runner import RunOptions, Verdict, load_suite, run_suite
+from runner.results import Verdict as VerdictModel
+
+VERDICT_SCHEMA = VerdictModel.model_json_schema()
+
+
+@dataclass
+class Database:
+    """A throwaway database file of one kind, filled with setup SQL."""
+
+    kind: str
+    path: Path
+
+    @property
+    def url(self) -> str:
+        return f"{self.kind}:///{self.path}"
+
+    def run(self, script: str) -> None:
+        script = textwrap.dedent(script)
+        if self.kind == "duckdb":
+            with duckdb.connect(str(self.path)) as con:
+                con.execute(script)
+        else:
+            with sqlite3.connect(self.path) as con:
+                con.executescript(script)
+            con.close()
+
+
+@pytest.fixture(params=["duckdb", "sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The same test against DuckDB and SQLite."""
+    return Database(request.param, tmp_path / f"data.{request.param}")
+
+
+@pytest.fixture
+def duck(tmp_path: Path) -> Database:
+    return Database("duckdb", tmp_path / "data.duckdb")
+
+
+def check_verdict(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as JSON, validated against its published schema."""
+    data = verdict.to_dict()
+    jsonschema.validate(data, VERDICT_SCHEMA)
+    return data
+
+
+RunYaml = Callable[..., Verdict]
+
+
+@pytest.fixture
+def run_yaml(tmp_path: Path) -> RunYaml:
+    """Write a suite (dedented YAML) into tmp_path, run it, validate and return the verdict."""
+
+    def run(
+        text: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        name: str = "suite.yml",
+        options: RunOptions | None = None,
+    ) -> Verdict:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        verdict = run_suite(load_suite(path, params, env={}), options)
+        check_verdict(verdict)
+        return verdict
+
+    return run
+
+
+def only_check(verdict: Verdict) -> dict[str, Any]:
+    """The single check result of a one-check suite, as JSON."""
+    assert len(verdict.checks) == 1, [c.name for c in verdict.checks]
+    return verdict.checks[0].model_dump(mode="json")
