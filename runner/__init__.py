@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from runner.engine import RunOptions, run_suite
-    from runner.results import CheckResult, ExitCode, Status, Verdict
-    from runner.suite import Suite, load_suite
+    from runner.engine import RunOptions as RunOptions
+    from runner.engine import run_suite as run_suite
+    from runner.results import CheckResult as CheckResult
+    from runner.results import ExitCode as ExitCode
+    from runner.results import Status as Status
+    from runner.results import Verdict as Verdict
+    from runner.suite import Suite as Suite
+    from runner.suite import load_suite as load_suite
 
 # Loaded on first use so that `postrun --help` does not pay for SQLAlchemy and DuckDB.
 _EXPORTS = {
@@ -24,7 +29,17 @@ _EXPORTS = {
     "load_suite": "runner.suite",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "CheckResult",
+    "ExitCode",
+    "RunOptions",
+    "Status",
+    "Suite",
+    "Verdict",
+    "__version__",
+    "load_suite",
+    "run_suite",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,21 +25,39 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Suite param as NAME=VALUE (repeatable)."),
 ]
-_STATUS_COLOURS = {"PASS": "green", "WARN": "yellow", "FAIL": "red", "ERROR": "magenta", "SKIP": "bright_black"}
+_STATUS_COLOURS = {
+    "PASS": "green",
+    "WARN": "yellow",
+    "FAIL": "red",
+    "ERROR": "magenta",
+    "SKIP": "bright_black",
+}
 
 
 @app.command()
 def check(
     suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")],
     param: ParamOpt = None,
-    out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/<suite>/<run_id>].")] = None,
-    format: Annotated[str, typer.Option("--format", help="Reports to write, comma-separated.")] = "json",
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder [default: reports/<suite>/<run_id>].")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="Reports to write, comma-separated.")
+    ] = "json",
     fail_on: Annotated[str, typer.Option("--fail-on", help="'warn' makes WARN exit 1.")] = "error",
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")] = None,
-    skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Checks run at once (0: from CPU count).", min=0)] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print failure samples.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print failure samples.")
+    ] = False,
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR."""
     from runner.engine import RunOptions
@@ -47,7 +65,9 @@ def check(
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
-    options = RunOptions(only=only or [], skip=skip or [], jobs=jobs, fail_on_warn=fail_on == "warn")
+    options = RunOptions(
+        only=only or [], skip=skip or [], jobs=jobs, fail_on_warn=fail_on == "warn"
+    )
     loaded = _load(suite, param)
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
@@ -55,7 +75,9 @@ def check(
 
 
 @app.command()
-def validate(suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")], param: ParamOpt = None) -> None:
+def validate(
+    suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")], param: ParamOpt = None
+) -> None:
     """Validate a suite (and the files it references) without touching data; exit 0 or 2."""
     from runner.errors import PostrunError
     from runner.suite import parse_suite
@@ -92,7 +114,9 @@ def list_types() -> None:
 
 @app.command()
 def schema(
-    verdict: Annotated[bool, typer.Option("--verdict", help="Print the verdict.json schema instead.")] = False,
+    verdict: Annotated[
+        bool, typer.Option("--verdict", help="Print the verdict.json schema instead.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of suite files (or of verdict.json with --verdict)."""
     if verdict:
@@ -108,8 +132,13 @@ def schema(
 
 @app.command()
 def demo(
-    fault: Annotated[list[str] | None, typer.Option("--fault", help="Incident to inject (repeatable; 'none' for a clean batch).")] = None,
-    dir: Annotated[Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")] = Path("postrun-demo"),
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Incident to inject (repeatable; 'none' for a clean batch)."),
+    ] = None,
+    dir: Annotated[
+        Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")
+    ] = Path("postrun-demo"),
 ) -> None:
     """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
@@ -122,7 +151,9 @@ def demo(
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
     typer.echo(f"demo batch built in {batch.root}\ninjected: {injected}\n")
-    verdict = _run(_load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions())
+    verdict = _run(
+        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions()
+    )
     _emit(verdict, batch.root / "reports" / verdict.run_id, ["json"], quiet=False, verbose=True)
 
 
@@ -163,7 +194,9 @@ def _run(suite, options) -> Verdict:  # type: ignore[no-untyped-def]
             progress.clear()
 
 
-def _emit(verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, verbose: bool) -> NoReturn:
+def _emit(
+    verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, verbose: bool
+) -> NoReturn:
     from runner.errors import OutputError
     from runner.render import write_reports
 
@@ -171,8 +204,12 @@ def _emit(verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, v
         for result in verdict.checks:
             _print_result(result, verbose=verbose)
     counts = ", ".join(f"{n} {s}" for s, n in verdict.counts.items() if n)
-    line = f"{verdict.verdict.value}: suite '{verdict.suite.name}' ({counts}) in {verdict.duration_s:.2f}s"
-    typer.echo(("\n" if not quiet else "") + typer.style(line, fg=_STATUS_COLOURS[verdict.verdict.value], bold=True))
+    suite = verdict.suite.name
+    line = f"{verdict.verdict.value}: suite '{suite}' ({counts}) in {verdict.duration_s:.2f}s"
+    typer.echo(
+        ("\n" if not quiet else "")
+        + typer.style(line, fg=_STATUS_COLOURS[verdict.verdict.value], bold=True)
+    )
     try:
         written = write_reports(verdict, out_dir, formats)
     except OutputError as exc:
@@ -183,7 +220,9 @@ def _emit(verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, v
 
 
 def _print_result(result: CheckResult, *, verbose: bool) -> None:
-    status = typer.style(f"{result.status.value:<5}", fg=_STATUS_COLOURS[result.status.value], bold=True)
+    status = typer.style(
+        f"{result.status.value:<5}", fg=_STATUS_COLOURS[result.status.value], bold=True
+    )
     typer.echo(f"{status}  {result.name}  {result.message}")
     if result.error is not None:
         retry = "retryable" if result.error.retryable else "not retryable"

@@ -60,7 +60,7 @@ class Context:
     def text(self, sql: str) -> sa.TextClause:
         """A user SQL fragment; its ``:name`` placeholders become bound params (lists expand)."""
         clause = sa.text(sql)
-        lists = [
+        lists: list[sa.BindParameter[Any]] = [
             sa.bindparam(name, expanding=True)
             for name in clause._bindparams
             if isinstance(self.params.get(name), list | tuple)

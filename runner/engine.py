@@ -151,7 +151,9 @@ class _Runner:
 
     def _work(self) -> None:
         while (check := self.todo.get()) is not None:
-            ctx = Context(check, self.sources, self.suite.params, sample_limit=self.options.sample_limit)
+            ctx = Context(
+                check, self.sources, self.suite.params, sample_limit=self.options.sample_limit
+            )
             with self.lock:
                 self.running[check.name or ""] = (time.monotonic(), ctx)
             result = evaluate(check, ctx)
@@ -246,7 +248,9 @@ def _skipped(check: CheckSpec) -> CheckResult:
 
 def _timed_out(check: CheckSpec) -> CheckResult:
     seconds = check.timeout.total_seconds()
-    message = f"check '{check.name}' did not finish within its timeout of {seconds:g}s and was cancelled"
+    message = (
+        f"check '{check.name}' did not finish within its timeout of {seconds:g}s and was cancelled"
+    )
     error = CheckError(
         category=ErrorCategory.TIMEOUT, retryable=True, message=message, detail=message
     )

@@ -18,14 +18,16 @@ ParamType = Literal["string", "int", "float", "bool", "date", "path", "list"]
 ENV_PREFIX = "POSTRUN_PARAM_"
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-_TOKEN = re.compile(r"\$\{(?P<env>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|\{(?P<param>[A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN = re.compile(
+    r"\$\{(?P<env>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|\{(?P<param>[A-Za-z_][A-Za-z0-9_]*)\}"
+)
 
 
 class ParamSpec(Spec):
     """A value the suite takes at run time."""
 
     type: ParamType = "string"
-    """string, int, float, bool, date (YYYY-MM-DD), path, or list (comma-separated on the command line)."""
+    """string, int, float, bool, date (YYYY-MM-DD), path, or list (comma-separated on the CLI)."""
     required: bool = False
     """A run without a value for this param is a usage error."""
     default: Any = None
@@ -65,9 +67,7 @@ def resolve_params(
         elif spec.default is not None:
             values[name] = coerce(name, spec.type, spec.default, base=suite_dir)
         elif spec.required:
-            raise UsageError(
-                f"param '{name}' is required: pass --param {name}=… or set {env_key}"
-            )
+            raise UsageError(f"param '{name}' is required: pass --param {name}=… or set {env_key}")
         else:
             values[name] = None
     return values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 DETAIL_LIMIT = 2048
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How one check ended; the verdict of a run is the worst of them (SKIP does not count)."""
 
     PASS = "PASS"
@@ -54,7 +54,7 @@ class ExitCode(IntEnum):
         return cls.OK
 
 
-class ErrorCategory(str, Enum):
+class ErrorCategory(StrEnum):
     """Why a check could not be evaluated."""
 
     CONFIG = "config"

@@ -137,7 +137,9 @@ class ParsedSuite:
         )
         binder = _Binder(self, params, env, cwd or Path.cwd())
         sources = {name: binder.source(name, spec) for name, spec in self.spec.sources.items()}
-        checks = [binder.check(spec, loc) for spec, loc in zip(self.checks, self.check_locs, strict=True)]
+        checks = [
+            binder.check(spec, loc) for spec, loc in zip(self.checks, self.check_locs, strict=True)
+        ]
         if binder.issues:
             raise SuiteError(binder.issues)
         data = self.file.read_bytes()
@@ -171,7 +173,9 @@ def parse_suite(path: str | Path) -> ParsedSuite:
         raise SuiteError([SuiteIssue(display, None, "no such suite file")])
     document = load_yaml(file, display)
     if not isinstance(document.data, dict):
-        raise SuiteError([document.issue((), "a suite file is a mapping with 'suite' and 'checks'")])
+        raise SuiteError(
+            [document.issue((), "a suite file is a mapping with 'suite' and 'checks'")]
+        )
     try:
         spec = SuiteFile.model_validate(document.data)
     except ValidationError as exc:
@@ -197,7 +201,9 @@ def _parse_checks(
             issues.append(document.issue(loc, f"{label}: missing required key 'type'"))
             continue
         if kind not in REGISTRY:
-            issues.append(document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, REGISTRY)}"))
+            issues.append(
+                document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, REGISTRY)}")
+            )
             continue
         model = REGISTRY[kind].spec
         try:
@@ -218,16 +224,17 @@ def _named(checks: list[CheckSpec]) -> list[CheckSpec]:
     seen: dict[str, int] = {}
     named = []
     for check in checks:
-        if check.name is None:
-            base = f"{check.type}:{check.target()}" if check.target() else check.type
-            seen[base] = seen.get(base, 0) + 1
-            name = base if seen[base] == 1 else f"{base}#{seen[base]}"
-            while name in taken:
-                seen[base] += 1
-                name = f"{base}#{seen[base]}"
-            taken.add(name)
-            check = check.model_copy(update={"name": name})
-        named.append(check)
+        if check.name is not None:
+            named.append(check)
+            continue
+        base = f"{check.type}:{check.target()}" if check.target() else check.type
+        seen[base] = seen.get(base, 0) + 1
+        name = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        while name in taken:
+            seen[base] += 1
+            name = f"{base}#{seen[base]}"
+        taken.add(name)
+        named.append(check.model_copy(update={"name": name}))
     return named
 
 
@@ -248,29 +255,41 @@ def _cross_check(
             for param in _BIND.findall(sql):
                 if param not in spec.params:
                     where = _path_loc(loc, path)
-                    yield document.issue(where, f"{label}: {path or 'query'} uses :{param}, which is not a declared param" + _hint(param, spec.params))
+                    yield document.issue(
+                        where,
+                        f"{label}: {path or 'query'} uses :{param}, which is not a declared param"
+                        + _hint(param, spec.params),
+                    )
         for name in _path_fields(check):
             value = getattr(check, name)
             for text in [value] if isinstance(value, str) else value or []:
                 for param in placeholders(text)[1]:
                     if param not in spec.params:
-                        yield document.issue((*loc, name), f"{label}: {name} uses {{{param}}}, which is not a declared param" + _hint(param, spec.params))
+                        yield document.issue(
+                            (*loc, name),
+                            f"{label}: {name} uses {{{param}}}, which is not a declared param"
+                            + _hint(param, spec.params),
+                        )
     for name, source in spec.sources.items():
         for text in _source_texts(source):
             for param in placeholders(text)[1]:
                 if param not in spec.params:
-                    yield document.issue(("sources", name), f"source '{name}': {{{param}}} is not a declared param" + _hint(param, spec.params))
+                    yield document.issue(
+                        ("sources", name),
+                        f"source '{name}': {{{param}}} is not a declared param"
+                        + _hint(param, spec.params),
+                    )
 
 
 def _check_sources(
     document: Document, spec: SuiteFile, check: CheckSpec, loc: Loc, label: str
 ) -> Iterator[SuiteIssue]:
-    if check.source is None and check.needs_source():
-        if len(spec.sources) != 1:
-            known = ", ".join(spec.sources) or "none declared"
-            yield document.issue(loc, f"{label}: name a 'source' (the suite has {known})")
-    for path, relation in [("source", check), *check.relations()]:
-        name = relation.source
+    if check.source is None and check.needs_source() and len(spec.sources) != 1:
+        known = ", ".join(spec.sources) or "none declared"
+        yield document.issue(loc, f"{label}: name a 'source' (the suite has {known})")
+    named: list[tuple[str, str | None]] = [("source", check.source)]
+    named += [(path, relation.source) for path, relation in check.relations()]
+    for path, name in named:
         if name is not None and name not in spec.sources:
             field_loc = _path_loc(loc, f"{path}.source" if path not in ("", "source") else "source")
             yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
@@ -280,15 +299,16 @@ def _source_texts(source: SourceSpec) -> Iterable[str]:
     if source.url:
         yield source.url
     for value in (source.files, *(source.tables or {}).values()):
-        if isinstance(value, TableSpec):
-            value = value.files
-        yield from [value] if isinstance(value, str) else value or []
+        files = value.files if isinstance(value, TableSpec) else value
+        yield from [files] if isinstance(files, str) else files or []
 
 
 class _Binder:
     """Substitutes params and environment into sources and check paths, collecting issues."""
 
-    def __init__(self, parsed: ParsedSuite, params: dict[str, Any], env: Mapping[str, str], cwd: Path):
+    def __init__(
+        self, parsed: ParsedSuite, params: dict[str, Any], env: Mapping[str, str], cwd: Path
+    ):
         self.document = parsed.document
         self.suite_dir = parsed.file.parent
         self.params = params
@@ -304,13 +324,21 @@ class _Binder:
         for table, value in (spec.tables or {}).items():
             files = value.files if isinstance(value, TableSpec) else value
             patterns = self.paths(files, what)
-            fmt = value.format if isinstance(value, TableSpec) else None
-            fmt = fmt or infer_format(patterns[0] if patterns else "")
+            declared = value.format if isinstance(value, TableSpec) else None
+            fmt = declared or infer_format(patterns[0] if patterns else "")
             if fmt not in FORMATS:
-                self.issues.append(self.document.issue(("sources", name, "tables", table), f"{what}: table '{table}': cannot tell the file format from {files!r}; add 'format: json|ndjson|csv|parquet'"))
+                self.issues.append(
+                    self.document.issue(
+                        ("sources", name, "tables", table),
+                        f"{what}: table '{table}': cannot tell the file format from {files!r};"
+                        " add 'format: json|ndjson|csv|parquet'",
+                    )
+                )
                 continue
             tables.append(FileTable(table, tuple(patterns), fmt))
-        return SourceConfig(name, patterns=tuple(self.paths(spec.files, what)), tables=tuple(tables))
+        return SourceConfig(
+            name, patterns=tuple(self.paths(spec.files, what)), tables=tuple(tables)
+        )
 
     def check(self, check: CheckSpec, loc: Loc) -> CheckSpec:
         update: dict[str, Any] = {}
@@ -323,13 +351,21 @@ class _Binder:
             if name in check.existing_paths:
                 for path in resolved:
                     if not Path(path).exists():
-                        self.issues.append(self.document.issue((*loc, name), f"check '{check.name}': {name} file not found: {path}"))
+                        self.issues.append(
+                            self.document.issue(
+                                (*loc, name), f"check '{check.name}': {name} file not found: {path}"
+                            )
+                        )
         return check.model_copy(update=update) if update else check
 
     def url(self, text: str, what: str) -> str:
         value, outside = interpolate(text, self.params, env=self.env, what=what)
         match = _FILE_URL.match(value)
-        if match is None or match["path"] in ("", ":memory:") or match["path"].startswith(":memory:"):
+        if (
+            match is None
+            or match["path"] in ("", ":memory:")
+            or match["path"].startswith(":memory:")
+        ):
             return value
         path = match["path"]
         start = match.start("path")
@@ -360,21 +396,29 @@ def _issues(
     document: Document, exc: ValidationError, model: type[BaseModel], base: Loc, prefix: str
 ) -> list[SuiteIssue]:
     reasons: dict[Loc, list[str]] = {}
+    missing: dict[Loc, str] = {}
+    suggested: set[tuple[Loc, str]] = set()
     for error in exc.errors():
         loc = _data_loc(document.data, (*base, *error["loc"]))
         rel = loc[len(base) :]
         if error["type"] == "extra_forbidden":
-            reason = f"unknown key '{rel[-1]}'" + _hint(str(rel[-1]), _fields_at(model, rel[:-1]))
+            close = _closest(str(rel[-1]), _fields_at(model, rel[:-1]))
+            suggested.update({(loc[:-1], close)} if close else set())
+            reason = f"unknown key '{rel[-1]}'" + (f" (did you mean '{close}'?)" if close else "")
         elif error["type"] == "missing":
-            reason, loc = f"missing required key '{rel[-1]}'", loc[:-1]
+            missing[loc] = str(rel[-1])
+            continue
         else:
             field = ".".join(str(part) for part in rel)
             msg = error["msg"].removeprefix("Value error, ")
             reason = f"{field}: {msg}" if field else msg
-        reasons.setdefault(loc, [])
-        if reason not in reasons[loc]:
+        if reason not in reasons.setdefault(loc, []):
             reasons[loc].append(reason)
-    return [document.issue(loc, prefix + "; or ".join(found)) for loc, found in reasons.items()]
+    for loc, key in missing.items():
+        if (loc[:-1], key) not in suggested:  # a misspelt key already explains the missing one
+            reasons.setdefault(loc[:-1], []).append(f"missing required key '{key}'")
+    issues = [document.issue(loc, prefix + "; or ".join(found)) for loc, found in reasons.items()]
+    return sorted(issues, key=lambda issue: issue.line or 0)
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
@@ -382,20 +426,23 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
+        if _has(node, part):
             node = node[part]
             out.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier() and not _is_tag(part):
-            out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
+            out.append(part)  # a key that should be there (missing) or is not allowed
             node = None
     return tuple(out)
 
 
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def _is_tag(part: str) -> bool:
-    return part[:1].isupper() or part in {"str", "int", "float", "bool", "list", "dict", "date"}
+    return not part.isidentifier() or part[:1].isupper() or part in {"str", "int", "float", "bool", "list", "dict", "date"}
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
@@ -421,14 +468,21 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def _hint(name: str, known: Iterable[str]) -> str:
+def _closest(name: str, known: Iterable[str]) -> str | None:
     close = get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = _closest(name, known)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
     known = list(known)
-    return f"unknown {what} '{name}'" + (_hint(name, known) or f" (known: {', '.join(sorted(known))})")
+    return f"unknown {what} '{name}'" + (
+        _hint(name, known) or f" (known: {', '.join(sorted(known))})"
+    )
 
 
 def _label(raw: Any, index: int) -> str:
@@ -446,8 +500,8 @@ def suite_json_schema() -> dict[str, Any]:
     from pydantic import create_model
 
     specs = tuple(kind.spec for kind in REGISTRY.values())
-    check = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007
-    model = create_model("PostrunSuite", __base__=SuiteFile, checks=(list[check], ...))  # type: ignore[call-overload]
+    check: Any = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007
+    model = create_model("PostrunSuite", __base__=SuiteFile, checks=(list[check], ...))
     schema: dict[str, Any] = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "postrun suite"

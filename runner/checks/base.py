@@ -170,7 +170,9 @@ class CheckType:
 REGISTRY: dict[str, CheckType] = {}
 
 
-def register(spec: type[S]) -> Callable[[Callable[[S, Context], Outcome]], Callable[[S, Context], Outcome]]:
+def register(
+    spec: type[S],
+) -> Callable[[Callable[[S, Context], Outcome]], Callable[[S, Context], Outcome]]:
     """Register ``run`` as the judge of ``spec``'s type; a type can be registered once."""
     type_name = spec_type_name(spec)
 
@@ -186,7 +188,7 @@ def register(spec: type[S]) -> Callable[[Callable[[S, Context], Outcome]], Calla
 def spec_type_name(spec: type[CheckSpec]) -> str:
     """The `type:` literal a spec class declares."""
     annotation = spec.model_fields["type"].annotation
-    args = getattr(annotation, "__args__", ())
+    args: tuple[object, ...] = getattr(annotation, "__args__", ())
     if len(args) != 1 or not isinstance(args[0], str):
         raise TypeError(f"{spec.__name__}.type must be a Literal of one string")
     return args[0]

@@ -26,7 +26,7 @@ class ExpectedQuery(Spec):
 
 
 class JsonIntegritySpec(CheckSpec):
-    """Result files are readable, non-empty, complete JSON (and schema-valid); expected ones exist."""
+    """Result files are complete, valid JSON (and schema-valid); every expected file exists."""
 
     type: Literal["json_integrity"]
     files: str | list[str] | None = None
@@ -86,14 +86,20 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
     if spec.expected is not None:
         expected["expected_files"] = len(names)
     if len(paths) < spec.min_files and not problems:
-        message = f"{len(paths)} files match {', '.join(patterns)}; at least {spec.min_files} expected"
+        message = (
+            f"{len(paths)} files match {', '.join(patterns)}; at least {spec.min_files} expected"
+        )
         return Outcome(False, message, observed, expected)
     if not problems:
         return Outcome(True, f"{len(paths)} files are complete, valid JSON", observed, expected)
-    message = f"{len(problems)} problem(s) in {len(paths)} files: " + "; ".join(
-        _describe(p) for p in problems[:3]
-    ) + ("; …" if len(problems) > 3 else "")
-    return Outcome(False, message, observed, expected, [p.to_dict() for p in problems], len(problems))
+    message = (
+        f"{len(problems)} problem(s) in {len(paths)} files: "
+        + "; ".join(_describe(p) for p in problems[:3])
+        + ("; …" if len(problems) > 3 else "")
+    )
+    return Outcome(
+        False, message, observed, expected, [p.to_dict() for p in problems], len(problems)
+    )
 
 
 def _patterns(spec: JsonIntegritySpec, ctx: Context) -> list[str]:

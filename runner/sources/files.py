@@ -115,12 +115,14 @@ class FileSource:
             if self._sql is None:
                 if not self.tables:
                     raise SourceError(
-                        f"Source '{self.name}' declares no tables; add 'tables:' to query its files",
+                        f"Source '{self.name}' has no tables; add 'tables:' to query its files",
                         category=ErrorCategory.CONFIG,
                     )
                 for table in self.tables:
                     self._prepare(table)
-                self._sql = SqlSource(self.name, "duckdb:///:memory:", on_connect=self._create_views)
+                self._sql = SqlSource(
+                    self.name, "duckdb:///:memory:", on_connect=self._create_views
+                )
             return self._sql
 
     def _prepare(self, table: FileTable) -> None:
@@ -133,7 +135,8 @@ class FileSource:
         if bad:
             self._skipped.append(
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
-                f"unreadable: {'; '.join(bad[:5])}" + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                f"unreadable: {'; '.join(bad[:5])}"
+                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
             )
         if not good:
             self._empty[table.name] = ", ".join(table.patterns)

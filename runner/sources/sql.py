@@ -107,8 +107,9 @@ class SqlSource:
                 category=ErrorCategory.CONFIG,
                 detail=str(exc),
             ) from exc
-        if self._on_connect is not None:
-            sa.event.listen(engine, "connect", lambda dbapi_conn, _: self._on_connect(dbapi_conn))
+        on_connect = self._on_connect
+        if on_connect is not None:
+            sa.event.listen(engine, "connect", lambda dbapi_conn, _: on_connect(dbapi_conn))
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("select 1"))
@@ -246,7 +247,9 @@ def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bo
     if connecting and category not in (ErrorCategory.AUTH, ErrorCategory.CONFIG):
         category, retryable = ErrorCategory.CONNECTIVITY, True
     if connecting:
-        message = f"Could not connect to source '{source.name}' ({source.display_url}): {first_line}"
+        message = (
+            f"Could not connect to source '{source.name}' ({source.display_url}): {first_line}"
+        )
     else:
         message = f"Source '{source.name}' refused the query: {first_line}"
     secrets = source.secrets()
