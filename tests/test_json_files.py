@@ -1,0 +1,429 @@
+"""Tests for runner.sources.json_files: complete/valid JSON, truncation vs malformed, schemas."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.sources.json_files import (
+    REASONS,
+    FileProblem,
+    JsonFileInspector,
+    load_schema,
+    locate_error,
+)
+
+Where = tuple[str, int | None, int | None, int | None]  # reason, line, column, offset
+
+
+def write(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path
+
+
+def where(problem: FileProblem) -> Where:
+    return (problem.reason, problem.line, problem.column, problem.offset)
+
+
+def strictly_valid(data: bytes) -> bool:
+    """The oracle: UTF-8, no byte-order mark, no NaN/Infinity, nothing after the document."""
+
+    def reject(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        json.loads(data.decode("utf-8"), parse_constant=reject)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+CASES = [
+    pytest.param("a.json", b'{"a": 1, "b": [true, null]}', {}, None, id="good-object"),
+    pytest.param("a.json", b"[1, 2, 3]\n", {}, None, id="good-array"),
+    pytest.param("a.json", b'"hello"', {}, None, id="good-scalar"),
+    pytest.param("a.json", b'{"n": 1180591620717411303424}', {}, None, id="big-int-2**70"),
+    pytest.param("a.json", b'{"s": "\\ud800"}', {}, None, id="lone-surrogate-escape"),
+    pytest.param("a.json", b"", {}, ("empty", None, None, None), id="empty"),
+    pytest.param("a.json", b"  \n\t \r\n", {}, ("empty", None, None, None), id="whitespace"),
+    pytest.param("a.json", b"\0" * 16, {}, ("empty", None, None, None), id="nul-only"),
+    pytest.param("a.json", b'{"a": 1, "b": 2', {}, ("truncated", 1, 16, 15), id="cut-object"),
+    pytest.param("a.json", b"[1, 2, 3", {}, ("truncated", 1, 9, 8), id="cut-array"),
+    pytest.param("a.json", b'{"name": "abc', {}, ("truncated", 1, 14, 13), id="cut-string"),
+    pytest.param("a.json", b'{"x": 1.', {}, ("truncated", 1, 9, 8), id="cut-number"),
+    pytest.param("a.json", b'{"x": 1.5e+', {}, ("truncated", 1, 12, 11), id="cut-exponent"),
+    pytest.param("a.json", b"[true, fal", {}, ("truncated", 1, 11, 10), id="cut-literal"),
+    pytest.param("a.json", b'{"a": 1,', {}, ("truncated", 1, 9, 8), id="cut-after-comma"),
+    pytest.param("a.json", b'{"a"', {}, ("truncated", 1, 5, 4), id="cut-after-key"),
+    pytest.param("a.json", b'{"a":', {}, ("truncated", 1, 6, 5), id="cut-after-colon"),
+    pytest.param("a.json", b'["\\u00', {}, ("truncated", 1, 7, 6), id="cut-escape"),
+    pytest.param("a.json", b'["\xc3\xa9\xc3', {}, ("truncated", 1, 4, 4), id="cut-utf8-char"),
+    pytest.param(
+        "a.json",
+        b'{\n  "a": [\n    1,\n    2',
+        {},
+        ("truncated", 4, 6, 23),
+        id="cut-multiline",
+    ),
+    pytest.param(
+        "a.json", b'{"a": [1, 2' + b"\0" * 64, {}, ("truncated", 1, 12, 11), id="nul-padded"
+    ),
+    pytest.param(
+        "a.json", b'{"a": 1}' + b"\0" * 8, {}, ("invalid_json", 1, 9, 8), id="complete-nul-padded"
+    ),
+    pytest.param("a.json", b'{"a": 1} {"b": 2}', {}, ("invalid_json", 1, 10, 9), id="extra-data"),
+    pytest.param("a.json", b"[1, 2,]", {}, ("invalid_json", 1, 7, 6), id="trailing-comma"),
+    pytest.param("a.json", b"[1 .5]", {}, ("invalid_json", 1, 4, 3), id="bad-token"),
+    pytest.param("a.json", b'{"a": NaN}', {}, ("invalid_json", 1, 7, 6), id="nan"),
+    pytest.param("a.json", b"[-Infinity]", {}, ("invalid_json", 1, 2, 1), id="minus-infinity"),
+    pytest.param("a.json", b"\xef\xbb\xbf{}", {}, ("invalid_json", 1, 1, 0), id="bom"),
+    pytest.param(
+        "a.json", b'{"\xc3\xa9\xc3\xa9": "\xff"}', {}, ("invalid_json", 1, 9, 10), id="bad-utf8"
+    ),
+    pytest.param(
+        "a.json", b'["\xc3\xa9", "x\ny"]', {}, ("invalid_json", 1, 9, 9), id="control-char"
+    ),
+    pytest.param("a.json", b"[" * 5000, {}, ("invalid_json", 1, 1, 0), id="too-deep"),
+    pytest.param(
+        "a.json", b"[1, 2, 3]", {"max_bytes": 4}, ("too_large", None, None, None), id="too-large"
+    ),
+    pytest.param(
+        "a.json", b"{}", {"min_bytes": 10}, ("too_small", None, None, None), id="too-small"
+    ),
+    pytest.param("a.jsonl", b'{"a": 1}\n\n{"a": 2}\r\n', {}, None, id="jsonl-good"),
+    pytest.param("a.ndjson", b'{"a": 1}\n[2]\n', {}, None, id="ndjson-good"),
+    pytest.param(
+        "a.jsonl",
+        b'{"a": 1}\n{"a": 2}\n{"a": 3, "b": [1,',
+        {},
+        ("truncated", 3, 18, 35),
+        id="jsonl-cut-last-line",
+    ),
+    pytest.param(
+        "a.jsonl",
+        b'{"a": 1}\n{"a" 2}\n{"a": 3}\n',
+        {},
+        ("invalid_json", 2, 6, 14),
+        id="jsonl-bad-middle-line",
+    ),
+    pytest.param(
+        "a.jsonl",
+        b'{"a": 1\n{"a": 2}\n',
+        {},
+        ("invalid_json", 1, 8, 7),
+        id="jsonl-unfinished-middle-line",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "options", "expected"), CASES)
+def test_inspect(
+    tmp_path: Path, name: str, data: bytes, options: dict[str, Any], expected: Where | None
+) -> None:
+    path = write(tmp_path, name, data)
+    problems = JsonFileInspector(**options).inspect(path)
+    if expected is None:
+        assert problems == []
+    else:
+        assert [where(p) for p in problems] == [expected]
+        assert problems[0].path == str(path)
+        assert problems[0].reason in REASONS
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"a": [1, 2', "truncated at line 1 column 12 (byte 11): the text ends inside an array"),
+        (
+            b'{"a": {"b": 2',
+            "truncated at line 1 column 14 (byte 13): the text ends inside an object",
+        ),
+        (b'{"a": "x', "truncated at line 1 column 9 (byte 8): the text ends inside a string"),
+        (b"-12.", "truncated at line 1 column 5 (byte 4): the text ends inside a number"),
+        (b"nul", "truncated at line 1 column 4 (byte 3): the text ends inside a literal"),
+        (b'{"a": 1} x', "invalid JSON at line 1 column 10 (byte 9): Extra data"),
+        (b'["\t"]', "invalid JSON at line 1 column 3 (byte 2): Invalid control character"),
+        (b"[NaN]", "invalid JSON at line 1 column 2 (byte 1): NaN is not a JSON value"),
+        (
+            b"\xef\xbb\xbf[]",
+            "invalid JSON at line 1 column 1 (byte 0): "
+            "the text starts with a UTF-8 byte-order mark",
+        ),
+        (
+            b"[\xff]",
+            "invalid JSON at line 1 column 2 (byte 1): "
+            "the bytes are not valid UTF-8 (invalid start byte)",
+        ),
+    ],
+)
+def test_locate_error_messages(data: bytes, message: str) -> None:
+    problem = locate_error(data)
+    assert problem is not None
+    assert problem.message == message
+    assert problem.path == ""
+
+
+def test_locate_error_valid_and_empty() -> None:
+    assert locate_error(b'{"n": 1180591620717411303424}') is None
+    assert locate_error(b" \n") == FileProblem("", "empty", "the document has no content")
+
+
+def test_to_dict_omits_none() -> None:
+    problem = FileProblem("f.json", "truncated", "m", line=3, column=1, offset=40)
+    assert problem.to_dict() == {
+        "path": "f.json",
+        "reason": "truncated",
+        "message": "m",
+        "line": 3,
+        "column": 1,
+        "offset": 40,
+    }
+    assert FileProblem("f.json", "schema", "m", pointer="").to_dict()["pointer"] == ""
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "gone.json"
+    [problem] = JsonFileInspector().inspect(path)
+    assert (problem.reason, problem.path) == ("missing", str(path))
+
+
+def test_directory_is_unreadable(tmp_path: Path) -> None:
+    [problem] = JsonFileInspector().inspect(tmp_path)
+    assert problem.reason == "unreadable"
+    assert problem.message == "cannot read the file: Is a directory"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_permission_denied_is_unreadable(tmp_path: Path) -> None:
+    path = write(tmp_path, "locked.json", b"{}")
+    path.chmod(0)
+    [problem] = JsonFileInspector().inspect(path)
+    assert problem.reason == "unreadable"
+    assert problem.message == "cannot read the file: Permission denied"
+
+
+def test_too_large_is_not_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.json", b"[" + b"1," * 100 + b"1]")
+    [problem] = JsonFileInspector(max_bytes=100).inspect(path)
+    assert problem.reason == "too_large"
+    assert problem.message == "the file is 203 bytes, over the 100-byte limit, so it was not read"
+
+
+def seed_result() -> dict[str, Any]:
+    """A nightly run's result: 21 steps with sample rows, 321 lines at indent=2."""
+    steps = [
+        {
+            "name": f"step-{i:02d}",
+            "status": "completed",
+            "rows": 1000 + 37 * i,
+            "sample": [{"id": 10 * i + j, "value": round(0.25 * i + j, 2)} for j in range(2)],
+        }
+        for i in range(21)
+    ]
+    return {"run_id": "nightly-2024-06-01", "status": "completed", "steps": steps}
+
+
+@pytest.mark.parametrize(("keep", "column"), [(10, 11), (17, 18), (19, 20)])
+def test_seed_incident_cut_in_line_315(tmp_path: Path, keep: int, column: int) -> None:
+    lines = json.dumps(seed_result(), indent=2).split("\n")
+    assert len(lines) == 321
+    assert lines[314] == '          "id": 201,'
+    kept = "\n".join([*lines[:314], lines[314][:keep]]).encode()
+    path = write(tmp_path, "result.json", kept)
+    [problem] = JsonFileInspector().inspect(path)
+    assert where(problem) == ("truncated", 315, column, len(kept))
+    assert len(kept) == 5085 + keep
+    assert problem.message == (
+        f"truncated at line 315 column {column} (byte {len(kept)}): the text ends inside an object"
+    )
+
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id", "operations"],
+    "properties": {
+        "run_id": {"type": "string"},
+        "day": {"type": "string", "format": "date"},
+        "n": {"type": "integer", "maximum": 2**70},
+        "operations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"status": {"enum": ["completed", "failed"]}},
+            },
+        },
+        "a/b~c": {"type": "integer"},
+    },
+}
+
+
+def operations(*statuses: str) -> list[dict[str, str]]:
+    return [{"status": status} for status in statuses]
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(
+            {"run_id": "r1", "n": 2**70, "operations": operations("completed", "failed")},
+            [],
+            id="pass",
+        ),
+        pytest.param(
+            {"run_id": "r1", "operations": operations("completed", "failed", "failed", "done")},
+            [
+                (
+                    "/operations/3/status",
+                    "/operations/3/status: 'done' is not one of ['completed', 'failed']",
+                )
+            ],
+            id="enum",
+        ),
+        pytest.param(
+            {"operations": []},
+            [("", "(root): 'run_id' is a required property")],
+            id="root",
+        ),
+        pytest.param(
+            {"run_id": "r1", "operations": [], "a/b~c": "x"},
+            [("/a~1b~0c", "/a~1b~0c: 'x' is not of type 'integer'")],
+            id="pointer-escaping",
+        ),
+        pytest.param(
+            {"run_id": "r1", "operations": [], "day": "2024-13-01"},
+            [("/day", "/day: '2024-13-01' is not a 'date'")],
+            id="format",
+        ),
+        pytest.param(
+            {"run_id": "r1", "operations": [], "n": 2**70 + 1},
+            [("/n", f"/n: {2**70 + 1} is greater than the maximum of {2**70}")],
+            id="big-int-exact",
+        ),
+    ],
+)
+def test_schema(tmp_path: Path, document: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    path = write(tmp_path, "r.json", json.dumps(document).encode())
+    problems = JsonFileInspector(schema=RESULT_SCHEMA).inspect(path)
+    assert [(p.reason, p.pointer, p.message, p.line) for p in problems] == [
+        ("schema", pointer, message, None) for pointer, message in expected
+    ]
+
+
+def test_schema_errors_capped_in_path_order(tmp_path: Path) -> None:
+    document = {"run_id": 7, "operations": operations(*[f"s{i}" for i in range(12)])}
+    path = write(tmp_path, "r.json", json.dumps(document).encode())
+    problems = JsonFileInspector(schema=RESULT_SCHEMA, max_schema_errors=3).inspect(path)
+    assert [p.pointer for p in problems] == [
+        "/operations/0/status",
+        "/operations/1/status",
+        "/operations/2/status",
+    ]
+    assert problems[-1].message == (
+        "/operations/2/status: 's2' is not one of ['completed', 'failed'] "
+        "(and 10 more schema errors)"
+    )
+
+
+def test_schema_checks_each_json_lines_record(tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    path = write(tmp_path, "r.jsonl", b'{"n": 1}\n{"n": "x"}\n\n{"n": 2.5}\n')
+    problems = JsonFileInspector(schema=schema).inspect(path)
+    assert [(p.line, p.pointer, p.message) for p in problems] == [
+        (2, "/n", "line 2: /n: 'x' is not of type 'integer'"),
+        (4, "/n", "line 4: /n: 2.5 is not of type 'integer'"),
+    ]
+
+
+def test_syntax_problems_come_before_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.json", b'{"operations": [')
+    [problem] = JsonFileInspector(schema=RESULT_SCHEMA).inspect(path)
+    assert problem.reason == "truncated"
+
+
+def test_load_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.json", json.dumps(RESULT_SCHEMA).encode())
+    assert load_schema(path) == RESULT_SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b'{"type": "object",', "is not valid JSON: truncated at line 1 column 19"),
+        (
+            b'{"type": 12}',
+            "not a valid JSON Schema: 12 is not valid under any of the given schemas",
+        ),
+        (b"[]", "must hold a JSON object"),
+    ],
+)
+def test_load_schema_rejects(tmp_path: Path, data: bytes, match: str) -> None:
+    path = write(tmp_path, "s.json", data)
+    with pytest.raises(ValueError, match=match):
+        load_schema(path)
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="max_schema_errors"):
+        JsonFileInspector(max_schema_errors=0)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 2]), ascii_only=st.booleans())
+def test_every_proper_prefix_is_truncated(
+    work_dir: Path, value: Any, indent: int | None, ascii_only: bool
+) -> None:
+    data = json.dumps(value, indent=indent, ensure_ascii=ascii_only).encode()
+    assert JsonFileInspector().inspect(write(work_dir, "value.json", data)) == []
+    for size in range(1, len(data)):
+        prefix = data[:size]
+        if strictly_valid(prefix) or not prefix.strip():
+            continue
+        problem = locate_error(prefix)
+        assert problem is not None
+        assert problem.reason == "truncated", (prefix, problem)
+
+
+json_ish_bytes = st.lists(
+    st.sampled_from(
+        [
+            *(b"{", b"}", b"[", b"]", b'"', b":", b",", b" ", b"\n", b"\t", b"\0", b"\\", b"u"),
+            *(b"0", b"1", b"-", b".", b"e", b"+", b"true", b"nul", b"NaN", b"Infinity", b"a"),
+            *(b"\xc3\xa9", b"\xc3", b"\xef\xbb\xbf", b"\xff", b"\x01", b"1e400", b"1" * 23),
+        ]
+    ),
+    max_size=24,
+).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=64) | json_ish_bytes)
+def test_good_exactly_when_strictly_valid(work_dir: Path, data: bytes) -> None:
+    problems = JsonFileInspector().inspect(write(work_dir, "any.json", data))
+    assert (problems == []) == strictly_valid(data)
+    assert (locate_error(data) is None) == strictly_valid(data)
+    assert all(p.reason in REASONS for p in problems)
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("json_files")
