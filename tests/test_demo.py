@@ -1,0 +1,67 @@
+"""`postrun demo`: the shipped demo suite passes a clean batch and names every injected incident."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import load_suite, run_suite
+from runner.demo import FAULTS, build_demo, find_demo_suite
+from tests.conftest import check_verdict
+
+
+def run_demo(root: Path, faults: tuple[str, ...]) -> tuple[dict[str, object], list[str]]:
+    batch = build_demo(root, faults)
+    verdict = run_suite(load_suite(find_demo_suite(), batch.params, env={}))
+    data = check_verdict(verdict)
+    injected = [name for names in batch.injected.values() for name in names]
+    return data, injected
+
+
+def test_demo_clean_batch_passes(tmp_path: Path) -> None:
+    data, _ = run_demo(tmp_path / "demo", ("none",))
+    assert [c["name"] for c in data["checks"] if c["status"] != "PASS"] == []  # type: ignore[index]
+    assert (data["verdict"], data["exit_code"]) == ("PASS", 0)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_demo_fault_is_caught_and_named(tmp_path: Path, fault: str) -> None:
+    data, injected = run_demo(tmp_path / "demo", (fault,))
+    assert (data["verdict"], data["exit_code"]) == ("FAIL", 1)
+    failing = [c for c in data["checks"] if c["status"] in ("FAIL", "WARN")]  # type: ignore[attr-defined]
+    assert failing, fault
+    evidence = json.dumps([c["failures"] for c in failing])
+    for name in injected:
+        assert name in evidence, (fault, name, evidence[:500])
+    assert not [c for c in data["checks"] if c["status"] == "ERROR"]  # type: ignore[attr-defined]
+
+
+def test_demo_command_prints_table_and_report(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "injected: truncated-result" in result.stdout
+    assert "FAIL   ETL result files are complete JSON" in result.stdout
+    report = Path(result.stdout.splitlines()[-1].removeprefix("report: "))
+    assert report.is_file() and report.is_relative_to(tmp_path / "demo" / "reports")
+
+
+def test_demo_rejects_unknown_fault(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "demo", "--dir", str(tmp_path / "d"), "--fault", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("postrun: unknown fault 'nope'")
