@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sqlite3
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +27,20 @@ class Database:
 
     kind: str
     path: Path
+    dsn: str = ""
 
     @property
     def url(self) -> str:
-        return f"{self.kind}:///{self.path}"
+        return self.dsn if self.kind == "postgresql" else f"{self.kind}:///{self.path}"
 
     def run(self, script: str) -> None:
         script = textwrap.dedent(script)
-        if self.kind == "duckdb":
+        if self.kind == "postgresql":
+            import psycopg
+
+            with psycopg.connect(self.dsn, autocommit=True) as con:
+                con.execute(script.encode())
+        elif self.kind == "duckdb":
             with duckdb.connect(str(self.path)) as con:
                 con.execute(script)
         else:
@@ -45,6 +53,24 @@ class Database:
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     """The same test against DuckDB and SQLite."""
     return Database(request.param, tmp_path / f"data.{request.param}")
+
+
+@pytest.fixture
+def pg(tmp_path: Path) -> Iterator[Database]:
+    """A fresh database on the PostgreSQL server ci/test.sh started (POSTRUN_TEST_PG_URL)."""
+    url = os.environ.get("POSTRUN_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("POSTRUN_TEST_PG_URL is not set: ci/test.sh must start PostgreSQL under CI")
+        pytest.skip("no PostgreSQL server (run the tests through ci/test.sh)")
+    import psycopg
+
+    name = f"t_{secrets.token_hex(4)}"
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f"create database {name}".encode())
+    yield Database("postgresql", tmp_path, dsn=url.rsplit("/", 1)[0] + f"/{name}")
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f"drop database {name} with (force)".encode())
 
 
 @pytest.fixture
