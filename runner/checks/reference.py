@@ -1,0 +1,203 @@
+"""reference: every key of one relation has a matching row in another (possibly another source)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import model_validator
+
+from runner.checks.base import CheckSpec, Key, Relation, register
+from runner.context import Context
+from runner.errors import CheckConfigError
+from runner.results import Outcome
+from runner.sources.sql import SqlSource, jsonable
+
+if TYPE_CHECKING:
+    import duckdb
+
+_BATCH = 50_000
+_SHOWN = 5
+_ONE: sa.ColumnClause[int] = sa.literal_column("1")
+
+
+class KeyedRelation(Relation):
+    """A relation and the columns that make up its key."""
+
+    key: Key
+    """Key column(s), compared pairwise in order; across two sources as text (7 matches '7')."""
+
+    @model_validator(mode="after")
+    def _key_columns(self) -> KeyedRelation:
+        if not self.key:
+            raise ValueError("'key' must name at least one column")
+        twice = sorted({c for c in self.key if self.key.count(c) > 1})
+        if twice:
+            raise ValueError(f"'key' lists column '{twice[0]}' twice")
+        return self
+
+
+class ReferenceSpec(CheckSpec):
+    """Every key of `each` has a matching row in `has`; rows with a NULL key part are skipped."""
+
+    type: Literal["reference"]
+    each: KeyedRelation
+    """The rows that must be matched: `table` (+ `where`) or `query`, `key`, optional `source`."""
+    has: KeyedRelation
+    """Where the matches must be: `table` (+ `where`) or `query`, `key`, optional `source`."""
+
+    @model_validator(mode="after")
+    def _same_key_length(self) -> ReferenceSpec:
+        if len(self.each.key) != len(self.has.key):
+            raise ValueError(
+                f"each.key has {len(self.each.key)} column(s) but has.key has "
+                f"{len(self.has.key)}; they are compared pairwise, in order"
+            )
+        return self
+
+    def target(self) -> str:
+        return f"{self.each.describe()}->{self.has.describe()}"
+
+    def relations(self) -> Iterator[tuple[str, Relation]]:
+        yield "each", self.each
+        yield "has", self.has
+
+
+@register(ReferenceSpec)
+def reference(spec: ReferenceSpec, ctx: Context) -> Outcome:
+    source = ctx.relation_source(spec.each)
+    if source == ctx.relation_source(spec.has):
+        counts = ctx.fetch(key_counts(spec, ctx), source)[0]
+        rows = ctx.fetch(unmatched_keys(spec, ctx), source)
+        missing = int(rows[0]["postrun_unmatched"]) if rows else 0
+        keys = [{c: row[c] for c in spec.each.key} for row in rows]
+    else:
+        counts, keys, missing = _unmatched_across_sources(spec, ctx)
+    observed = {
+        "keys": int(counts["keys"]),
+        "null_keys": int(counts["null_keys"] or 0),
+        "unmatched": missing,
+    }
+    expected = {"unmatched": 0, "has": spec.has.describe()}
+    where = f"{observed['keys']} keys of {spec.each.describe()}"
+    nulls = observed["null_keys"]
+    skipped = (
+        f" ({nulls} {'row' if nulls == 1 else 'rows'} with a NULL key skipped)" if nulls else ""
+    )
+    if not missing:
+        message = f"all {where} have a match in {spec.has.describe()}{skipped}"
+        return Outcome(True, message, observed, expected)
+    shown = ", ".join(_show(key) for key in keys[:_SHOWN]) + (", …" if missing > _SHOWN else "")
+    message = f"{missing} of {where} have no match in {spec.has.describe()}{skipped}: {shown}"
+    return Outcome(False, message, observed, expected, [{"key": k} for k in keys], missing)
+
+
+def unmatched_keys(spec: ReferenceSpec, ctx: Context) -> sa.Select[Any]:
+    """Distinct keys of `each` with no row in `has` (same source), capped, with their total."""
+    _, each = _key_ctes(ctx, spec.each, "each")
+    has = ctx.select(spec.has, *(sa.column(c) for c in spec.has.key)).cte("has_rows")
+    match: sa.Select[Any] = sa.select(_ONE).where(
+        *(has.c[h] == each.c[e] for e, h in zip(spec.each.key, spec.has.key, strict=True))
+    )
+    return (
+        sa.select(*each.c, sa.func.count().over().label("postrun_unmatched"))
+        .where(~match.exists())
+        .order_by(*each.c)
+        .limit(max(ctx.sample_limit, 1))  # one row at least: it carries the total
+    )
+
+
+def key_counts(spec: ReferenceSpec, ctx: Context) -> sa.Select[Any]:
+    """How many distinct full keys `each` has, and how many of its rows have a NULL key part."""
+    rows, keys = _key_ctes(ctx, spec.each, "each")
+    return sa.select(
+        sa.select(sa.func.count()).select_from(keys).scalar_subquery().label("keys"),
+        _null_count(spec, rows).scalar_subquery().label("null_keys"),
+    )
+
+
+def _key_ctes(ctx: Context, relation: KeyedRelation, name: str) -> tuple[sa.CTE, sa.CTE]:
+    """The relation's key columns, and its distinct keys with no NULL part.
+
+    The NULL filter sits outside the relation's own select so that a user `where` holding an
+    OR keeps its meaning.
+    """
+    rows = ctx.select(relation, *(sa.column(c) for c in relation.key)).cte(f"{name}_rows")
+    full = [rows.c[c].is_not(None) for c in relation.key]
+    return rows, sa.select(*rows.c).where(*full).distinct().cte(f"{name}_keys")
+
+
+def _null_count(spec: ReferenceSpec, rows: sa.CTE) -> sa.Select[Any]:
+    nulls = sa.or_(*(rows.c[c].is_(None) for c in spec.each.key))
+    return sa.select(sa.func.count()).select_from(rows).where(nulls)
+
+
+def _unmatched_across_sources(
+    spec: ReferenceSpec, ctx: Context
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    # The keys of both sides go into a local DuckDB instead of Python lists: memory stays bounded
+    # by one batch of rows, and DuckDB spills the anti-join to disk if the keys outgrow memory.
+    import duckdb
+
+    rows, _ = _key_ctes(ctx, spec.each, "each")
+    null_keys = ctx.scalar(_null_count(spec, rows), ctx.relation_source(spec.each))
+    width = len(spec.each.key)
+    keys = ", ".join(f"k{i}" for i in range(width))
+    on = " AND ".join(f"h.k{i} = e.k{i}" for i in range(width))
+    with duckdb.connect() as local:
+        _load(local, "has_keys", width, _stream(ctx, spec.has, "has"), original=False)
+        _load(local, "each_keys", width, _stream(ctx, spec.each, "each"), original=True)
+        found = local.execute(
+            f"SELECT min(original), count(*) OVER () FROM each_keys e "
+            f"WHERE NOT EXISTS (SELECT 1 FROM has_keys h WHERE {on}) "
+            f"GROUP BY {keys} ORDER BY {keys} LIMIT ?",
+            [max(ctx.sample_limit, 1)],
+        ).fetchall()
+        distinct = local.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM each_keys)")
+        (total,) = distinct.fetchone() or (0,)
+    samples = [dict(zip(spec.each.key, json.loads(o), strict=True)) for o, _ in found]
+    counts = {"keys": total, "null_keys": null_keys}
+    return counts, samples, int(found[0][1]) if found else 0
+
+
+def _load(
+    local: duckdb.DuckDBPyConnection,
+    table: str,
+    width: int,
+    batches: Iterator[Sequence[sa.Row[Any]]],
+    *,
+    original: bool,
+) -> None:
+    """Keys as text columns k0…; with ``original``, also their JSON values for the report."""
+    columns = [f"k{i} VARCHAR" for i in range(width)] + (["original VARCHAR"] if original else [])
+    local.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
+    insert = f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})"
+    for batch in batches:
+        local.executemany(insert, [_as_text(row, original) for row in batch])
+
+
+def _as_text(row: sa.Row[Any], original: bool) -> list[str]:
+    text = [str(jsonable(value)) for value in row]
+    return [*text, json.dumps(jsonable(list(row)))] if original else text
+
+
+def _stream(ctx: Context, relation: KeyedRelation, name: str) -> Iterator[Sequence[sa.Row[Any]]]:
+    """The distinct keys of ``relation`` from its own source, in batches of at most _BATCH."""
+    source = ctx.source(ctx.relation_source(relation))
+    if not isinstance(source, SqlSource):
+        raise CheckConfigError(
+            f"source '{source.name}' is a file source; compare its keys with a relation on the "
+            "same source, or load the files into a database"
+        )
+    with source.connection() as conn:
+        options = conn.execution_options(stream_results=True, yield_per=_BATCH)
+        _, keys = _key_ctes(ctx, relation, name)
+        result = options.execute(sa.select(*keys.c), ctx.params)
+        yield from result.partitions(_BATCH)
+
+
+def _show(key: dict[str, Any]) -> str:
+    values = [str(v) for v in key.values()]
+    return values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
