@@ -73,7 +73,11 @@ class Context:
             schema, _, name = relation.table.rpartition(".")
             return sa.table(name, schema=schema or None)
         assert relation.query is not None
-        return self.text(relation.query).columns().subquery("q")
+        # A trailing ';' or '-- comment' would break the enclosing parentheses.
+        query = relation.query.strip().rstrip(";").rstrip()
+        if "--" in query.rpartition("\n")[2]:
+            query += "\n"
+        return self.text(query).columns().subquery("q")
 
     def select(self, relation: Relation, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
         """``SELECT columns FROM relation [WHERE where]``."""
@@ -95,10 +99,11 @@ class Context:
     def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:
         """The single value ``stmt`` returns."""
         rows = self.fetch(stmt, source)
-        if len(rows) != 1 or len(rows[0]) != 1:
+        if len(rows) != 1:
+            raise CheckConfigError(f"expected one row with one value, got {len(rows)} rows")
+        if len(rows[0]) != 1:
             raise CheckConfigError(
-                f"expected one row with one value, got {len(rows)} row(s)"
-                + (f" with {len(rows[0])} columns" if rows else "")
+                f"expected one row with one value, got one row with {len(rows[0])} values"
             )
         return next(iter(rows[0].values()))
 

@@ -38,6 +38,8 @@ from runner.suite import Suite
 
 OnResult = Callable[[CheckResult], None]
 _POLL_S = 0.05
+_GRACE_S = 1.0
+"""How long a finished run waits for cancelled workers to leave the database driver."""
 
 
 @dataclass
@@ -73,7 +75,7 @@ def run_suite(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}",
-        params={k: _param_json(v) for k, v in suite.params.items()},
+        params={k: _param_json(v, redact) for k, v in suite.params.items()},
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),
         duration_s=round((finished_at - started_at).total_seconds(), 3),
@@ -118,6 +120,7 @@ class _Runner:
         self.done: queue.Queue[CheckResult] = queue.Queue()
         self.running: dict[str, tuple[float, Context]] = {}
         self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
         results: dict[str, CheckResult] = {}
@@ -144,10 +147,17 @@ class _Runner:
                 results[result.name] = self._finish(result)
         for _ in range(workers):
             self.todo.put(None)
+        # A cancelled statement unwinds inside the driver for a moment; a daemon thread still in
+        # DuckDB when the interpreter exits aborts the process (exit 134 instead of 3).
+        deadline = time.monotonic() + _GRACE_S
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         return [results[c.name or ""] for c in self.suite.checks]
 
     def _spawn(self) -> None:
-        threading.Thread(target=self._work, daemon=True, name="postrun-check").start()
+        thread = threading.Thread(target=self._work, daemon=True, name="postrun-check")
+        self.threads.append(thread)
+        thread.start()
 
     def _work(self) -> None:
         while (check := self.todo.get()) is not None:
@@ -293,5 +303,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _param_json(value: Any) -> Any:
+def _param_json(value: Any, redact: Callable[[str], str]) -> Any:
+    # a param may carry a source's password (`postgresql://u:{pw}@…`)
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_param_json(item, redact) for item in value]
     return value.isoformat() if isinstance(value, date) else value

@@ -78,7 +78,8 @@ def coerce(name: str, kind: ParamType, value: Any, *, base: Path) -> Any:
     try:
         return _coerce(kind, value, base)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"param '{name}' must be a {kind}, got {value!r}: {exc}") from exc
+        article = "an" if kind == "int" else "a"
+        raise UsageError(f"param '{name}' must be {article} {kind}, got {value!r}: {exc}") from exc
 
 
 def _coerce(kind: ParamType, value: Any, base: Path) -> Any:

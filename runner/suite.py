@@ -289,9 +289,11 @@ def _check_sources(
         yield document.issue(loc, f"{label}: name a 'source' (the suite has {known})")
     named: list[tuple[str, str | None]] = [("source", check.source)]
     named += [(path, relation.source) for path, relation in check.relations()]
+    reported: set[Loc] = set()
     for path, name in named:
-        if name is not None and name not in spec.sources:
-            field_loc = _path_loc(loc, f"{path}.source" if path not in ("", "source") else "source")
+        field_loc = _path_loc(loc, f"{path}.source" if path not in ("", "source") else "source")
+        if name is not None and name not in spec.sources and field_loc not in reported:
+            reported.add(field_loc)  # a top-level relation's source is the check's own
             yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
 
 
@@ -442,7 +444,11 @@ def _has(node: Any, part: Any) -> bool:
 
 
 def _is_tag(part: str) -> bool:
-    return not part.isidentifier() or part[:1].isupper() or part in {"str", "int", "float", "bool", "list", "dict", "date"}
+    return (
+        not part.isidentifier()
+        or part[:1].isupper()
+        or part in {"str", "int", "float", "bool", "list", "dict", "date"}
+    )
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from runner.checks import (  # noqa: F401  (each import registers its check type)
     json_integrity,
     not_null,
+    reference,
     row_count,
     sql,
+    status_consistency,
 )
 from runner.checks.base import REGISTRY, CheckSpec, CheckType, register
 

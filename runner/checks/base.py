@@ -7,7 +7,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from runner.context import Context
@@ -31,8 +38,24 @@ def parse_duration(value: object) -> object:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Key = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+# The JSON Schemas say what a suite file may hold, which is looser than the parsed type.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _DURATION.pattern},
+            ]
+        }
+    ),
+]
+Key = Annotated[
+    list[str],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
 
 
 class Spec(BaseModel):

@@ -37,14 +37,16 @@ def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
     counts = ctx.fetch(null_counts(spec, ctx))[0]
     rows = int(counts["rows"] or 0)
     nulls = {c: int(counts[f"nulls_{i}"] or 0) for i, c in enumerate(spec.columns)}
-    bad = [c for c, n in nulls.items() if n > _allowed(spec, rows)]
+    bad = [c for c, n in nulls.items() if _over_limit(spec, n, rows)]
     observed: dict[str, Any] = {"rows": rows, "nulls": nulls}
     expected = _expected(spec)
     target = spec.relation.describe()
     if not bad:
-        return Outcome(True, f"{target}: no column over its NULL limit in {rows} rows", observed, expected)
+        return Outcome(
+            True, f"{target}: no column over its NULL limit in {rows} rows", observed, expected
+        )
     sample = ctx.fetch(null_rows(spec, ctx, bad))
-    failures = [_failure(row, spec, bad) for row in sample]
+    failures = [_failure(row, spec, bad) for row in sample[: ctx.sample_limit]]
     failure_count = int(sample[0]["postrun_total"]) if sample else 0
     listing = ", ".join(f"{c} {nulls[c]}" for c in bad)
     message = f"{target} has NULLs in {failure_count} of {rows} rows ({listing})"
@@ -64,16 +66,18 @@ def null_counts(spec: NotNullSpec, ctx: Context) -> sa.Select[Any]:
 def null_rows(spec: NotNullSpec, ctx: Context, bad: list[str]) -> sa.Select[Any]:
     """A bounded sample of rows with a NULL in any failing column, and their total."""
     any_null = sa.or_(*(sa.column(c).is_(None) for c in bad))
-    shown = [sa.column(c) for c in dict.fromkeys([*spec.key, *bad])]
-    order = [sa.column(c) for c in spec.key]
+    shown: list[sa.ColumnClause[Any]] = [sa.column(c) for c in dict.fromkeys([*spec.key, *bad])]
+    order: list[sa.ColumnClause[Any]] = [sa.column(c) for c in spec.key]
     stmt = ctx.select(spec.relation, *shown, sa.func.count().over().label("postrun_total"))
-    return stmt.where(any_null).order_by(*order).limit(ctx.sample_limit)
+    # At least one row comes back even with no samples wanted: it carries the total.
+    return stmt.where(any_null).order_by(*order).limit(max(ctx.sample_limit, 1))
 
 
-def _allowed(spec: NotNullSpec, rows: int) -> float:
+def _over_limit(spec: NotNullSpec, nulls: int, rows: int) -> bool:
     if spec.max_null_fraction is not None:
-        return spec.max_null_fraction * rows
-    return spec.max_nulls or 0
+        # Divide rather than multiply: 0.29 * 100 is 28.999…, while 29 / 100 == 0.29 exactly.
+        return nulls > 0 and nulls / rows > spec.max_null_fraction
+    return nulls > (spec.max_nulls or 0)
 
 
 def _expected(spec: NotNullSpec) -> dict[str, Any]:

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
 
 from runner.checks.base import Relation, RelationCheck, register
 from runner.context import Context
@@ -18,28 +25,56 @@ _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 def _tolerance(value: object) -> object:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
+    if not isinstance(value, str) or not _TOLERANCE.match(value):
+        raise ValueError(f"{value!r} is not a count (3) or a percentage (1%)")
     return value
+
+
+def _equals_kind(value: object) -> str:
+    """A mapping is a relation, anything else a count: only that branch's errors are shown."""
+    return "Relation" if isinstance(value, dict | Relation) else "int"
+
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+_TOLERANCE_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": _TOLERANCE.pattern},
+    ]
+}
 
 
 class RowCountSpec(RelationCheck):
     """The relation's row count equals a number or another relation's count, or lies in bounds."""
 
     type: Literal["row_count"]
-    equals: Annotated[int, Field(ge=0)] | Relation | None = None
+    equals: (
+        Annotated[
+            Annotated[Count, Tag("int")] | Annotated[Relation, Tag("Relation")],
+            Discriminator(_equals_kind),
+        ]
+        | None
+    ) = None
     """Exact count: a number, or another relation (`table`/`where` or `query`, any `source`)."""
-    tolerance: Annotated[str, BeforeValidator(_tolerance), Field(pattern=_TOLERANCE.pattern)] | None = None
+    tolerance: (
+        Annotated[str, BeforeValidator(_tolerance), WithJsonSchema(_TOLERANCE_SCHEMA)] | None
+    ) = None
     """Allowed difference from `equals`: a count (`3`) or a percentage of the expected (`1%`)."""
-    min: Annotated[int, Field(ge=0)] | None = None
+    min: Count | None = None
     """At least this many rows."""
-    max: Annotated[int, Field(ge=0)] | None = None
+    max: Count | None = None
     """At most this many rows."""
-    between: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] | None = None
+    between: Annotated[list[Count], Field(min_length=2, max_length=2)] | None = None
     """Inclusive range [low, high]."""
 
     @model_validator(mode="after")
     def _one_comparator(self) -> RowCountSpec:
-        given = [self.equals is not None, self.min is not None or self.max is not None, self.between is not None]
+        given = [
+            self.equals is not None,
+            self.min is not None or self.max is not None,
+            self.between is not None,
+        ]
         if sum(given) != 1:
             raise ValueError("give exactly one of 'equals', 'min'/'max' or 'between'")
         if self.tolerance is not None and self.equals is None:
@@ -66,7 +101,10 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
             source = ctx.relation_source(spec.equals)
             expected_count = int(ctx.scalar(ctx.select(spec.equals, sa.func.count()), source))
             against = f"{spec.equals.describe()} has {expected_count}"
-            expected: dict[str, Any] = {"equals": expected_count, "relation": spec.equals.describe()}
+            expected: dict[str, Any] = {
+                "equals": expected_count,
+                "relation": spec.equals.describe(),
+            }
         else:
             expected_count = spec.equals
             against = f"{expected_count} expected"
@@ -80,7 +118,9 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
     low, high = spec.between if spec.between is not None else (spec.min, spec.max)
     expected = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
     passed = (low is None or count >= low) and (high is None or count <= high)
-    return Outcome(passed, f"{target} has {count} rows where {_range(low, high)} expected", observed, expected)
+    return Outcome(
+        passed, f"{target} has {count} rows where {_range(low, high)} expected", observed, expected
+    )
 
 
 def _slack(tolerance: str | None, expected: int) -> float:

@@ -18,17 +18,19 @@ class SqlSpec(CheckSpec):
     type: Literal["sql"]
     query: str
     """SELECT returning violations (one row each), or a single value when a comparator is given."""
-    min: float | None = None
+    min: int | float | None = None
     """The single value must be at least this."""
-    max: float | None = None
+    max: int | float | None = None
     """The single value must be at most this."""
-    equals: float | str | None = None
+    equals: bool | int | float | str | None = None
     """The single value must equal this."""
 
     @model_validator(mode="after")
     def _comparators(self) -> SqlSpec:
         if self.equals is not None and (self.min is not None or self.max is not None):
             raise ValueError("give 'equals' or 'min'/'max', not both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("'min' must not exceed 'max'")
         return self
 
     @property
@@ -44,34 +46,48 @@ def sql(spec: SqlSpec, ctx: Context) -> Outcome:
     relation = Relation(query=spec.query, source=spec.source)
     if spec.scalar:
         return _judge_value(spec, ctx.scalar(ctx.text(spec.query)))
-    stmt = ctx.select(relation, sa.text("*"), sa.func.count().over().label("postrun_total"))
-    rows = ctx.fetch(stmt.limit(ctx.sample_limit))
+    stmt = ctx.select(
+        relation, sa.literal_column("*"), sa.func.count().over().label("postrun_total")
+    )
+    # At least one row comes back even with no samples wanted: it carries the total.
+    rows = ctx.fetch(stmt.limit(max(ctx.sample_limit, 1)))
     total = int(rows[0]["postrun_total"]) if rows else 0
     failures = [{k: v for k, v in row.items() if k != "postrun_total"} for row in rows]
+    first = ", ".join(f"{k}={v}" for k, v in failures[0].items()) if failures else ""
+    failures = failures[: ctx.sample_limit]
     if total == 0:
         return Outcome(True, "query returned no violating rows", {"rows": 0}, {"rows": 0})
-    first = ", ".join(f"{k}={v}" for k, v in failures[0].items())
     message = f"query returned {total} violating row{'s' if total != 1 else ''}; first: {first}"
     return Outcome(False, message, {"rows": total}, {"rows": 0}, failures, total)
 
 
 def _judge_value(spec: SqlSpec, value: Any) -> Outcome:
     observed = {"value": value}
-    expected = {k: v for k, v in (("equals", spec.equals), ("min", spec.min), ("max", spec.max)) if v is not None}
+    expected = {
+        k: v
+        for k, v in (("equals", spec.equals), ("min", spec.min), ("max", spec.max))
+        if v is not None
+    }
     if spec.equals is not None:
         passed = _same(value, spec.equals)
-        return Outcome(passed, f"query returned {value!r} where {spec.equals!r} expected", observed, expected)
+        return Outcome(
+            passed, f"query returned {value!r} where {spec.equals!r} expected", observed, expected
+        )
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return Outcome(False, f"query returned {value!r}, not a number", observed, expected)
     passed = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
-    bounds = " and ".join(b for b in (
-        f"at least {spec.min:g}" if spec.min is not None else "",
-        f"at most {spec.max:g}" if spec.max is not None else "",
-    ) if b)
+    bounds = " and ".join(
+        b
+        for b in (
+            f"at least {spec.min:g}" if spec.min is not None else "",
+            f"at most {spec.max:g}" if spec.max is not None else "",
+        )
+        if b
+    )
     return Outcome(passed, f"query returned {value:g} where {bounds} expected", observed, expected)
 
 
-def _same(value: Any, expected: float | str) -> bool:
-    if isinstance(expected, str) or isinstance(value, str):
-        return str(value) == str(expected)
-    return value is not None and float(value) == float(expected)
+def _same(value: Any, expected: bool | float | str) -> bool:
+    if isinstance(value, int | float) and isinstance(expected, int | float):
+        return float(value) == float(expected)
+    return value is not None and str(value) == str(expected)

@@ -148,7 +148,8 @@ def mask_url(url: str) -> str:
     except Exception:
         return _mask_text(url, url_secrets(url))
     query = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
-    return parsed.set(query=query).render_as_string(hide_password=True)
+    # rendering percent-encodes the query, which would show the mask as %2A%2A%2A
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def url_secrets(url: str) -> list[str]:

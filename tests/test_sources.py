@@ -1,0 +1,416 @@
+"""Sources: read-only connections, driver errors as categories, file tables over result files."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from runner import RunOptions, load_suite, run_suite
+from runner.results import ErrorCategory
+from runner.sources.sql import _categorize, jsonable, read_only_url
+from tests.conftest import Database, RunYaml, check_verdict, only_check
+
+SETUP = """
+create table portfolios (id integer, name varchar(10));
+insert into portfolios values (1, 'a'), (2, 'b'), (3, 'c');
+"""
+
+
+def one_check(db: Database, check: str) -> str:
+    return textwrap.dedent(
+        f"""\
+        suite: sources
+        sources:
+          w: {{url: "{db.url}"}}
+        checks:
+          - {check}
+        """
+    )
+
+
+def error_of(verdict: Any) -> tuple[str, str, bool, str]:
+    result = only_check(verdict)
+    error = result["error"]
+    return result["status"], error["category"], error["retryable"], error["message"]
+
+
+# --- read-only ------------------------------------------------------------------------------
+
+REFUSED = "Source 'w' refused the query: "
+READ_ONLY = {
+    "duckdb": 'Invalid Input Error: Cannot execute statement of type "{kind}" on database "data"'
+    " which is attached in read-only mode!",
+    "sqlite": "attempt to write a readonly database",
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("insert into portfolios values (9, 'z') returning 1", "INSERT"),
+        ("delete from portfolios returning 1", "DELETE"),
+        ("update portfolios set name = 'x' returning 1", "UPDATE"),
+        ("drop table portfolios", "DROP"),
+    ],
+)
+def test_sources_database_is_read_only(
+    db: Database, run_yaml: RunYaml, query: str, kind: str
+) -> None:
+    db.run(SETUP)
+    verdict = run_yaml(one_check(db, f'{{type: sql, query: "{query}", min: 0}}'))
+    expected = REFUSED + READ_ONLY[db.kind].format(kind=kind)
+    assert error_of(verdict) == ("ERROR", "query", False, expected)
+    after = run_yaml(one_check(db, "{type: sql, query: 'select id, name from portfolios'}"))
+    assert only_check(after)["failures"] == [
+        {"id": 1, "name": "a"},
+        {"id": 2, "name": "b"},
+        {"id": 3, "name": "c"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("check", "messages"),
+    [
+        (
+            "{type: sql, query: 'insert into portfolios values (9, null) returning *'}",
+            {
+                "duckdb": 'Parser Error: syntax error at or near "into"',
+                "sqlite": 'near "insert": syntax error',
+            },
+        ),
+        (
+            "{type: row_count, query: 'delete from portfolios returning id', min: 0}",
+            {
+                "duckdb": 'Parser Error: syntax error at or near "from"',
+                "sqlite": 'near "delete": syntax error',
+            },
+        ),
+        (
+            "{type: sql, query: 'select 1; drop table portfolios', equals: 1}",
+            {
+                "duckdb": READ_ONLY["duckdb"].format(kind="DROP"),
+                "sqlite": "You can only execute one statement at a time.",
+            },
+        ),
+    ],
+    ids=["violations-query", "relation-query", "two-statements"],
+)
+def test_sources_writes_inside_checked_queries_are_refused(
+    db: Database, run_yaml: RunYaml, check: str, messages: dict[str, str]
+) -> None:
+    db.run(SETUP)
+    verdict = run_yaml(one_check(db, check))
+    assert error_of(verdict) == ("ERROR", "query", False, REFUSED + messages[db.kind])
+    after = run_yaml(one_check(db, "{type: row_count, table: portfolios, equals: 3}"))
+    assert only_check(after)["status"] == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("url", "opened"),
+    [
+        ("duckdb:////d/w.duckdb", ("duckdb", "/d/w.duckdb", {}, {"read_only": True})),
+        ("duckdb:///:memory:", ("duckdb", ":memory:", {}, {})),
+        (
+            "sqlite:////d/w.sqlite",
+            ("sqlite", "file:/d/w.sqlite", {"mode": "ro", "uri": "true"}, {}),
+        ),
+        ("sqlite://", ("sqlite", None, {}, {})),
+        (
+            "postgresql://u:p@h/db",
+            (
+                "postgresql",
+                "db",
+                {},
+                {"options": "-c default_transaction_read_only=on", "connect_timeout": 10},
+            ),
+        ),
+    ],
+)
+def test_sources_read_only_url(url: str, opened: tuple[Any, ...]) -> None:
+    parsed, connect_args = read_only_url(url)
+    assert (parsed.drivername, parsed.database, dict(parsed.query), connect_args) == opened
+
+
+# --- errors become categories ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "messages"),
+    [
+        (
+            "{type: row_count, table: nope, min: 1}",
+            {
+                "duckdb": "Catalog Error: Table with name nope does not exist!",
+                "sqlite": "no such table: nope",
+            },
+        ),
+        (
+            "{type: not_null, table: portfolios, columns: [nope]}",
+            {
+                "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
+                "sqlite": "no such column: nope",
+            },
+        ),
+        (
+            "{type: row_count, table: portfolios, where: 'nope = 1', min: 1}",
+            {
+                "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
+                "sqlite": "no such column: nope",
+            },
+        ),
+        (
+            "{type: row_count, table: other.portfolios, min: 1}",
+            {
+                "duckdb": 'Catalog Error: Table with name "other.portfolios" does not exist'
+                ' because schema "other" does not exist.',
+                "sqlite": "no such table: other.portfolios",
+            },
+        ),
+    ],
+    ids=["missing-table", "missing-column", "missing-column-in-where", "missing-schema"],
+)
+def test_sources_missing_objects_are_schema_mismatch(
+    db: Database, run_yaml: RunYaml, check: str, messages: dict[str, str]
+) -> None:
+    db.run(SETUP)
+    verdict = run_yaml(one_check(db, check))
+    assert error_of(verdict) == ("ERROR", "schema_mismatch", False, REFUSED + messages[db.kind])
+
+
+def test_sources_syntax_error_is_query(db: Database, run_yaml: RunYaml) -> None:
+    db.run(SETUP)
+    verdict = run_yaml(one_check(db, "{type: sql, query: 'selec 1', min: 0}"))
+    messages = {
+        "duckdb": 'Parser Error: syntax error at or near "selec"',
+        "sqlite": 'near "selec": syntax error',
+    }
+    assert error_of(verdict) == ("ERROR", "query", False, REFUSED + messages[db.kind])
+
+
+def test_sources_schema_qualified_table(db: Database, run_yaml: RunYaml) -> None:
+    db.run(SETUP)
+    verdict = run_yaml(one_check(db, "{type: row_count, table: main.portfolios, equals: 3}"))
+    assert only_check(verdict)["message"] == "main.portfolios has 3 rows where 3 expected"
+
+
+def test_sources_bad_value_is_data_malformed(duck: Database, run_yaml: RunYaml) -> None:
+    duck.run(SETUP)
+    verdict = run_yaml(one_check(duck, "{type: sql, query: \"select cast('x' as int)\", min: 0}"))
+    assert error_of(verdict) == (
+        "ERROR",
+        "data_malformed",
+        False,
+        REFUSED + "Conversion Error: Could not convert string 'x' to INT32",
+    )
+
+
+class FakeDriverError(Exception):
+    def __init__(self, sqlstate: str | None, text: str = "") -> None:
+        super().__init__(text)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "text", "connecting", "category", "retryable"),
+    [
+        ("28P01", "password authentication failed", True, "auth", False),
+        ("08006", "connection failure", True, "connectivity", True),
+        ("57P03", "the database system is starting up", True, "connectivity", True),
+        ("53300", "too many connections", False, "connectivity", True),
+        ("57014", "canceling statement due to statement timeout", False, "timeout", True),
+        ("42P01", 'relation "nope" does not exist', False, "schema_mismatch", False),
+        ("42703", 'column "nope" does not exist', False, "schema_mismatch", False),
+        ("3F000", 'schema "x" does not exist', False, "schema_mismatch", False),
+        ("42601", "syntax error", False, "query", False),
+        ("25006", "cannot execute INSERT in a read-only transaction", False, "query", False),
+        ("22P02", "invalid input syntax for type integer", False, "data_malformed", False),
+        (None, "permission denied for table t", False, "auth", False),
+        (None, "no such table: t", False, "schema_mismatch", False),
+        (None, "something odd", False, "query", False),
+        (None, "something odd", True, "connectivity", True),
+    ],
+)
+def test_sources_driver_errors_map_to_categories(
+    sqlstate: str | None, text: str, connecting: bool, category: str, retryable: bool
+) -> None:
+    error = FakeDriverError(sqlstate, text)
+    assert _categorize(error, text.lower(), connecting=connecting) == (
+        ErrorCategory(category),
+        retryable,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        (True, True),
+        (3, 3),
+        (Decimal("12.00"), 12),
+        (Decimal("12.5"), 12.5),
+        (date(2025, 11, 6), "2025-11-06"),
+        (datetime(2025, 11, 6, 10, 15), "2025-11-06T10:15:00"),
+        (time(10, 15), "10:15:00"),
+        (UUID("12345678-1234-5678-1234-567812345678"), "12345678-1234-5678-1234-567812345678"),
+        (b"\x01\xff", "01ff"),
+        ((1, Decimal("2")), [1, 2]),
+        ({"a": date(2025, 1, 2)}, {"a": "2025-01-02"}),
+    ],
+)
+def test_sources_values_become_json(value: Any, expected: Any) -> None:
+    assert jsonable(value) == expected
+
+
+# --- file sources: result files as SQL tables -----------------------------------------------
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for n in (1, 2):
+        (folder / f"batch_{n}.json").write_text(
+            f'{{"batch_id": "B{n}", "status": "completed", "files": {n}}}'
+        )
+    (folder / "batch_3.json").write_text('{"batch_id": "B3", "sta')
+    return folder
+
+
+FILE_SUITE = """\
+suite: files
+sources:
+  results:
+    tables:
+      batches: "results/batch_*.json"
+      lost: "results/lost_*.json"
+checks:
+"""
+
+
+def test_sources_file_table_skips_corrupt_file_with_note(results: Path, run_yaml: RunYaml) -> None:
+    verdict = run_yaml(
+        FILE_SUITE
+        + """\
+          - {type: row_count, name: count, table: batches, equals: 2}
+          - {type: sql, name: many, query: "select batch_id from batches where files > 1"}
+        """
+    )
+    note = (
+        "1 of 3 files behind table 'batches' skipped as unreadable:"
+        f" {results}/batch_3.json (truncated)"
+    )
+    assert [(c.name, c.status, c.message, c.notes) for c in verdict.checks] == [
+        ("count", "PASS", "batches has 2 rows where 2 expected", [note]),
+        ("many", "FAIL", "query returned 1 violating row; first: batch_id=B2", [note]),
+    ]
+
+
+def test_sources_file_table_without_files_is_data_malformed(
+    results: Path, run_yaml: RunYaml
+) -> None:
+    verdict = run_yaml(FILE_SUITE + "  - {type: row_count, table: lost, min: 1}\n")
+    assert error_of(verdict) == (
+        "ERROR",
+        "data_malformed",
+        False,
+        f"Table 'lost' of source 'results' has no readable files ({results}/lost_*.json)",
+    )
+
+
+def test_sources_file_source_without_tables_cannot_be_queried(
+    results: Path, run_yaml: RunYaml
+) -> None:
+    verdict = run_yaml(
+        """\
+        suite: files
+        sources:
+          results: {files: "results/*.json"}
+        checks:
+          - {type: row_count, table: batches, min: 1}
+        """
+    )
+    assert error_of(verdict) == (
+        "ERROR",
+        "config",
+        False,
+        "Source 'results' has no tables; add 'tables:' to query its files",
+    )
+
+
+def test_sources_file_table_is_read_once_per_run(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.sources import files
+
+    inspected: list[str] = []
+    real = files._unreadable_reason
+
+    def spy(path: Path, fmt: str) -> str | None:
+        inspected.append(path.name)
+        return real(path, fmt)
+
+    monkeypatch.setattr(files, "_unreadable_reason", spy)
+    path = tmp_path / "suite.yml"
+    path.write_text(
+        FILE_SUITE
+        + "  - {type: row_count, table: batches, min: 1}\n"
+        + "  - {type: row_count, table: batches, max: 5}\n"
+        + "  - {type: not_null, table: batches, columns: [status]}\n"
+    )
+    verdict = run_suite(load_suite(path, env={}), RunOptions(jobs=3))
+    check_verdict(verdict)
+    assert [c.status for c in verdict.checks] == ["PASS", "PASS", "PASS"]
+    assert sorted(inspected) == ["batch_1.json", "batch_2.json", "batch_3.json"]
+
+
+# --- PostgreSQL (marker `postgres`: the server ci/test.sh starts) ------------------------------
+
+
+@pytest.mark.postgres
+def test_sources_postgres_is_read_only(pg: Database, run_yaml: RunYaml) -> None:
+    pg.run(SETUP)
+    verdict = run_yaml(
+        one_check(pg, "{type: sql, query: 'delete from portfolios returning 1', min: 0}")
+    )
+    assert error_of(verdict) == (
+        "ERROR",
+        "query",
+        False,
+        REFUSED + "cannot execute DELETE in a read-only transaction",
+    )
+    after = run_yaml(one_check(pg, "{type: row_count, table: portfolios, equals: 3}"))
+    assert only_check(after)["status"] == "PASS"
+
+
+@pytest.mark.postgres
+def test_sources_postgres_missing_table_is_schema_mismatch(pg: Database, run_yaml: RunYaml) -> None:
+    pg.run(SETUP)
+    verdict = run_yaml(one_check(pg, "{type: row_count, table: nope, min: 1}"))
+    assert error_of(verdict) == (
+        "ERROR",
+        "schema_mismatch",
+        False,
+        REFUSED + 'relation "nope" does not exist',
+    )
+
+
+@pytest.mark.postgres
+def test_sources_postgres_wrong_password_is_auth(pg: Database, run_yaml: RunYaml) -> None:
+    user_and_password = pg.dsn.split("://", 1)[1].split("@", 1)[0]
+    user, password = user_and_password.split(":", 1)
+    bad = Database("postgresql", pg.path, dsn=pg.dsn.replace(password, "Wrong-Password-1"))
+    verdict = run_yaml(one_check(bad, "{type: row_count, table: portfolios, min: 1}"))
+    data = only_check(verdict)
+    assert (data["status"], data["error"]["category"], data["error"]["retryable"]) == (
+        "ERROR",
+        "auth",
+        False,
+    )
+    assert "Wrong-Password-1" not in str(data)
+    assert f"{user}:***@" in data["message"]
