@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from runner.errors import CheckConfigError
+from runner.errors import CheckConfigError, SourceError
+from runner.results import ErrorCategory
 
 if TYPE_CHECKING:
     from runner.checks.base import CheckSpec, Relation
@@ -83,18 +84,25 @@ class Context:
         """``SELECT columns FROM relation [WHERE where]``."""
         stmt = sa.select(*columns).select_from(self.from_clause(relation))
         if relation.where is not None:
-            stmt = stmt.where(self.text(relation.where))
+            # Parenthesised so that `a or b` keeps its meaning when callers add conditions;
+            # the newline ends a trailing `-- comment` before the closing parenthesis.
+            stmt = stmt.where(self.text(f"({relation.where}\n)"))
         return stmt
 
     def fetch(self, stmt: sa.Executable, source: str | None = None) -> list[dict[str, Any]]:
         """Run ``stmt`` on a source (the check's own by default); rows as JSON-ready dicts."""
-        target = self.source(source)
-        self.queries.append(_compile(stmt, target))
+        target = self._before(stmt, source)
         rows = target.execute(stmt, self.params, self._interrupter)
-        for note in target.notes():
-            if note not in self.notes:
-                self.notes.append(note)
+        self._collect_notes(target)
         return rows
+
+    def stream(
+        self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
+        target = self._before(stmt, source)
+        yield from target.stream(stmt, self.params, self._interrupter, batch=batch)
+        self._collect_notes(target)
 
     def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:
         """The single value ``stmt`` returns."""
@@ -106,6 +114,20 @@ class Context:
                 f"expected one row with one value, got one row with {len(rows[0])} values"
             )
         return next(iter(rows[0].values()))
+
+    def _before(self, stmt: sa.Executable, source: str | None) -> Source:
+        if self.cancelled:  # timed out between two statements: do not start another
+            raise SourceError(
+                f"check '{self.spec.name}' was cancelled", category=ErrorCategory.TIMEOUT
+            )
+        target = self.source(source)
+        self.queries.append(_compile(stmt, target))
+        return target
+
+    def _collect_notes(self, source: Source) -> None:
+        for note in source.notes():
+            if note not in self.notes:
+                self.notes.append(note)
 
     def relation_source(self, relation: Relation) -> str | None:
         return relation.source or self.spec.source

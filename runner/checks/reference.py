@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
@@ -11,9 +11,7 @@ from pydantic import model_validator
 
 from runner.checks.base import CheckSpec, Key, Relation, register
 from runner.context import Context
-from runner.errors import CheckConfigError
 from runner.results import Outcome
-from runner.sources.sql import SqlSource, jsonable
 
 if TYPE_CHECKING:
     import duckdb
@@ -166,7 +164,7 @@ def _load(
     local: duckdb.DuckDBPyConnection,
     table: str,
     width: int,
-    batches: Iterator[Sequence[sa.Row[Any]]],
+    batches: Iterator[list[dict[str, Any]]],
     *,
     original: bool,
 ) -> None:
@@ -178,24 +176,15 @@ def _load(
         local.executemany(insert, [_as_text(row, original) for row in batch])
 
 
-def _as_text(row: sa.Row[Any], original: bool) -> list[str]:
-    text = [str(jsonable(value)) for value in row]
-    return [*text, json.dumps(jsonable(list(row)))] if original else text
+def _as_text(row: dict[str, Any], original: bool) -> list[str]:
+    text = [str(value) for value in row.values()]
+    return [*text, json.dumps(list(row.values()))] if original else text
 
 
-def _stream(ctx: Context, relation: KeyedRelation, name: str) -> Iterator[Sequence[sa.Row[Any]]]:
+def _stream(ctx: Context, relation: KeyedRelation, name: str) -> Iterator[list[dict[str, Any]]]:
     """The distinct keys of ``relation`` from its own source, in batches of at most _BATCH."""
-    source = ctx.source(ctx.relation_source(relation))
-    if not isinstance(source, SqlSource):
-        raise CheckConfigError(
-            f"source '{source.name}' is a file source; compare its keys with a relation on the "
-            "same source, or load the files into a database"
-        )
-    with source.connection() as conn:
-        options = conn.execution_options(stream_results=True, yield_per=_BATCH)
-        _, keys = _key_ctes(ctx, relation, name)
-        result = options.execute(sa.select(*keys.c), ctx.params)
-        yield from result.partitions(_BATCH)
+    _, keys = _key_ctes(ctx, relation, name)
+    return ctx.stream(sa.select(*keys.c), ctx.relation_source(relation), batch=_BATCH)
 
 
 def _show(key: dict[str, Any]) -> str:

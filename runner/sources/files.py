@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,19 @@ class FileSource:
     def execute(
         self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
     ) -> list[dict[str, Any]]:
+        return [row for part in self.stream(stmt, params, interrupter) for row in part]
+
+    def stream(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        batch: int = 50_000,
+    ) -> Iterator[list[dict[str, Any]]]:
         sql = self._sql_source()
         try:
-            return sql.execute(stmt, params, interrupter)
+            yield from sql.stream(stmt, params, interrupter, batch=batch)
         except SourceError as exc:
             raise self._explain_empty(exc) from exc
 

@@ -49,19 +49,30 @@ class SqlSource:
         self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
     ) -> list[dict[str, Any]]:
         """Run one read statement and return its rows as JSON-ready dicts."""
+        return [row for part in self.stream(stmt, params, interrupter) for row in part]
+
+    def stream(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        batch: int = 50_000,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Run one read statement and yield its rows in batches (server-side where supported)."""
         with self.connection() as conn:
             raw = conn.connection.dbapi_connection
             if interrupter is not None:
                 interrupter(lambda: interrupt(raw))
             try:
-                result = conn.execute(stmt, params)
-                rows = [{k: jsonable(v) for k, v in row.items()} for row in result.mappings()]
+                options = conn.execution_options(stream_results=True, yield_per=batch)
+                for part in options.execute(stmt, params).mappings().partitions():
+                    yield [{k: jsonable(v) for k, v in row.items()} for row in part]
             except sa.exc.DBAPIError as exc:
                 raise translate_error(exc, self, connecting=False) from exc
             finally:
                 if interrupter is not None:
                     interrupter(None)
-        return rows
 
     def dialect(self) -> sa.Dialect:
         return self.engine().dialect

@@ -294,3 +294,26 @@ def test_not_null_missing_column_is_error(
         "Source 'w' refused the query: " + messages[snapshots.kind],
         "schema_mismatch",
     )
+
+
+def test_not_null_where_with_or_keeps_its_meaning(db: Database, run_yaml: RunYaml) -> None:
+    db.run(
+        """
+        create table t (id int, kind varchar(5), v int);
+        insert into t values (1, 'a', null), (2, 'b', 5), (3, 'c', null);
+        """
+    )
+    result = only_check(
+        run_yaml(
+            f"""
+            suite: s
+            sources: {{db: {{url: "{db.url}"}}}}
+            checks:
+              - {{type: not_null, table: t, where: "kind = 'a' or kind = 'b' -- not c", columns: [v], key: [id]}}
+            """
+        )
+    )
+    assert (result["observed"], result["failures"]) == (
+        {"rows": 2, "nulls": {"v": 1}},
+        [{"key": {"id": 1}, "null_columns": ["v"]}],
+    )

@@ -271,7 +271,8 @@ DUCKDB_SQL = """\
 WITH each_rows AS 
 (SELECT portfolio_id 
 FROM portfolios 
-WHERE is_active), 
+WHERE (is_active
+)), 
 each_keys AS 
 (SELECT DISTINCT each_rows.portfolio_id AS portfolio_id 
 FROM each_rows 
@@ -299,7 +300,7 @@ def test_reference_sql_postgresql() -> None:
     expected = DUCKDB_SQL.replace("LIMIT %(param_1)s", "LIMIT %(param_1)s::INTEGER")
     assert str(stmt.compile(dialect=postgresql.dialect())) == expected
     assert str(key_counts(SQL_SPEC, ctx).compile(dialect=postgresql.dialect())) == (
-        "WITH each_rows AS \n(SELECT portfolio_id \nFROM portfolios \nWHERE is_active), \n"
+        "WITH each_rows AS \n(SELECT portfolio_id \nFROM portfolios \nWHERE (is_active\n)), \n"
         "each_keys AS \n(SELECT DISTINCT each_rows.portfolio_id AS portfolio_id \n"
         "FROM each_rows \nWHERE each_rows.portfolio_id IS NOT NULL)\n"
         " SELECT (SELECT count(*) AS count_1 \nFROM each_keys) AS keys, "

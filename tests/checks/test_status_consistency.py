@@ -550,7 +550,8 @@ DUCKDB_SQL = """\
 WITH parents AS 
 (SELECT batch_id AS id, status AS status, updated_at AS updated_at, files_success AS counter_succeeded 
 FROM processing_jobs 
-WHERE kind = 'ocr' or kind = %(kind)s), 
+WHERE (kind = 'ocr' or kind = %(kind)s
+)), 
 children AS 
 (SELECT run_id AS parent_id, count(*) AS total, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_success])) THEN 1 ELSE 0 END) AS succeeded, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_failure])) THEN 1 ELSE 0 END) AS failed, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_success]) OR status IN (__[POSTCOMPILE_postrun_failure])) THEN 0 ELSE 1 END) AS unfinished 
 FROM (select run_id, status from file_extractions) AS q GROUP BY run_id), 
@@ -585,5 +586,5 @@ def test_status_consistency_sql_postgresql() -> None:
     assert str(counts.compile(dialect=postgresql.dialect())) == (
         "SELECT count(*) AS parents, sum(CASE WHEN (updated_at > "
         "%(postrun_settle_cutoff)s::TIMESTAMP WITHOUT TIME ZONE) THEN 1 ELSE 0 END) AS settling "
-        "\nFROM processing_jobs \nWHERE kind = 'ocr' or kind = %(kind)s"
+        "\nFROM processing_jobs \nWHERE (kind = 'ocr' or kind = %(kind)s\n)"
     )
