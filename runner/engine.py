@@ -138,13 +138,13 @@ class _Runner:
         while len(results) < len(self.suite.checks):
             try:
                 result = self.done.get(timeout=_POLL_S)
+                if result.name not in results:
+                    results[result.name] = self._finish(result)
             except queue.Empty:
-                for name in self._overdue():
-                    results[name] = self._finish(_timed_out(specs[name]))
-                    self._spawn()  # the stuck worker no longer counts
-                continue
-            if result.name not in results:
-                results[result.name] = self._finish(result)
+                pass
+            for name in self._overdue():
+                results[name] = self._finish(_timed_out(specs[name]))
+                self._spawn()  # the stuck worker no longer counts
         for _ in range(workers):
             self.todo.put(None)
         # A cancelled statement unwinds inside the driver for a moment; a daemon thread still in
@@ -235,7 +235,7 @@ def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
         message=outcome.message,
         observed=outcome.observed,
         expected=outcome.expected,
-        failures=outcome.failures[: ctx.sample_limit] if ctx.sample_limit else outcome.failures,
+        failures=outcome.failures[: ctx.sample_limit],
         failure_count=outcome.failure_count,
         notes=[*ctx.notes, *outcome.notes],
     )
@@ -281,22 +281,29 @@ def _redactor(values: list[str]) -> Callable[[str], str]:
 
 
 def _redacted(result: CheckResult, redact: Callable[[str], str]) -> CheckResult:
-    update: dict[str, Any] = {"message": redact(result.message)}
-    if result.error is not None:
-        update["error"] = result.error.model_copy(
-            update={
-                "message": redact(result.error.message),
-                "detail": redact(result.error.detail) if result.error.detail else None,
-            }
-        )
-    return result.model_copy(update=update)
+    """``result`` with every secret replaced, wherever it hides (messages, samples, notes)."""
+    return CheckResult.model_validate(_scrub(result.model_dump(mode="json"), redact))
+
+
+def _scrub(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_scrub(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item, redact) for key, item in value.items()}
+    return value
 
 
 def _clip(text: str) -> str:
+    """At most DETAIL_LIMIT bytes, keeping the start and the end (where a traceback says why)."""
     data = text.encode("utf-8")
     if len(data) <= DETAIL_LIMIT:
         return text
-    return data[: DETAIL_LIMIT - 3].decode("utf-8", errors="ignore") + "..."
+    marker = "\n[…]\n".encode()
+    head = DETAIL_LIMIT // 4
+    tail = DETAIL_LIMIT - head - len(marker)
+    return (data[:head] + marker + data[-tail:]).decode("utf-8", errors="ignore")
 
 
 def _iso(moment: datetime) -> str:

@@ -228,9 +228,10 @@ def test_engine_error_detail_is_clipped_to_2_kb(
     assert detail is not None
     assert DETAIL_LIMIT == 2048
     assert len(detail.encode()) <= DETAIL_LIMIT
-    assert len(detail.encode()) >= DETAIL_LIMIT - 4  # clipped, not dropped
-    assert detail.endswith("...")
+    assert len(detail.encode()) >= DETAIL_LIMIT - 6  # clipped, not dropped
     assert detail.startswith("Traceback (most recent call last):")
+    assert "\n[…]\n" in detail
+    assert detail.rstrip().endswith("é")  # the end of a traceback says what went wrong: it is kept
 
 
 # --- --only / --skip --------------------------------------------------------------------------
@@ -560,3 +561,25 @@ def test_engine_param_secrets_are_masked_everywhere(portfolios: Database, tmp_pa
 )
 def test_engine_mask_url_hides_passwords_and_tokens(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_engine_redacts_secrets_everywhere_in_a_result() -> None:
+    from runner.engine import _redacted, _redactor
+    from runner.results import CheckResult, Status
+
+    secret = "pw-9f2c"
+    result = CheckResult(
+        name="n",
+        type="sql",
+        source="db",
+        severity="error",
+        status=Status.FAIL,
+        message=f"bad {secret}",
+        observed={"dsn": f"x:{secret}@h"},
+        failures=[{"row": [secret, 1]}],
+        notes=[f"note {secret}"],
+        duration_s=0.1,
+    )
+    cleaned = _redacted(result, _redactor([secret])).model_dump_json()
+    assert secret not in cleaned
+    assert cleaned.count("***") == 4

@@ -200,10 +200,18 @@ def test_directory_is_unreadable(tmp_path: Path) -> None:
     assert problem.message == "cannot read the file: Is a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_permission_denied_is_unreadable(tmp_path: Path) -> None:
+def test_permission_denied_is_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "locked.json", b"{}")
     path.chmod(0)
+    if os.geteuid() == 0:  # root reads any mode: make the open fail the way it does for others
+        real_open = Path.open
+
+        def deny(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == path:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", deny)
     [problem] = JsonFileInspector().inspect(path)
     assert problem.reason == "unreadable"
     assert problem.message == "cannot read the file: Permission denied"

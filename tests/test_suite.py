@@ -520,3 +520,24 @@ def test_suite_json_schema_accepts_what_the_loader_accepts(in_tmp: Path) -> None
     parse_suite("suite.yml")
     document = load_yaml(in_tmp / "suite.yml", "suite.yml")
     jsonschema.validate(document.data, suite_json_schema())
+
+
+def test_suite_timeout_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text(
+        "suite: s\nsources: {db: {url: 'duckdb:///x.duckdb'}}\n"
+        "checks:\n  - {type: row_count, table: t, min: 1, timeout: 0s}\n"
+    )
+    with pytest.raises(SuiteError) as exc:
+        parse_suite(path)
+    assert str(exc.value) == (f"{path}:4: check #1 (row_count): timeout: must be longer than 0s")
+
+
+def test_suite_check_whose_relations_name_sources_needs_no_check_source(tmp_path: Path) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text(
+        "suite: s\nsources: {a: {url: 'duckdb:///a.duckdb'}, b: {url: 'duckdb:///b.duckdb'}}\n"
+        "checks:\n  - type: reference\n    each: {table: t, key: id, source: a}\n"
+        "    has: {table: u, key: id, source: b}\n"
+    )
+    assert [c.name for c in parse_suite(path).checks] == ["reference:t->u"]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,6 +40,12 @@ def parse_duration(value: object) -> object:
 
 
 # The JSON Schemas say what a suite file may hold, which is looser than the parsed type.
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
@@ -105,7 +112,7 @@ class CheckSpec(Spec):
     """What the check protects, for people reading the report."""
     tags: list[str] = Field(default_factory=list)
     """Free labels, for selecting and grouping."""
-    timeout: Duration = timedelta(seconds=300)
+    timeout: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=300)
     """Longest the check may run (e.g. 30s, 5m); over it the check is ERROR / timeout."""
     source: str | None = None
     """Source the check reads; the suite's only source when left out."""
@@ -116,8 +123,9 @@ class CheckSpec(Spec):
     """Fields holding paths of files that must exist (resolved like `glob_fields`)."""
 
     def needs_source(self) -> bool:
-        """Whether the check reads a named source (most do)."""
-        return True
+        """Whether the check needs a check-level source: not when every relation names its own."""
+        relations = [relation for _, relation in self.relations()]
+        return not relations or any(relation.source is None for relation in relations)
 
     def target(self) -> str:
         """What the check is about, for its default name."""
