@@ -107,7 +107,8 @@ def list_types() -> None:
             if field in common:
                 continue
             need = "required" if info.is_required() else "optional"
-            typer.echo(f"    {field:<14} {need:<9} {info.description or ''}")
+            doc = " ".join((info.description or "").split())
+            typer.echo(f"    {info.alias or field:<18} {need:<9} {doc}")
         typer.echo("")
     typer.echo("Every check also takes: " + ", ".join(sorted(common - {"type"})))
 

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 FAULTS: dict[str, str] = {
-    "truncated-result": "one ETL result file cut mid-write (seed 000)",
+    "truncated-result": "one ETL result file cut mid-write; its batch marked failed (seed 000)",
     "missing-result": "one expected ETL result file never written (seed 000 family)",
     "stuck-batch": (
         "an ingestion batch left 'processing' after all its files succeeded; "
@@ -373,7 +373,8 @@ def _etl_batch(rng: random.Random, world: _World) -> None:
         )
     world.tables["batch_runs"] = runs
     world.documents[f"batch_{ETL_BATCH_ID}.json"] = _batch_job(operations)
-    world.targets["truncated-result"] = ["run_20260101_204618.json"]  # DIM_DATE
+    # DIM_DATE's file, and the batch its broken consolidation marked failed
+    world.targets["truncated-result"] = ["run_20260101_204618.json", ETL_BATCH_ID]
     world.targets["missing-result"] = ["run_20260101_204646.json"]  # FACT_SALES
 
 
@@ -702,8 +703,14 @@ def _mark_completed(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
 
 
 def _truncate_files(results_dir: Path, names: list[str]) -> None:
-    """Cut each file mid-line at about 60% of its length, as a crashed writer leaves it."""
-    for name in names:
+    """Cut the run file mid-line at about 60% of its length, as a crashed writer leaves it, and
+    mark its batch failed although every operation completed (consolidation choked on it)."""
+    file_name, batch_id = names
+    batch_file = results_dir / f"batch_{batch_id}.json"
+    batch = json.loads(batch_file.read_text(encoding="utf-8"))
+    batch["status"] = "failed"
+    batch_file.write_text(json.dumps(batch, indent=2), encoding="utf-8")
+    for name in [file_name]:
         path = results_dir / name
         text = path.read_text(encoding="utf-8")
         path.write_text(text[: _cut_point(text)], encoding="utf-8", newline="\n")

@@ -49,13 +49,18 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> DemoBatch:
 
 
 def unreadable_results(batch: DemoBatch) -> list[str]:
-    bad = []
+    """Result files that do not parse, then batches whose status contradicts their operations."""
+    files, batches = [], []
     for path in sorted(batch.results_dir.glob("*.json")):
         try:
-            json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            bad.append(path.name)
-    return bad
+            files.append(path.name)
+            continue
+        operations = {op["status"] for op in document.get("operations", [])}
+        if operations == {"completed"} and document["status"] != "completed":
+            batches.append(document["batch_id"])
+    return files + batches
 
 
 def missing_results(batch: DemoBatch) -> list[str]:
@@ -331,7 +336,7 @@ def test_all_faults_together(tmp_path: Path) -> None:
 
 def test_incident_ids_match_the_seeds(tmp_path: Path) -> None:
     batch = build_demo(tmp_path / "demo", list(FAULTS))
-    assert batch.injected["truncated-result"] == ["run_20260101_204618.json"]  # DIM_DATE
+    assert batch.injected["truncated-result"] == ["run_20260101_204618.json", ETL_BATCH_ID]
     assert batch.injected["missing-result"] == ["run_20260101_204646.json"]  # FACT_SALES
     [stuck] = batch.injected["stuck-batch"]
     sql = "select run_id, status, files_success from processing_jobs where batch_id = ?"
@@ -349,7 +354,8 @@ def test_incident_ids_match_the_seeds(tmp_path: Path) -> None:
 
 def test_truncated_file_is_cut_mid_line(tmp_path: Path, clean: DemoBatch) -> None:
     batch = build_demo(tmp_path / "demo", ("truncated-result",))
-    [name] = batch.injected["truncated-result"]
+    name, batch_id = batch.injected["truncated-result"]
+    assert batch_id == ETL_BATCH_ID
     text = (batch.results_dir / name).read_text(encoding="utf-8")
     original = (clean.results_dir / name).read_text(encoding="utf-8")
     with pytest.raises(json.JSONDecodeError):
