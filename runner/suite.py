@@ -348,16 +348,14 @@ class _Binder:
             value = getattr(check, name)
             if value is None:
                 continue
-            resolved = self.paths(value, f"check '{check.name}': {name}")
+            key = type(check).model_fields[name].alias or name  # as written in the suite
+            resolved = self.paths(value, f"check '{check.name}': {key}")
             update[name] = resolved[0] if isinstance(value, str) else resolved
-            if name in check.existing_paths:
-                for path in resolved:
-                    if not Path(path).exists():
-                        self.issues.append(
-                            self.document.issue(
-                                (*loc, name), f"check '{check.name}': {name} file not found: {path}"
-                            )
-                        )
+            missing = [p for p in resolved if name in check.existing_paths and not Path(p).exists()]
+            self.issues += [
+                self.document.issue((*loc, key), f"check '{check.name}': {key} file not found: {p}")
+                for p in missing
+            ]
         return check.model_copy(update=update) if update else check
 
     def url(self, text: str, what: str) -> str:

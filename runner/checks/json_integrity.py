@@ -92,11 +92,12 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
         return Outcome(False, message, observed, expected)
     if not problems:
         return Outcome(True, f"{len(paths)} files are complete, valid JSON", observed, expected)
-    message = (
-        f"{len(problems)} problem(s) in {len(paths)} files: "
-        + "; ".join(_describe(p) for p in problems[:3])
-        + ("; …" if len(problems) > 3 else "")
+    counts = [f"{bad_files} of {len(paths)} files bad"] if bad_files else []
+    counts += (
+        [f"{observed['missing']} of {len(names)} expected missing"] if observed["missing"] else []
     )
+    shown = "; ".join(_describe(p) for p in problems[:3]) + ("; …" if len(problems) > 3 else "")
+    message = f"{', '.join(counts)}: {shown}"
     return Outcome(
         False, message, observed, expected, [p.to_dict() for p in problems], len(problems)
     )

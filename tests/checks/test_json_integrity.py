@@ -1,0 +1,188 @@
+"""json_integrity: complete, valid, schema-valid result files; expected files present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.errors import SuiteError
+from runner.suite import load_suite
+from tests.conftest import Database, RunYaml, only_check
+
+SCHEMA = {
+    "type": "object",
+    "required": ["run_id", "status"],
+    "properties": {"status": {"enum": ["completed", "failed"]}},
+}
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name in ("run_1", "run_2", "run_3"):
+        (folder / f"{name}.json").write_text(json.dumps({"run_id": name, "status": "completed"}))
+    (tmp_path / "run.schema.json").write_text(json.dumps(SCHEMA))
+    return folder
+
+
+def suite(check: str, *, sources: str = "") -> str:
+    return f"suite: s\n{sources}checks:\n  - {check}\n"
+
+
+def run(run_yaml: RunYaml, check: str, **kwargs: Any) -> dict[str, Any]:
+    return only_check(run_yaml(suite(check, **kwargs)))
+
+
+def test_json_integrity_passes_on_complete_files(results: Path, run_yaml: RunYaml) -> None:
+    result = run(
+        run_yaml, "{type: json_integrity, files: results/run_*.json, schema: run.schema.json}"
+    )
+    assert (result["status"], result["message"]) == ("PASS", "3 files are complete, valid JSON")
+    assert result["observed"] == {"files": 3, "bad_files": 0, "missing": 0, "bytes": 126}
+    assert result["name"] == "json_integrity:files"
+
+
+def test_json_integrity_names_truncated_file(results: Path, run_yaml: RunYaml) -> None:
+    (results / "run_2.json").write_text('{"run_id": "run_2", "status": "compl')
+    result = run(run_yaml, "{type: json_integrity, files: results/run_*.json}")
+    assert result["status"] == "FAIL"
+    assert result["message"] == "1 of 3 files bad: run_2.json truncated at line 1 column 37"
+    assert result["failures"] == [
+        {
+            "path": str(results / "run_2.json"),
+            "reason": "truncated",
+            "message": "truncated at line 1 column 37 (byte 36): the text ends inside a string",
+            "line": 1,
+            "column": 37,
+            "offset": 36,
+        }
+    ]
+    assert result["failure_count"] == 1
+
+
+def test_json_integrity_schema_violation_has_pointer(results: Path, run_yaml: RunYaml) -> None:
+    (results / "run_3.json").write_text(json.dumps({"run_id": "run_3", "status": "done"}))
+    result = run(
+        run_yaml, "{type: json_integrity, files: results/run_*.json, schema: run.schema.json}"
+    )
+    [failure] = result["failures"]
+    assert (failure["reason"], failure["pointer"]) == ("schema", "/status")
+    assert "'done' is not one of ['completed', 'failed']" in failure["message"]
+
+
+@pytest.mark.parametrize(
+    ("expected", "missing"),
+    [
+        ("[run_1.json, run_2.json, run_3.json]", []),
+        ("[run_1.json, run_4.json]", ["run_4.json"]),
+        ("[sub/run_9.json]", ["sub/run_9.json"]),
+    ],
+)
+def test_json_integrity_expected_list(
+    results: Path, run_yaml: RunYaml, expected: str, missing: list[str]
+) -> None:
+    result = run(
+        run_yaml, f"{{type: json_integrity, files: results/run_*.json, expected: {expected}}}"
+    )
+    assert [f["path"] for f in result["failures"]] == [str(results / m) for m in missing]
+    assert {f["reason"] for f in result["failures"]} <= {"missing"}
+    assert result["status"] == ("FAIL" if missing else "PASS")
+
+
+def test_json_integrity_expected_names_relative_to_glob_root(
+    tmp_path: Path, run_yaml: RunYaml
+) -> None:
+    for day in ("d1", "d2"):
+        (tmp_path / "out" / day).mkdir(parents=True)
+        (tmp_path / "out" / day / "run.json").write_text("{}")
+    result = run(
+        run_yaml,
+        "{type: json_integrity, files: out/*/run.json, expected: [d1/run.json, d3/run.json]}",
+    )
+    assert [f["path"] for f in result["failures"]] == [str(tmp_path / "out" / "d3" / "run.json")]
+
+
+def test_json_integrity_expected_from_query_on_a_database(
+    results: Path, duck: Database, run_yaml: RunYaml
+) -> None:
+    duck.run(
+        "create table batch_runs (run_id varchar, batch_id varchar);"
+        "insert into batch_runs values ('run_1', 'B'), ('run_2', 'B'), ('run_7', 'B'), ('run_8', 'C');"
+    )
+    result = run(
+        run_yaml,
+        """type: json_integrity
+    source: results
+    expected: {query: "select run_id || '.json' from batch_runs where batch_id = :batch", source: db}""",
+        sources=(
+            "params: {batch: {type: string, default: B}}\n"
+            f"sources:\n  db: {{url: '{duck.url}'}}\n  results: {{files: results/run_*.json}}\n"
+        ),
+    )
+    assert result["message"] == "1 of 3 expected missing: run_7.json missing"
+    assert result["expected"] == {"min_files": 1, "expected_files": 3}
+
+
+def test_json_integrity_no_files_fails(tmp_path: Path, run_yaml: RunYaml) -> None:
+    result = run(run_yaml, "{type: json_integrity, files: nothing/*.json}")
+    assert result["status"] == "FAIL"
+    assert result["message"] == f"0 files match {tmp_path}/nothing/*.json; at least 1 expected"
+
+
+def test_json_integrity_min_files_zero_allows_none(tmp_path: Path, run_yaml: RunYaml) -> None:
+    result = run(run_yaml, "{type: json_integrity, files: nothing/*.json, min_files: 0}")
+    assert result["status"] == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("content", "limits", "reason"),
+    [
+        ("", "", "empty"),
+        ("  \n", "", "empty"),
+        ('{"a": 1}', "max_bytes: 4", "too_large"),
+        ('{"a": 1}', "min_bytes: 100", "too_small"),
+        ('{"a": 1} x', "", "invalid_json"),
+    ],
+)
+def test_json_integrity_reasons(
+    results: Path, run_yaml: RunYaml, content: str, limits: str, reason: str
+) -> None:
+    (results / "run_1.json").write_text(content)
+    extra = f", {limits}" if limits else ""
+    result = run(run_yaml, f"{{type: json_integrity, files: results/run_1.json{extra}}}")
+    assert [f["reason"] for f in result["failures"]] == [reason]
+
+
+def test_json_integrity_bad_schema_file_is_config_error(results: Path, run_yaml: RunYaml) -> None:
+    (results.parent / "run.schema.json").write_text('{"type": "nonsense"}')
+    result = run(run_yaml, "{type: json_integrity, files: results/*.json, schema: run.schema.json}")
+    assert (result["status"], result["error"]["category"]) == ("ERROR", "config")
+
+
+@pytest.mark.parametrize(
+    ("check", "reason"),
+    [
+        (
+            "{type: json_integrity, files: r/*.json, source: results}",
+            "check #1 (json_integrity): give 'files' or a file 'source', not both",
+        ),
+        (
+            "{type: json_integrity, files: r/*.json, min_bytes: 10, max_bytes: 5}",
+            "check #1 (json_integrity): 'min_bytes' must not exceed 'max_bytes'",
+        ),
+        (
+            "{type: json_integrity, files: r/*.json, schema: missing.json}",
+            "check 'json_integrity:files': schema file not found: {dir}/missing.json",
+        ),
+    ],
+)
+def test_json_integrity_config_mistakes(tmp_path: Path, check: str, reason: str) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text(suite(check, sources="sources: {results: {files: r/*.json}}\n"))
+    with pytest.raises(SuiteError) as exc:
+        load_suite(path, env={})
+    assert str(exc.value) == f"{path}:4: " + reason.format(dir=tmp_path)
