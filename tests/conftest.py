@@ -49,15 +49,22 @@ class Database:
             con.close()
 
 
-@pytest.fixture(params=["duckdb", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    """The same test against DuckDB and SQLite."""
-    return Database(request.param, tmp_path / f"data.{request.param}")
+@pytest.fixture(params=["duckdb", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same test against DuckDB, SQLite and PostgreSQL."""
+    if request.param == "postgresql":
+        yield from _postgres(tmp_path)
+    else:
+        yield Database(request.param, tmp_path / f"data.{request.param}")
 
 
 @pytest.fixture
 def pg(tmp_path: Path) -> Iterator[Database]:
     """A fresh database on the PostgreSQL server ci/test.sh started (POSTRUN_TEST_PG_URL)."""
+    yield from _postgres(tmp_path)
+
+
+def _postgres(tmp_path: Path) -> Iterator[Database]:
     url = os.environ.get("POSTRUN_TEST_PG_URL")
     if not url:
         if os.environ.get("CI") == "true":

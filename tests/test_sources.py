@@ -47,7 +47,10 @@ READ_ONLY = {
     "duckdb": 'Invalid Input Error: Cannot execute statement of type "{kind}" on database "data"'
     " which is attached in read-only mode!",
     "sqlite": "attempt to write a readonly database",
+    "postgresql": "cannot execute {command} in a read-only transaction",
 }
+PG_COMMANDS = {"DROP": "DROP TABLE"}
+"""PostgreSQL names the command by its tag where DuckDB names the statement type."""
 
 
 @pytest.mark.parametrize(
@@ -64,7 +67,7 @@ def test_sources_database_is_read_only(
 ) -> None:
     db.run(SETUP)
     verdict = run_yaml(one_check(db, f'{{type: sql, query: "{query}", min: 0}}'))
-    expected = REFUSED + READ_ONLY[db.kind].format(kind=kind)
+    expected = REFUSED + READ_ONLY[db.kind].format(kind=kind, command=PG_COMMANDS.get(kind, kind))
     assert error_of(verdict) == ("ERROR", "query", False, expected)
     after = run_yaml(one_check(db, "{type: sql, query: 'select id, name from portfolios'}"))
     assert only_check(after)["failures"] == [
@@ -82,6 +85,7 @@ def test_sources_database_is_read_only(
             {
                 "duckdb": 'Parser Error: syntax error at or near "into"',
                 "sqlite": 'near "insert": syntax error',
+                "postgresql": 'syntax error at or near "into"',
             },
         ),
         (
@@ -89,6 +93,7 @@ def test_sources_database_is_read_only(
             {
                 "duckdb": 'Parser Error: syntax error at or near "from"',
                 "sqlite": 'near "delete": syntax error',
+                "postgresql": 'syntax error at or near "from"',
             },
         ),
         (
@@ -96,6 +101,7 @@ def test_sources_database_is_read_only(
             {
                 "duckdb": READ_ONLY["duckdb"].format(kind="DROP"),
                 "sqlite": "You can only execute one statement at a time.",
+                "postgresql": "cannot insert multiple commands into a prepared statement",
             },
         ),
     ],
@@ -127,7 +133,11 @@ def test_sources_writes_inside_checked_queries_are_refused(
                 "postgresql",
                 "db",
                 {},
-                {"options": "-c default_transaction_read_only=on", "connect_timeout": 10},
+                {
+                    "options": "-c default_transaction_read_only=on",
+                    "connect_timeout": 10,
+                    "prepare_threshold": 0,
+                },
             ),
         ),
     ],
@@ -148,6 +158,7 @@ def test_sources_read_only_url(url: str, opened: tuple[Any, ...]) -> None:
             {
                 "duckdb": "Catalog Error: Table with name nope does not exist!",
                 "sqlite": "no such table: nope",
+                "postgresql": 'relation "nope" does not exist',
             },
         ),
         (
@@ -155,6 +166,7 @@ def test_sources_read_only_url(url: str, opened: tuple[Any, ...]) -> None:
             {
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
+                "postgresql": 'column "nope" does not exist',
             },
         ),
         (
@@ -162,6 +174,7 @@ def test_sources_read_only_url(url: str, opened: tuple[Any, ...]) -> None:
             {
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
+                "postgresql": 'column "nope" does not exist',
             },
         ),
         (
@@ -170,6 +183,7 @@ def test_sources_read_only_url(url: str, opened: tuple[Any, ...]) -> None:
                 "duckdb": 'Catalog Error: Table with name "other.portfolios" does not exist'
                 ' because schema "other" does not exist.',
                 "sqlite": "no such table: other.portfolios",
+                "postgresql": 'relation "other.portfolios" does not exist',
             },
         ),
     ],
@@ -189,14 +203,16 @@ def test_sources_syntax_error_is_query(db: Database, run_yaml: RunYaml) -> None:
     messages = {
         "duckdb": 'Parser Error: syntax error at or near "selec"',
         "sqlite": 'near "selec": syntax error',
+        "postgresql": 'syntax error at or near "selec"',
     }
     assert error_of(verdict) == ("ERROR", "query", False, REFUSED + messages[db.kind])
 
 
 def test_sources_schema_qualified_table(db: Database, run_yaml: RunYaml) -> None:
     db.run(SETUP)
-    verdict = run_yaml(one_check(db, "{type: row_count, table: main.portfolios, equals: 3}"))
-    assert only_check(verdict)["message"] == "main.portfolios has 3 rows where 3 expected"
+    schema = {"duckdb": "main", "sqlite": "main", "postgresql": "public"}[db.kind]
+    verdict = run_yaml(one_check(db, f"{{type: row_count, table: {schema}.portfolios, equals: 3}}"))
+    assert only_check(verdict)["message"] == f"{schema}.portfolios has 3 rows where 3 expected"
 
 
 def test_sources_bad_value_is_data_malformed(duck: Database, run_yaml: RunYaml) -> None:

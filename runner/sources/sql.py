@@ -49,7 +49,7 @@ class SqlSource:
         self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
     ) -> list[dict[str, Any]]:
         """Run one read statement and return its rows as JSON-ready dicts."""
-        return [row for part in self.stream(stmt, params, interrupter) for row in part]
+        return [row for part in self.stream(stmt, params, interrupter, batch=0) for row in part]
 
     def stream(
         self,
@@ -59,13 +59,16 @@ class SqlSource:
         *,
         batch: int = 50_000,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Run one read statement and yield its rows in batches (server-side where supported)."""
+        """Run one read statement and yield its rows in batches (server-side where supported);
+        ``batch=0`` fetches everything at once on an ordinary cursor."""
         with self.connection() as conn:
             raw = conn.connection.dbapi_connection
             if interrupter is not None:
                 interrupter(lambda: interrupt(raw))
             try:
-                options = conn.execution_options(stream_results=True, yield_per=batch)
+                options = (
+                    conn.execution_options(stream_results=True, yield_per=batch) if batch else conn
+                )
                 for part in options.execute(stmt, params).mappings().partitions():
                     yield [{k: jsonable(v) for k, v in row.items()} for row in part]
             except sa.exc.DBAPIError as exc:
@@ -85,6 +88,13 @@ class SqlSource:
         except sa.exc.DBAPIError as exc:
             raise translate_error(exc, self, connecting=True) from exc
         try:
+            if conn.dialect.name == "postgresql":
+                # Per transaction as well as per session: a user statement that turned the
+                # session default off cannot make the next check's transaction writable.
+                try:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                except sa.exc.DBAPIError as exc:
+                    raise translate_error(exc, self, connecting=True) from exc
             yield conn
         finally:
             conn.rollback()
@@ -148,7 +158,9 @@ def read_only_url(url: str) -> tuple[sa.URL, dict[str, Any]]:
         if parsed.get_driver_name() in ("psycopg2", ""):
             parsed = parsed.set(drivername="postgresql+psycopg")
         options = "-c default_transaction_read_only=on"
-        return parsed, {"options": options, "connect_timeout": 10}
+        # prepare_threshold=0: every statement is prepared, so PostgreSQL refuses a query that
+        # smuggles several statements ("commit; begin read write; delete …").
+        return parsed, {"options": options, "connect_timeout": 10, "prepare_threshold": 0}
     return parsed, {}
 
 

@@ -273,6 +273,7 @@ def test_not_null_fraction_boundary_is_exact(db: Database, run_yaml: RunYaml) ->
             {
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
+                "postgresql": 'column "nope" does not exist',
             },
         ),
         (
@@ -280,6 +281,7 @@ def test_not_null_fraction_boundary_is_exact(db: Database, run_yaml: RunYaml) ->
             {
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
+                "postgresql": 'column "nope" does not exist',
             },
         ),
     ],

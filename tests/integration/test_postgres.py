@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner import RunOptions
 from tests.conftest import Database, RunYaml, only_check
 from tests.test_seeds import SEED_001, SEED_001_DATA, SEED_003, SEED_004, _portfolios
 
@@ -98,3 +99,34 @@ def test_postgres_missing_table_is_schema_mismatch(pg: Database, run_yaml: RunYa
         """)
     )
     assert (result["status"], result["error"]["category"]) == ("ERROR", "schema_mismatch")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # several statements in one query: refused, never run
+        "{type: sql, query: 'commit; begin read write; delete from t; commit; select 1 as n', equals: 1}",
+        # a session setting flipped by one check must not make the next check writable
+        "{type: sql, query: 'set default_transaction_read_only = off', equals: 1}",
+    ],
+    ids=["stacked-statements", "session-default-flipped"],
+)
+def test_postgres_read_only_cannot_be_talked_out_of(
+    pg: Database, run_yaml: RunYaml, attack: str
+) -> None:
+    pg.run("create table t (a int); insert into t values (1), (2);")
+    verdict = run_yaml(
+        f"""
+        suite: w
+        sources: {{db: {{url: "{pg.url}"}}}}
+        checks:
+          - {attack}
+          - {{type: sql, name: write, query: "delete from t where a = 1 returning a", equals: 1}}
+          - {{type: row_count, name: intact, table: t, equals: 2}}
+        """,
+        options=RunOptions(jobs=1),
+    )
+    statuses = {c.name: c.status.value for c in verdict.checks}
+    assert statuses["write"] == "ERROR"
+    assert "read-only transaction" in verdict.checks[1].message
+    assert statuses["intact"] == "PASS"
