@@ -25,6 +25,17 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Suite param as NAME=VALUE (repeatable)."),
 ]
+ALL_FORMATS = "json,html,junit,md"  # runner.render.FORMATS, spelled here to keep --help light
+_FORMAT_HELP = (
+    "Reports to write, comma-separated: json (verdict.json), html (verdict.html), "
+    "junit (junit.xml), md (summary.md)."
+)
+_OUT_HELP = (
+    "Report folder [default: reports/<suite>/<run_id>]. The run index <root>/index.html "
+    "(runs that wrote verdict.json) is rebuilt after each run: at reports/ by default; with "
+    "--out DIR at DIR/../.. only if an index.html (or .index.lock) is already there, so "
+    "--out <root>/<suite>/<run> joins an existing index and any other folder gets none."
+)
 _STATUS_COLOURS = {
     "PASS": "green",
     "WARN": "yellow",
@@ -38,12 +49,8 @@ _STATUS_COLOURS = {
 def check(
     suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")],
     param: ParamOpt = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Report folder [default: reports/<suite>/<run_id>].")
-    ] = None,
-    format: Annotated[
-        str, typer.Option("--format", help="Reports to write, comma-separated.")
-    ] = "json",
+    out: Annotated[Path | None, typer.Option(help=_OUT_HELP)] = None,
+    format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = ALL_FORMATS,
     fail_on: Annotated[str, typer.Option("--fail-on", help="'warn' makes WARN exit 1.")] = "error",
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
@@ -59,7 +66,10 @@ def check(
         bool, typer.Option("--verbose", "-v", help="Also print failure samples.")
     ] = False,
 ) -> None:
-    """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR."""
+    """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
+
+    When $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
+    """
     from runner.engine import RunOptions
 
     formats = _formats(format)
@@ -71,7 +81,16 @@ def check(
     loaded = _load(suite, param)
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
-    _emit(verdict, out_dir, formats, quiet=quiet, verbose=verbose)
+    index_root = _existing_index(out_dir) if out else out_dir.parent.parent
+    _emit(
+        verdict,
+        out_dir,
+        formats,
+        index_root=index_root,
+        step_summary=True,
+        quiet=quiet,
+        verbose=verbose,
+    )
 
 
 @app.command()
@@ -111,6 +130,36 @@ def list_types() -> None:
             typer.echo(f"    {info.alias or field:<18} {need:<9} {doc}")
         typer.echo("")
     typer.echo("Every check also takes: " + ", ".join(sorted(common - {"type"})))
+
+
+@app.command()
+def report(
+    verdict_file: Annotated[
+        Path, typer.Argument(metavar="VERDICT.json", help="A verdict.json written by a run.")
+    ],
+    format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = ALL_FORMATS,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder [default: the verdict's own folder].")
+    ] = None,
+) -> None:
+    """Re-render reports from a stored verdict.json and print the files written.
+
+    Exit 0 when written, 2 when the verdict file is unreadable or invalid, 3 when a report
+    cannot be written. Like check --out, updates the run index at DIR/../.. if one is there.
+    """
+    from runner.errors import UsageError
+    from runner.render import read_verdict
+
+    formats = _formats(format)
+    try:
+        verdict = read_verdict(verdict_file)
+    except UsageError as exc:
+        _usage(str(exc))
+    out_dir = out or verdict_file.parent
+    written = _write(verdict, out_dir, formats, exit_code=3)
+    _update_index(_existing_index(out_dir))
+    for path in written:
+        typer.echo(str(path))
 
 
 @app.command()
@@ -155,7 +204,17 @@ def demo(
     verdict = _run(
         _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions()
     )
-    _emit(verdict, batch.root / "reports" / verdict.run_id, ["json"], quiet=False, verbose=True)
+    reports = batch.root / "reports"
+    out_dir = reports / verdict.suite.name / verdict.run_id
+    _emit(
+        verdict,
+        out_dir,
+        _formats(ALL_FORMATS),
+        index_root=reports,
+        step_summary=False,
+        quiet=False,
+        verbose=True,
+    )
 
 
 def main() -> NoReturn:
@@ -165,6 +224,14 @@ def main() -> NoReturn:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception:  # fail closed: a crash must never read as PASS (0) or FAIL (1)
+        import traceback
+
+        traceback.print_exc()
+        typer.echo(
+            "postrun: internal error (see the traceback above); nothing was judged", err=True
+        )
+        sys.exit(3)
     sys.exit(0)
 
 
@@ -196,11 +263,16 @@ def _run(suite, options) -> Verdict:  # type: ignore[no-untyped-def]
 
 
 def _emit(
-    verdict: Verdict, out_dir: Path, formats: list[str], *, quiet: bool, verbose: bool
+    verdict: Verdict,
+    out_dir: Path,
+    formats: list[str],
+    *,
+    index_root: Path | None,
+    step_summary: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> NoReturn:
-    from runner.errors import OutputError
-    from runner.render import write_reports
-
+    """Print the table, write the reports, the run index and the step summary; exit per verdict."""
     if not quiet:
         for result in verdict.checks:
             _print_result(result, verbose=verbose)
@@ -211,13 +283,59 @@ def _emit(
         ("\n" if not quiet else "")
         + typer.style(line, fg=_STATUS_COLOURS[verdict.verdict.value], bold=True)
     )
+    written = _write(verdict, out_dir, formats, exit_code=max(verdict.exit_code, 3))
+    _update_index(index_root)
+    if step_summary:
+        _append_step_summary(verdict)
+    html = [path for path in written if path.name == "verdict.html"]
+    typer.echo(f"report: {(html or written)[0]}")
+    raise typer.Exit(verdict.exit_code)
+
+
+def _write(verdict: Verdict, out_dir: Path, formats: list[str], *, exit_code: int) -> list[Path]:
+    from runner.errors import OutputError
+    from runner.render import write_reports
+
     try:
-        written = write_reports(verdict, out_dir, formats)
+        return write_reports(verdict, out_dir, formats)
     except OutputError as exc:
         typer.echo(f"postrun: reports not written: {exc}", err=True)
-        raise typer.Exit(max(verdict.exit_code, 3)) from exc
-    typer.echo(f"report: {written[0]}")
-    raise typer.Exit(verdict.exit_code)
+        raise typer.Exit(exit_code) from exc
+
+
+def _existing_index(out_dir: Path) -> Path | None:
+    from runner.render.index import existing_index_root
+
+    return existing_index_root(out_dir)
+
+
+def _update_index(root: Path | None) -> None:
+    """Rebuild the run index; a failure is reported but does not change the exit code."""
+    from runner.errors import OutputError
+    from runner.render.index import update_index
+
+    if root is None:
+        return
+    try:
+        update_index(root)
+    except OutputError as exc:
+        typer.echo(f"postrun: run index not updated: {exc}", err=True)
+
+
+def _append_step_summary(verdict: Verdict) -> None:
+    """Append summary.md to $GITHUB_STEP_SUMMARY when GitHub Actions sets it."""
+    import os
+
+    from runner.errors import OutputError
+    from runner.render import append_step_summary
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        append_step_summary(Path(target), verdict)
+    except OutputError as exc:
+        typer.echo(f"postrun: step summary not written: {exc}", err=True)
 
 
 def _print_result(result: CheckResult, *, verbose: bool) -> None:
@@ -256,13 +374,14 @@ class _Progress:
 
 
 def _formats(text: str) -> list[str]:
+    """The chosen formats, in the canonical order of FORMATS (json, html, junit, md)."""
     from runner.render import FORMATS
 
-    chosen = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        _usage(f"--format takes a comma-separated subset of {', '.join(FORMATS)}; got '{text}'")
-    return chosen
+    chosen = {f.strip() for f in text.split(",") if f.strip()}
+    known = list(FORMATS)
+    if not chosen or chosen - set(known):
+        _usage(f"--format takes a comma-separated subset of {', '.join(known)}; got '{text}'")
+    return [f for f in known if f in chosen]
 
 
 def _params(param: list[str] | None) -> dict[str, str]:

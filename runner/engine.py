@@ -74,7 +74,7 @@ def run_suite(
     return Verdict(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
-        run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}",
+        run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
         params={k: _param_json(v, redact) for k, v in suite.params.items()},
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),

@@ -36,7 +36,8 @@ class ExitCode(IntEnum):
     0     verdict PASS, or WARN without ``--fail-on warn``
     1     verdict FAIL (or WARN with ``--fail-on warn``)
     2     usage error or invalid suite (nothing was run)
-    3     verdict ERROR: at least one check could not be evaluated
+    3     verdict ERROR: at least one check could not be evaluated; also when the
+          reports could not be written or postrun itself crashed (fail closed)
     ====  =======================================================================
     """
 

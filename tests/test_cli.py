@@ -18,7 +18,11 @@ from tests.conftest import VERDICT_SCHEMA, Database
 def postrun(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("POSTRUN_PARAM_")}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("POSTRUN_PARAM_") and k != "GITHUB_STEP_SUMMARY"
+    }
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "runner", *args],
@@ -36,9 +40,16 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def report_path(stdout: str, cwd: Path) -> Path:
+    """The file named by the last line, ``report: …`` (verdict.html when HTML was written)."""
+    last = stdout.splitlines()[-1]
+    assert last.startswith("report: "), stdout
+    return cwd / last.removeprefix("report: ")
+
+
 def load_verdict(stdout: str, cwd: Path) -> dict[str, object]:
-    line = next(line for line in stdout.splitlines() if line.startswith("report: "))
-    data = json.loads((cwd / line.removeprefix("report: ")).read_text())
+    report = report_path(stdout, cwd)
+    data = json.loads(report.with_name("verdict.json").read_text())
     jsonschema.validate(data, VERDICT_SCHEMA)
     return data
 
@@ -169,7 +180,7 @@ def test_cli_typo_in_suite_exits_2_naming_line_and_key(tmp_path: Path) -> None:
         ),
         (
             ("-p", "run_date=2025-11-06", "--format", "pdf"),
-            "postrun: --format takes a comma-separated subset of json; got 'pdf'",
+            "postrun: --format takes a comma-separated subset of json, html, junit, md; got 'pdf'",
         ),
     ],
 )
@@ -245,3 +256,167 @@ def test_cli_help_is_fast_to_import() -> None:
     code = "import sys, runner.cli; print(sorted(m for m in ('sqlalchemy', 'duckdb', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- reports, run index, step summary, `postrun report` ---------------------------------------
+
+REPORT_FILES = ["junit.xml", "summary.md", "verdict.html", "verdict.json"]
+
+
+@pytest.fixture
+def warehouse(duck: Database, tmp_path: Path) -> dict[str, str]:
+    """The nightly suite over DuckDB (fails: one NULL pnl), as the env for `postrun`."""
+    duck.run(
+        """
+        create table portfolios (portfolio_id varchar(10), is_active boolean);
+        insert into portfolios values ('PF-1', true), ('PF-2', true);
+        create table portfolio_snapshots (portfolio_id varchar(10), snapshot_date date, daily_pnl float);
+        insert into portfolio_snapshots values ('PF-1', '2025-11-06', 1.5), ('PF-2', '2025-11-06', null);
+        """
+    )
+    write(tmp_path / "s.yml", SUITE)
+    return {"WAREHOUSE_URL": duck.url, "POSTRUN_PARAM_RUN_DATE": "2025-11-06"}
+
+
+def test_cli_check_writes_every_report_and_the_run_index(
+    warehouse: dict[str, str], tmp_path: Path
+) -> None:
+    first = postrun("check", "s.yml", "-q", cwd=tmp_path, env=warehouse)
+    second = postrun("check", "s.yml", "-q", cwd=tmp_path, env=warehouse)
+    runs = []
+    for result in (first, second):
+        assert result.returncode == 1, result.stderr
+        report = report_path(result.stdout, tmp_path)
+        assert report.relative_to(tmp_path).parts[:2] == ("reports", "nightly")
+        assert report.name == "verdict.html"
+        assert sorted(p.name for p in report.parent.iterdir()) == REPORT_FILES
+        runs.append(report.parent.name)
+    index = (tmp_path / "reports" / "index.html").read_text()
+    for run in runs:
+        assert f'href="nightly/{run}/verdict.html"' in index
+
+
+def test_cli_check_out_joins_an_index_only_where_one_exists(
+    warehouse: dict[str, str], tmp_path: Path
+) -> None:
+    elsewhere = postrun("check", "s.yml", "--out", "out/run", cwd=tmp_path, env=warehouse)
+    assert report_path(elsewhere.stdout, tmp_path) == tmp_path / "out" / "run" / "verdict.html"
+    assert not (tmp_path / "index.html").exists()
+    assert not (tmp_path / ".index.lock").exists()
+
+    postrun("check", "s.yml", "-q", cwd=tmp_path, env=warehouse)  # creates reports/index.html
+    joined = postrun(
+        "check", "s.yml", "--out", "reports/nightly/manual", "--format", "md,json",
+        cwd=tmp_path, env=warehouse,
+    )  # fmt: skip
+    assert joined.returncode == 1, joined.stderr
+    assert report_path(joined.stdout, tmp_path) == (
+        tmp_path / "reports" / "nightly" / "manual" / "verdict.json"
+    )
+    assert sorted(p.name for p in (tmp_path / "reports/nightly/manual").iterdir()) == [
+        "summary.md",
+        "verdict.json",
+    ]
+    assert 'href="nightly/manual/verdict.json"' in (tmp_path / "reports/index.html").read_text()
+
+
+def test_cli_check_appends_summary_to_github_step_summary(
+    warehouse: dict[str, str], tmp_path: Path
+) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("previous step\n")
+    env = warehouse | {"GITHUB_STEP_SUMMARY": str(summary)}
+    written = []
+    for _ in range(2):
+        result = postrun("check", "s.yml", "-q", cwd=tmp_path, env=env)
+        assert result.returncode == 1, result.stderr
+        written.append(report_path(result.stdout, tmp_path).with_name("summary.md").read_text())
+    assert written[0] != written[1]  # each names its own run id
+    assert summary.read_text() == "previous step\n" + "\n" + written[0] + "\n" + written[1]
+    assert written[0].startswith("## ❌ postrun FAIL: nightly\n")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of a default `postrun demo` (FAIL), built once for the report tests."""
+    root = tmp_path_factory.mktemp("report")
+    result = postrun("demo", "--dir", "demo", cwd=root)
+    assert result.returncode == 1, result.stderr
+    return report_path(result.stdout, root).parent
+
+
+def test_cli_report_rerenders_stored_verdict(demo_run: Path, tmp_path: Path) -> None:
+    verdict = demo_run / "verdict.json"
+    result = postrun(
+        "report", str(verdict), "--format", "md,html,junit", "--out", "again", cwd=tmp_path
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    again = tmp_path / "again"
+    assert result.stdout.splitlines() == [
+        str(Path("again") / name) for name in ("verdict.html", "junit.xml", "summary.md")
+    ]
+    for name in ("junit.xml", "summary.md", "verdict.html"):
+        assert (again / name).read_bytes() == (demo_run / name).read_bytes(), name
+
+    (demo_run / "summary.md").unlink()
+    in_place = postrun("report", str(verdict), "--format", "md", cwd=tmp_path)
+    assert (in_place.returncode, in_place.stdout) == (0, f"{demo_run / 'summary.md'}\n")
+    assert (demo_run / "summary.md").read_bytes() == (again / "summary.md").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot read {path}: No such file or directory"),
+        (
+            '{"schema_version": 1, "tool"',
+            "{path}: not a valid verdict.json: document: Invalid JSON",
+        ),
+        ("[]", "{path}: not a valid verdict.json: document: Input should be an object"),
+        (
+            '{"schema_version": 1}',
+            "{path}: not a valid verdict.json: tool: Field required",
+        ),
+    ],
+)
+def test_cli_report_invalid_verdict_exits_2(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    path = tmp_path / "verdict.json"
+    if content is not None:
+        path.write_text(content)
+    result = postrun("report", "verdict.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("postrun: " + problem.format(path="verdict.json")), (
+        result.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["verdict.json"] if content else [])
+
+
+def test_cli_formats_match_the_renderers() -> None:
+    from runner.cli import ALL_FORMATS
+    from runner.render import FORMATS
+
+    assert ALL_FORMATS.split(",") == list(FORMATS)
+
+
+def test_cli_crash_exits_3_not_0_or_1(tmp_path: Path) -> None:
+    code = (
+        "import sys, runner.cli, runner.engine\n"
+        "def boom(*a, **k): raise RuntimeError('kaboom')\n"
+        "runner.engine.run_suite = boom\n"
+        "sys.argv = ['postrun', 'check', 's.yml']\n"
+        "runner.cli.main()\n"
+    )
+    write(
+        tmp_path / "s.yml",
+        "suite: s\nchecks: [{type: sql, query: select 1}]\nsources: {d: {url: 'duckdb:///:memory:'}}\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert "RuntimeError: kaboom" in result.stderr
+    assert result.stderr.strip().endswith(
+        "postrun: internal error (see the traceback above); nothing was judged"
+    )

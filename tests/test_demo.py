@@ -52,7 +52,17 @@ def test_demo_command_prints_table_and_report(tmp_path: Path) -> None:
     assert "injected: truncated-result" in result.stdout
     assert "FAIL   ETL result files are complete JSON" in result.stdout
     report = Path(result.stdout.splitlines()[-1].removeprefix("report: "))
-    assert report.is_file() and report.is_relative_to(tmp_path / "demo" / "reports")
+    reports = tmp_path / "demo" / "reports"
+    assert report.is_file() and report.parent.parent == reports / "demo"
+    assert report.name == "verdict.html"
+    assert sorted(p.name for p in report.parent.iterdir()) == [
+        "junit.xml",
+        "summary.md",
+        "verdict.html",
+        "verdict.json",
+    ]
+    index = (reports / "index.html").read_text()
+    assert f'href="demo/{report.parent.name}/verdict.html"' in index
 
 
 def test_demo_rejects_unknown_fault(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
     )
     verdict = run_suite(load_suite(path, {"n": "3"}, env={}))
     data = check_verdict(verdict)
-    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", data["run_id"])
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", data["run_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["started_at"])
     volatile = {"run_id", "started_at", "finished_at", "duration_s", "checks"}
     assert {k: v for k, v in data.items() if k not in volatile} == {

@@ -1,32 +1,90 @@
-"""Writes a verdict's reports: each format to its file, atomically (temp file, fsync, rename)."""
+"""A verdict's reports: each format to its file, atomically (temp file, fsync, rename)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from runner.errors import OutputError
+from runner.errors import OutputError, UsageError
 from runner.render.json import render_json
-from runner.results import Verdict
+from runner.render.junit import render_junit
+from runner.render.markdown import render_markdown
+from runner.results import SCHEMA_VERSION, Verdict
 
 Renderer = Callable[[Verdict], bytes]
 
+
+def _render_html(verdict: Verdict) -> bytes:
+    # jinja2 is imported only when HTML is actually rendered, not with runner.render.
+    from runner.render.html import render_html
+
+    return render_html(verdict)
+
+
 FORMATS: dict[str, tuple[str, Renderer]] = {
     "json": ("verdict.json", render_json),
+    "html": ("verdict.html", _render_html),
+    "junit": ("junit.xml", render_junit),
+    "md": ("summary.md", render_markdown),
 }
 
 
 def write_reports(verdict: Verdict, out_dir: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
-    """Render each format of ``verdict`` into ``out_dir``; returns the files written."""
-    written = []
+    """Render each format of ``verdict`` into ``out_dir``; returns the files written.
+
+    One format failing does not cost the others: every format is attempted, then an
+    ``OutputError`` names each one that could not be written.
+    """
+    written: list[Path] = []
+    problems: list[str] = []
     for fmt in formats:
         filename, render = FORMATS[fmt]
-        path = out_dir / filename
-        write_atomic(path, render(verdict))
-        written.append(path)
+        try:
+            write_atomic(out_dir / filename, render(verdict))
+        except OutputError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # a renderer bug: still write the other reports
+            problems.append(f"cannot render {out_dir / filename}: {type(exc).__name__}: {exc}")
+        else:
+            written.append(out_dir / filename)
+    if problems:
+        raise OutputError("; ".join(problems))
     return written
+
+
+def read_verdict(path: Path) -> Verdict:
+    """Load a stored verdict.json; ``UsageError`` names the file and its first problem."""
+    from pydantic import ValidationError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        verdict = Verdict.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
+        raise UsageError(f"{path}: not a valid verdict.json: {where}: {first['msg']}") from exc
+    if verdict.schema_version != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: schema_version {verdict.schema_version} is not supported "
+            f"(this postrun reads {SCHEMA_VERSION})"
+        )
+    return verdict
+
+
+def append_step_summary(target: Path, verdict: Verdict) -> None:
+    """Append summary.md to a CI job summary file (``$GITHUB_STEP_SUMMARY``), after a blank line."""
+    try:
+        with target.open("ab") as handle:
+            separator = b"\n" if handle.tell() else b""
+            handle.write(separator + render_markdown(verdict))
+    except OSError as exc:
+        raise OutputError(f"cannot append to {target}: {exc.strerror or exc}") from exc
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -38,6 +96,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), _file_mode())  # mkstemp's 0600 would hide reports
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -45,3 +104,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@functools.cache
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 less the umask (read once)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,0 +1,399 @@
+"""verdict.html: one self-contained page; the view model is built here, the template only prints."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from runner.results import CheckError, CheckResult, Status, Verdict
+
+MESSAGE_LIMIT = 300
+"""Characters of a message shown before the rest is folded away."""
+CELL_LIMIT = 200
+"""Characters of a table cell or a key: value shown before the rest is folded away."""
+FAILURE_ROWS = 20
+"""Failure rows shown per check; the full sample stays in verdict.json."""
+TOP_REASONS = 3
+BANNER_PARAMS = 6
+BANNER_VALUE_LIMIT = 60
+SHORT_LIMIT = 120
+DISPLAY_ORDER = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS, Status.SKIP)
+PROBLEMS = frozenset({Status.ERROR, Status.FAIL, Status.WARN})
+
+# Columns a reader looks for first, per check type; any other key follows in first-seen order.
+_PREFERRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "json_integrity": ("path", "reason", "line", "column", "offset", "pointer", "message"),
+    "status_consistency": (
+        "id",
+        "status",
+        "outcome",
+        "allowed",
+        "children.total",
+        "children.succeeded",
+        "children.failed",
+        "children.unfinished",
+    ),
+}
+_FLATTEN_MAX = 8
+_LONG_WORD = 48
+_RANK = {status: rank for rank, status in enumerate(DISPLAY_ORDER)}
+
+# The page's only script: expand every fold before printing. Allowed by its hash in the
+# Content-Security-Policy, so no other script (nor an event handler) could run even if one
+# slipped into the page.
+_PRINT_SCRIPT = Markup(
+    'addEventListener("beforeprint",function(){'
+    'document.querySelectorAll("details").forEach(function(d){d.open=true})});'
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(str(_PRINT_SCRIPT).encode()).digest()).decode()
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'"
+)
+
+
+# --- view model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """A value as shown: a visible head and, when it had to be cut, the whole text in a fold."""
+
+    head: str
+    full: str
+    more: str = ""
+    """The fold's label, e.g. "show all 10,000 characters"; empty when nothing was cut."""
+
+    @property
+    def cut(self) -> bool:
+        return bool(self.more)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: Text
+    kind: str = ""
+    """CSS hint: "num" (right-aligned), "null" (None or "", dimmed), "wrap" (break anywhere)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    key: str
+    value: Cell
+
+
+@dataclass(frozen=True)
+class FailureTable:
+    columns: list[str]
+    rows: list[list[Cell]]
+    more: str
+    """What was left out ("… and 480 more …"); empty when every failure is shown."""
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    category: str
+    retryable: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class CheckView:
+    anchor: str
+    status: str
+    name: Text
+    short_name: str
+    type: str
+    source: str
+    severity: str
+    message: Text
+    duration: str
+    has_evidence: bool
+    observed: list[Pair]
+    expected: list[Pair]
+    failures: FailureTable | None
+    notes: list[Text]
+    error: ErrorView | None
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Reason:
+    anchor: str
+    status: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PageView:
+    verdict: str
+    headline: str
+    exit_code: int
+    suite_name: str
+    suite_path: str
+    suite_sha256: str
+    tool: str
+    schema_version: int
+    run_id: str
+    started: str
+    finished: str
+    duration: str
+    counts: list[StatusCount]
+    banner_params: list[Pair]
+    hidden_params: int
+    params: list[Pair]
+    reasons: list[Reason]
+    more_problems: int
+    filters: list[StatusCount]
+    problem_count: int
+    checks: list[CheckView]
+    evidence: list[CheckView]
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def render_html(verdict: Verdict) -> bytes:
+    """verdict.html as UTF-8: banner, evidence of every non-passing check, all checks, run."""
+    page = build_page(verdict)
+    html = _template().render(page=page, script=_PRINT_SCRIPT, csp=CSP)
+    return html.encode("utf-8")
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("runner", "templates"),
+        autoescape=True,  # explicit: the template's name must not decide whether data is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("verdict.html")
+
+
+def build_page(verdict: Verdict) -> PageView:
+    """Everything the template prints, sorted, counted, truncated and formatted."""
+    checks = [_check_view(n, c) for n, c in order_checks(verdict.checks)]
+    evidence = [c for c in checks if c.has_evidence]
+    params = [Pair(str(k), _cell(v, CELL_LIMIT)) for k, v in verdict.params.items()]
+    banner_params = [Pair(str(k), _cell(v, BANNER_VALUE_LIMIT)) for k, v in verdict.params.items()]
+    counts = [StatusCount(s.value, verdict.counts.get(s.value, 0)) for s in DISPLAY_ORDER]
+    return PageView(
+        verdict=verdict.verdict.value,
+        headline=_headline(counts, len(verdict.checks)),
+        exit_code=verdict.exit_code,
+        suite_name=verdict.suite.name,
+        suite_path=verdict.suite.path,
+        suite_sha256=verdict.suite.sha256,
+        tool=f"{verdict.tool.name} {verdict.tool.version}",
+        schema_version=verdict.schema_version,
+        run_id=verdict.run_id,
+        started=format_timestamp(verdict.started_at),
+        finished=format_timestamp(verdict.finished_at),
+        duration=format_duration(verdict.duration_s),
+        counts=counts,
+        banner_params=banner_params[:BANNER_PARAMS],
+        hidden_params=max(0, len(banner_params) - BANNER_PARAMS),
+        params=params,
+        reasons=[_reason(c) for c in evidence[:TOP_REASONS]],
+        more_problems=max(0, len(evidence) - TOP_REASONS),
+        filters=[c for c in counts if c.count],
+        problem_count=len(evidence),
+        checks=checks,
+        evidence=evidence,
+    )
+
+
+def order_checks(checks: Sequence[CheckResult]) -> list[tuple[int, CheckResult]]:
+    """(suite position from 1, check): ERROR, FAIL, WARN, PASS, SKIP, each in suite order."""
+    return sorted(enumerate(checks, 1), key=lambda pair: _RANK[pair[1].status])
+
+
+def _check_view(number: int, check: CheckResult) -> CheckView:
+    has_evidence = check.status in PROBLEMS
+    failures = check.failures or check.failure_count
+    return CheckView(
+        anchor=f"check-{number}",
+        status=check.status.value,
+        name=shorten(check.name, CELL_LIMIT),
+        short_name=_clip(check.name, SHORT_LIMIT),
+        type=check.type,
+        source=check.source or "—",
+        severity=check.severity,
+        message=shorten(check.message, MESSAGE_LIMIT),
+        duration=format_duration(check.duration_s),
+        has_evidence=has_evidence,
+        observed=_pairs(check.observed) if has_evidence else [],
+        expected=_pairs(check.expected) if has_evidence else [],
+        failures=_failure_table(check) if has_evidence and failures else None,
+        notes=[shorten(note, MESSAGE_LIMIT) for note in check.notes],
+        error=_error_view(check.error) if check.status is Status.ERROR else None,
+    )
+
+
+def _error_view(error: CheckError | None) -> ErrorView:
+    if error is None:
+        return ErrorView(category="unknown", retryable="unknown", detail=None)
+    retryable = "yes" if error.retryable else "no"
+    return ErrorView(category=error.category.value, retryable=retryable, detail=error.detail)
+
+
+def _reason(check: CheckView) -> Reason:
+    return Reason(
+        anchor=check.anchor,
+        status=check.status,
+        name=_clip(check.name.full, 80),
+        message=_clip(check.message.full, CELL_LIMIT),
+    )
+
+
+def _headline(counts: list[StatusCount], total: int) -> str:
+    """The counts in words: "15 checks: 2 could not be evaluated, 3 failed, 10 passed"."""
+    if total == 0:
+        return "no checks ran"
+    parts = [f"{c.count:,} {_VERBS[c.status]}" for c in counts if c.count]
+    if parts == [f"{total:,} passed"]:
+        return f"all {total:,} checks passed"
+    noun = "check" if total == 1 else "checks"
+    return f"{total:,} {noun}: {', '.join(parts)}"
+
+
+_VERBS = {
+    "ERROR": "could not be evaluated",
+    "FAIL": "failed",
+    "WARN": "warned",
+    "PASS": "passed",
+    "SKIP": "skipped",
+}
+
+
+# --- evidence -------------------------------------------------------------------------------
+
+
+def _failure_table(check: CheckResult) -> FailureTable:
+    shown = [_flatten(row) for row in check.failures[:FAILURE_ROWS]]
+    columns = _columns(shown, check.type)
+    rows = [[_cell(row[c], CELL_LIMIT) if c in row else _BLANK for c in columns] for row in shown]
+    return FailureTable(columns=columns, rows=rows, more=_more_failures(check, len(shown)))
+
+
+def _more_failures(check: CheckResult, shown: int) -> str:
+    sample = len(check.failures)
+    total = max(check.failure_count, sample)
+    hidden = total - shown
+    if hidden <= 0:
+        return ""
+    if sample == 0:
+        return f"{total:,} failing items in all; no sample was kept."
+    if sample >= total:
+        return f"… and {hidden:,} more not shown here; all {total:,} are in verdict.json."
+    where = f"verdict.json holds a sample of {sample:,} of the {total:,}"
+    return f"… and {hidden:,} more not shown here; {where}."
+
+
+def _columns(rows: list[dict[str, Any]], check_type: str) -> list[str]:
+    seen = dict.fromkeys(key for row in rows for key in row)
+    first = [key for key in _PREFERRED_COLUMNS.get(check_type, ()) if key in seen]
+    return [*first, *(key for key in seen if key not in first)]
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """One level of nesting spread into dotted keys (children.total); deeper levels stay whole."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and 0 < len(value) <= _FLATTEN_MAX:
+            flat.update((f"{key}.{sub}", inner) for sub, inner in value.items())
+        else:
+            flat[str(key)] = value
+    return flat
+
+
+def _pairs(data: Mapping[str, Any]) -> list[Pair]:
+    return [Pair(key, _cell(value, CELL_LIMIT)) for key, value in _flatten(data).items()]
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def shorten(value: str, limit: int) -> Text:
+    """``value`` whole if it fits in ``limit`` characters, else a head cut near a space."""
+    if len(value) <= limit:
+        return Text(head=value, full=value)
+    space = value.rfind(" ", limit - 30, limit)
+    head = value[: space if space > 0 else limit].rstrip()
+    return Text(head=head, full=value, more=f"show all {len(value):,} characters")
+
+
+def format_value(value: Any) -> str:
+    """A JSON value as text: strings bare, containers as compact JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+
+
+def format_duration(seconds: float) -> str:
+    """189 ms, 1.42 s, 2 min 05 s, 1 h 02 min."""
+    if seconds < 0.001:
+        return "<1 ms" if seconds > 0 else "0 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_timestamp(value: str) -> str:
+    """2026-11-23 10:15:00 UTC from ISO 8601; the raw text when it does not parse."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _cell(value: Any, limit: int) -> Cell:
+    text = format_value(value) if value != "" else '""'
+    if value is None or value == "":
+        kind = "null"
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        kind = "num"
+    else:
+        # Only a cell holding an unbreakable run may break anywhere: allowing it everywhere
+        # lets the table squeeze short words ("processing") into two lines.
+        kind = "wrap" if any(len(word) > _LONG_WORD for word in text.split()) else ""
+    return Cell(shorten(text, limit), kind)
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+_BLANK = Cell(Text("", ""), "")

@@ -1,0 +1,218 @@
+"""The run index: ``<root>/index.html`` listing recent runs of every suite, rebuilt under a lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from runner.errors import OutputError
+from runner.render import write_atomic
+from runner.results import Status
+
+RUNS_PER_SUITE = 200
+INDEX_NAME = "index.html"
+LOCK_NAME = ".index.lock"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One line of the index: a run's facts, ready to print (template only loops and prints)."""
+
+    suite: str
+    run_id: str
+    started: str
+    verdict: str
+    counts: str
+    duration: str
+    link: str
+    moment: datetime
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    """What index.html shows: every listed run, the latest run of each suite, a summary line."""
+
+    rows: list[RunRow]
+    suites: list[RunRow]
+    hidden: int
+    generated: str
+
+    @property
+    def summary(self) -> str:
+        runs = len(self.rows)
+        text = (
+            f"{runs} run{'' if runs == 1 else 's'} listed, newest first; "
+            f"at most the {RUNS_PER_SUITE} most recent runs of each suite are kept on this page"
+        )
+        return text + (f" ({self.hidden} older not listed)." if self.hidden else ".")
+
+
+def update_index(root: Path) -> Path:
+    """Rebuild ``root/index.html`` from ``root/<suite>/<run>/verdict.json``; returns its path.
+
+    An exclusive lock on ``root/.index.lock`` covers the scan and the (atomic) write, so two
+    runs finishing together cannot overwrite each other's entry.
+    """
+    index = root / INDEX_NAME
+    with _locked(root / LOCK_NAME):
+        page = build_page(root)
+        write_atomic(index, render_index(page))
+    return index
+
+
+def existing_index_root(out_dir: Path) -> Path | None:
+    """``out_dir/../..`` if it already holds a run index (index.html or its lock), else None.
+
+    For an explicit ``--out``: a run written as ``<root>/<suite>/<run>`` under an existing
+    index joins it; any other folder never gets an index.html written two levels up.
+    """
+    root = out_dir.absolute().parent.parent
+    return root if (root / INDEX_NAME).exists() or (root / LOCK_NAME).exists() else None
+
+
+def build_page(root: Path) -> IndexPage:
+    """Every run folder under ``root``, newest first, at most RUNS_PER_SUITE per suite.
+
+    Only the RUNS_PER_SUITE most recently written verdict.json files of a suite are read, so
+    the cost of a rebuild does not grow with the history kept on disk.
+    """
+    by_suite: dict[str, list[Path]] = {}
+    for path in root.glob("*/*/verdict.json"):
+        by_suite.setdefault(path.parent.parent.name, []).append(path)
+    kept: list[RunRow] = []
+    latest: list[RunRow] = []
+    hidden = 0
+    for paths in by_suite.values():
+        paths.sort(key=_written_ns, reverse=True)
+        rows = sorted(
+            (read_row(path, root) for path in paths[:RUNS_PER_SUITE]),
+            key=_newest_first,
+            reverse=True,
+        )
+        kept += rows
+        latest.append(rows[0])
+        hidden += len(paths) - len(rows)
+    return IndexPage(
+        rows=sorted(kept, key=_newest_first, reverse=True),
+        suites=sorted(latest, key=lambda row: row.suite),
+        hidden=hidden,
+        generated=_utc(datetime.now(UTC)),
+    )
+
+
+def read_row(path: Path, root: Path) -> RunRow:
+    """The index row of one verdict.json; an unreadable file still gets a row saying so."""
+    run_dir = path.parent
+    html = run_dir / "verdict.html"
+    target = html if html.exists() else path
+    link = "/".join(quote(part, safe="") for part in target.relative_to(root).parts)
+    try:
+        summary = _Summary.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return _unreadable_row(path, link)
+    moment = _parse_utc(summary.started_at) or _mtime(path)
+    return RunRow(
+        suite=summary.suite.name,
+        run_id=summary.run_id,
+        started=_utc(moment),
+        verdict=summary.verdict.value,
+        counts=" · ".join(f"{n} {s}" for s, n in summary.counts.items() if n) or "no checks",
+        duration=f"{summary.duration_s:.2f} s",
+        link=link,
+        moment=moment,
+    )
+
+
+def render_index(page: IndexPage) -> bytes:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("runner", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template(INDEX_NAME).render(page=page).encode()
+
+
+class _Suite(BaseModel):
+    name: str
+
+
+class _Summary(BaseModel):
+    """The few verdict.json fields the index shows; the rest is ignored."""
+
+    suite: _Suite
+    run_id: str
+    started_at: str
+    verdict: Status
+    counts: dict[str, int]
+    duration_s: float
+
+
+def _unreadable_row(path: Path, link: str) -> RunRow:
+    moment = _mtime(path)
+    return RunRow(
+        suite=path.parent.parent.name,
+        run_id=path.parent.name,
+        started=f"{_utc(moment)} (file written)",
+        verdict="unreadable",
+        counts="verdict.json is corrupt or incomplete",
+        duration="",
+        link=link,
+        moment=moment,
+    )
+
+
+@contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot lock {lock}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _newest_first(row: RunRow) -> tuple[datetime, str, str]:
+    """Sort key, used with ``reverse=True``: latest start first, ties by run id then suite."""
+    return (row.moment, row.run_id, row.suite)
+
+
+def _parse_utc(iso: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _written_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _mtime(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return datetime.fromtimestamp(0, UTC)
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

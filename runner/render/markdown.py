@@ -1,0 +1,155 @@
+"""summary.md: a compact GitHub-flavoured Markdown summary for CI job pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.results import CheckResult, Status, Verdict
+
+EVIDENCE_ITEMS = 3
+TABLE_ROWS = 100
+"""Rows per table: GitHub caps a step summary at 1 MiB, so a huge suite is cut with a count."""
+MESSAGE_LIMIT = 500
+EVIDENCE_LIMIT = 200
+
+EMOJI = {
+    Status.PASS: "✅",
+    Status.WARN: "⚠️",
+    Status.FAIL: "❌",
+    Status.ERROR: "💥",
+    Status.SKIP: "⏭️",
+}
+_PROBLEM_ORDER = (Status.ERROR, Status.FAIL, Status.WARN)
+# Characters Markdown (or GitHub's inline HTML) would interpret; data must show them literally.
+_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+
+
+def render_markdown(verdict: Verdict) -> bytes:
+    """The verdict as Markdown: heading, counts, problems with evidence, the rest folded."""
+    problems = [r for s in _PROBLEM_ORDER for r in verdict.checks if r.status is s]
+    others = [r for r in verdict.checks if r.status in (Status.PASS, Status.SKIP)]
+    lines = [*_header(verdict), ""]
+    lines += _problem_table(problems) if problems else ["All checks passed."]
+    lines += _others_block(others)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _header(verdict: Verdict) -> list[str]:
+    status = verdict.verdict
+    counts = " · ".join(
+        f"{EMOJI[s]} {verdict.counts[s.value]} {s.value}"
+        for s in sorted(Status, key=lambda s: -s.rank)
+        if verdict.counts.get(s.value)
+    )
+    facts = [
+        f"suite {escape(verdict.suite.name)}",
+        f"run {escape(verdict.run_id)}",
+        f"started {escape(_utc(verdict.started_at))}",
+        f"took {verdict.duration_s:.2f} s",
+    ]
+    lines = [
+        f"## {EMOJI[status]} postrun {status.value}: {escape(verdict.suite.name)}",
+        "",
+        f"**{len(verdict.checks)} checks:** {counts or 'none'}",
+        " · ".join(facts),
+    ]
+    if verdict.params:
+        params = ", ".join(f"{k}={_scalar(v)}" for k, v in verdict.params.items())
+        lines.append(f"params: {escape(params)}")
+    # A trailing backslash is a hard line break: the facts stay on separate lines.
+    return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
+
+
+def _problem_table(results: list[CheckResult]) -> list[str]:
+    rows = [
+        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | {_details(r)} |"
+        for r in results[:TABLE_ROWS]
+    ]
+    return ["| status | check | message |", "| --- | --- | --- |", *rows, *_cut(results)]
+
+
+def _details(result: CheckResult) -> str:
+    parts = [escape(_clip(result.message, MESSAGE_LIMIT))]
+    if result.error is not None:
+        retry = "retryable" if result.error.retryable else "not retryable"
+        parts.append(f"error: {result.error.category.value}, {retry}")
+    shown = result.failures[:EVIDENCE_ITEMS]
+    parts += [f"• {escape(_clip(_inline(f), EVIDENCE_LIMIT))}" for f in shown]
+    more = max(result.failure_count, len(result.failures)) - len(shown)
+    if more > 0:
+        parts.append(f"… {more} more")
+    return "<br>".join(parts)
+
+
+def _others_block(results: list[CheckResult]) -> list[str]:
+    if not results:
+        return []
+    passed = sum(1 for r in results if r.status is Status.PASS)
+    skipped = len(results) - passed
+    label = f"{passed} passed" + (f", {skipped} skipped" if skipped else "")
+    rows = [
+        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | "
+        f"{escape(_clip(r.message, MESSAGE_LIMIT))} |"
+        for r in results[:TABLE_ROWS]
+    ]
+    table = ["| status | check | message |", "| --- | --- | --- |", *rows, *_cut(results)]
+    return ["", "<details>", f"<summary>{label}</summary>", "", *table, "", "</details>"]
+
+
+def _cut(results: list[CheckResult]) -> list[str]:
+    more = len(results) - TABLE_ROWS
+    return (
+        ["", f"… {more} more checks not shown: see verdict.html or verdict.json."]
+        if more > 0
+        else []
+    )
+
+
+def escape(text: str) -> str:
+    """Data as literal Markdown text on one line: no table breaks, no markup, no raw HTML."""
+    text = _BREAKS.sub(" ", _CONTROL.sub("", text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def _inline(value: Any) -> str:
+    """A failure item as short text: ``path=…, reason=…``; nested values flattened the same way."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_nested(v)}" for k, v in value.items())
+    return _nested(value)
+
+
+def _nested(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + _inline(value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return _nested(value)
+    return str(value)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utc(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
