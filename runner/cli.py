@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from runner.engine import RunOptions
     from runner.results import CheckResult, Verdict
+    from runner.suite import Suite
 
 app = typer.Typer(
     name="postrun",
@@ -238,7 +240,7 @@ def main() -> NoReturn:
 # --- helpers: loading, running, printing ------------------------------------------------------
 
 
-def _load(suite: Path, param: list[str] | None):  # type: ignore[no-untyped-def]
+def _load(suite: Path, param: list[str] | None) -> Suite:
     from runner.errors import SuiteError, UsageError
     from runner.suite import load_suite
 
@@ -248,7 +250,7 @@ def _load(suite: Path, param: list[str] | None):  # type: ignore[no-untyped-def]
         _usage(str(exc))
 
 
-def _run(suite, options) -> Verdict:  # type: ignore[no-untyped-def]
+def _run(suite: Suite, options: RunOptions) -> Verdict:
     from runner.engine import run_suite
     from runner.errors import UsageError
 

@@ -148,7 +148,10 @@ class Context:
 
 
 def _compile(stmt: sa.Executable, source: Source) -> str:
+    """The SQL as the source will see it, for the record (the source may be unreachable)."""
+    if not isinstance(stmt, sa.ClauseElement):
+        return str(stmt)
     try:
-        return str(stmt.compile(dialect=source.dialect()))  # type: ignore[attr-defined]
-    except Exception:
+        return str(stmt.compile(dialect=source.dialect()))
+    except (SourceError, sa.exc.SQLAlchemyError):
         return str(stmt)
