@@ -250,7 +250,7 @@ CHECK_ERRORS = [
           - {type: row_count, table: portfolio_snapshots, min: 1, timeout: soon}
         """,
         "suite.yml:7: check #1 (row_count): timeout: 'soon' is not a duration (use e.g. 30s, 5m,"
-        " 2h, 1d)",
+        " 2h10m, 1d)",
         id="bad-duration",
     ),
     pytest.param(

@@ -21,21 +21,25 @@ if TYPE_CHECKING:
     from runner.context import Context
     from runner.results import Outcome
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*|(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+)$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 def parse_duration(value: object) -> object:
-    """'300s', '5m', '1.5h', '2d' or a number of seconds → timedelta; anything else unchanged."""
+    """'300s', '5m', '1.5h', '2h10m', '2d' or seconds → timedelta; anything else unchanged."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
-        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    try:
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            if _DURATION.match(value) is None:
+                raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h10m, 1d)")
+            parts = _DURATION_PART.findall(value)
+            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u or None] for n, u in parts))
+    except OverflowError as exc:
+        raise ValueError(f"'{value}' is too long a duration") from exc
     return value
 
 
