@@ -38,7 +38,8 @@ from runner.suite import Suite
 
 OnResult = Callable[[CheckResult], None]
 _POLL_S = 0.05
-_GRACE_S = 1.0
+_GRACE_S = 3.0
+_RECANCEL_S = 0.1
 """How long a finished run waits for cancelled workers to leave the database driver."""
 
 
@@ -121,6 +122,7 @@ class _Runner:
         self.running: dict[str, tuple[float, Context]] = {}
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
+        self.cancelled: list[Context] = []
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
         results: dict[str, CheckResult] = {}
@@ -149,9 +151,13 @@ class _Runner:
             self.todo.put(None)
         # A cancelled statement unwinds inside the driver for a moment; a daemon thread still in
         # DuckDB when the interpreter exits aborts the process (exit 134 instead of 3).
+        # An interrupt sent just before the driver started the statement is lost: repeat it.
         deadline = time.monotonic() + _GRACE_S
         for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+                thread.join(min(left, _RECANCEL_S))
+                for ctx in self.cancelled:
+                    ctx.cancel()
         return [results[c.name or ""] for c in self.suite.checks]
 
     def _spawn(self) -> None:
@@ -185,6 +191,7 @@ class _Runner:
                 del self.running[name]
         for _, ctx in late:
             ctx.cancel()
+            self.cancelled.append(ctx)
         return [name for name, _ in late]
 
     def _finish(self, result: CheckResult) -> CheckResult:
