@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -38,6 +39,10 @@ _OUT_HELP = (
     "--out DIR at DIR/../.. only if an index.html (or .index.lock) is already there, so "
     "--out <root>/<suite>/<run> joins an existing index and any other folder gets none."
 )
+_MAX_TIME_HELP = (
+    "Bound on the whole run, e.g. 30s or 10m: checks still running then are cancelled and "
+    "checks not started are ERROR / timeout; the reports are still written (exit 3)."
+)
 _STATUS_COLOURS = {
     "PASS": "green",
     "WARN": "yellow",
@@ -61,6 +66,9 @@ def check(
         list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Checks run at once (0: from CPU count).", min=0)] = 0,
+    max_time: Annotated[
+        str | None, typer.Option("--max-time", metavar="DURATION", help=_MAX_TIME_HELP)
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")
     ] = False,
@@ -78,7 +86,11 @@ def check(
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
     options = RunOptions(
-        only=only or [], skip=skip or [], jobs=jobs, fail_on_warn=fail_on == "warn"
+        only=only or [],
+        skip=skip or [],
+        jobs=jobs,
+        fail_on_warn=fail_on == "warn",
+        max_time=_duration("--max-time", max_time),
     )
     loaded = _load(suite, param)
     verdict = _run(loaded, options)
@@ -401,6 +413,21 @@ def _formats(text: str) -> list[str]:
     if not chosen or chosen - set(known):
         _usage(f"--format takes a comma-separated subset of {', '.join(known)}; got '{text}'")
     return [f for f in known if f in chosen]
+
+
+def _duration(option: str, text: str | None) -> timedelta | None:
+    """A positive duration such as 30s, 5m, 1.5h or 90 (seconds), or None when not given."""
+    from runner.checks.base import parse_duration
+
+    if text is None:
+        return None
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        _usage(f"{option}: {exc}")
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        _usage(f"{option} must be longer than 0s, got '{text}'")
+    return value
 
 
 def _params(param: list[str] | None) -> dict[str, str]:

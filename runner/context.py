@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,14 @@ class Context:
         params: dict[str, Any],
         *,
         sample_limit: int = DEFAULT_SAMPLE_LIMIT,
+        deadline: float | None = None,
     ) -> None:
         self.spec = spec
         self.sources = sources
         self.params = params
         self.sample_limit = sample_limit
+        self.deadline = deadline
+        """When the check must be over (``time.monotonic()``); sources stop statements by then."""
         self.notes: list[str] = []
         self.queries: list[str] = []
         self._cancel: Callable[[], None] | None = None
@@ -92,7 +96,7 @@ class Context:
     def fetch(self, stmt: sa.Executable, source: str | None = None) -> list[dict[str, Any]]:
         """Run ``stmt`` on a source (the check's own by default); rows as JSON-ready dicts."""
         target = self._before(stmt, source)
-        rows = target.execute(stmt, self.params, self._interrupter)
+        rows = target.execute(stmt, self.params, self._interrupter, deadline=self.deadline)
         self._collect_notes(target)
         return rows
 
@@ -101,7 +105,9 @@ class Context:
     ) -> Iterator[list[dict[str, Any]]]:
         """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
         target = self._before(stmt, source)
-        yield from target.stream(stmt, self.params, self._interrupter, batch=batch)
+        yield from target.stream(
+            stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
+        )
         self._collect_notes(target)
 
     def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:
@@ -116,10 +122,8 @@ class Context:
         return next(iter(rows[0].values()))
 
     def _before(self, stmt: sa.Executable, source: str | None) -> Source:
-        if self.cancelled:  # timed out between two statements: do not start another
-            raise SourceError(
-                f"check '{self.spec.name}' was cancelled", category=ErrorCategory.TIMEOUT
-            )
+        if self.cancelled or self._overdue():  # between two statements: do not start another
+            raise self._cancelled_error()
         target = self.source(source)
         self.queries.append(_compile(stmt, target))
         return target
@@ -135,16 +139,36 @@ class Context:
     # --- cancellation ---------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop the statement in flight (called by the engine on timeout)."""
+        """Stop the statement in flight and start no other (called by the engine on timeout,
+        and again while the statement is still running)."""
         with self._lock:
             self.cancelled = True
             cancel = self._cancel
         if cancel is not None:
             cancel()
 
+    @property
+    def busy(self) -> bool:
+        """Whether a statement of this check is in flight."""
+        with self._lock:
+            return self._cancel is not None
+
     def _interrupter(self, cancel: Callable[[], None] | None) -> None:
         with self._lock:
+            # A statement registering after the cancel would miss it: it must not start.
+            if cancel is not None and self.cancelled:
+                raise self._cancelled_error()
             self._cancel = cancel
+
+    def _overdue(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _cancelled_error(self) -> SourceError:
+        return SourceError(
+            f"check '{self.spec.name}' was cancelled",
+            category=ErrorCategory.TIMEOUT,
+            retryable=True,
+        )
 
 
 def _compile(stmt: sa.Executable, source: Source) -> str:

@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from difflib import get_close_matches
 from typing import Any
 
@@ -37,9 +37,11 @@ from runner.sources import Source
 from runner.suite import Suite
 
 OnResult = Callable[[CheckResult], None]
-_POLL_S = 0.05
-_GRACE_S = 3.0
-_RECANCEL_S = 0.1
+_POLL_S = 0.1
+"""Longest the engine waits for a result before it looks at the clock; it wakes at deadlines."""
+_RECANCEL_S = 0.25
+"""How often a cancelled statement that is still running is interrupted again."""
+_GRACE_S = 1.0
 """How long a finished run waits for cancelled workers to leave the database driver."""
 
 
@@ -53,6 +55,9 @@ class RunOptions:
     """Checks run at once; 0 picks from the CPU count."""
     sample_limit: int = DEFAULT_SAMPLE_LIMIT
     fail_on_warn: bool = False
+    max_time: timedelta | None = None
+    """Bound on the whole run (--max-time): checks still running then are cancelled, checks not
+    started are ERROR / timeout."""
 
 
 def run_suite(
@@ -102,7 +107,9 @@ def select_checks(
 
 
 class _Runner:
-    """A pool of daemon worker threads; a worker stuck past its check's timeout is abandoned."""
+    """A pool of daemon worker threads. A check past its deadline (its timeout, or --max-time)
+    is reported at once; its statement is interrupted, again until it stops, and its worker,
+    which may be stuck in Python code, no longer counts: another takes its place."""
 
     def __init__(
         self,
@@ -119,10 +126,14 @@ class _Runner:
         self.on_result = on_result
         self.todo: queue.Queue[CheckSpec | None] = queue.Queue()
         self.done: queue.Queue[CheckResult] = queue.Queue()
-        self.running: dict[str, tuple[float, Context]] = {}
+        self.running: dict[str, _Running] = {}
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.cancelled: list[Context] = []
+        self.last_recancel = 0.0
+        max_time = options.max_time
+        self.deadline = None if max_time is None else time.monotonic() + max_time.total_seconds()
+        """When the whole run must be over (--max-time), on the ``time.monotonic()`` clock."""
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
         results: dict[str, CheckResult] = {}
@@ -136,28 +147,18 @@ class _Runner:
         workers = self.options.jobs or min(8, 2 * (os.cpu_count() or 1))
         for _ in range(min(workers, pending)):
             self._spawn()
-        specs = {c.name: c for c in self.suite.checks}
         while len(results) < len(self.suite.checks):
             try:
-                result = self.done.get(timeout=_POLL_S)
+                result = self.done.get(timeout=self._wait())
                 if result.name not in results:
                     results[result.name] = self._finish(result)
             except queue.Empty:
                 pass
-            for name in self._overdue():
-                results[name] = self._finish(_timed_out(specs[name]))
-                self._spawn()  # the stuck worker no longer counts
+            for result in self._expired():
+                results[result.name] = self._finish(result)
         for _ in range(workers):
             self.todo.put(None)
-        # A cancelled statement unwinds inside the driver for a moment; a daemon thread still in
-        # DuckDB when the interpreter exits aborts the process (exit 134 instead of 3).
-        # An interrupt sent just before the driver started the statement is lost: repeat it.
-        deadline = time.monotonic() + _GRACE_S
-        for thread in self.threads:
-            while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
-                thread.join(min(left, _RECANCEL_S))
-                for ctx in self.cancelled:
-                    ctx.cancel()
+        self._wait_for_workers()
         return [results[c.name or ""] for c in self.suite.checks]
 
     def _spawn(self) -> None:
@@ -167,38 +168,134 @@ class _Runner:
 
     def _work(self) -> None:
         while (check := self.todo.get()) is not None:
-            ctx = Context(
-                check, self.sources, self.suite.params, sample_limit=self.options.sample_limit
-            )
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.done.put(self._not_started(check))
+                continue
+            run = self._start(check)
+            result = evaluate(check, run.ctx)
             with self.lock:
-                self.running[check.name or ""] = (time.monotonic(), ctx)
-            result = evaluate(check, ctx)
-            with self.lock:
-                self.running.pop(check.name or "", None)
-                if ctx.cancelled:
-                    return  # already reported as timed out; this worker was replaced
+                if self.running.pop(check.name or "", None) is None:
+                    return  # already reported as timed out; another worker took this one's place
+            timeout = result.error is not None and result.error.category is ErrorCategory.TIMEOUT
+            if timeout and time.monotonic() >= run.deadline:
+                result = self._timed_out(run)  # the database kept the deadline before we looked
             self.done.put(result)
 
-    def _overdue(self) -> list[str]:
+    def _start(self, check: CheckSpec) -> _Running:
+        started = time.monotonic()
+        deadline = started + check.timeout.total_seconds()
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        ctx = Context(
+            check,
+            self.sources,
+            self.suite.params,
+            sample_limit=self.options.sample_limit,
+            deadline=deadline,
+        )
+        run = _Running(check, ctx, started, deadline)
+        with self.lock:
+            self.running[check.name or ""] = run
+        return run
+
+    def _expired(self) -> list[CheckResult]:
+        """Results for the checks now past their deadline, whose statements get cancelled, and,
+        past --max-time, for the checks not started."""
+        now = time.monotonic()
+        self._recancel(now)
+        with self.lock:
+            late = [run for run in self.running.values() if now >= run.deadline]
+            for run in late:
+                del self.running[run.check.name or ""]
+        results = [self._timed_out(run) for run in late]
+        for run in late:
+            run.ctx.cancel()
+            self.cancelled.append(run.ctx)
+            if self.deadline is None or now < self.deadline:
+                self._spawn()  # the stuck worker no longer counts
+        if self.deadline is not None and now >= self.deadline:
+            results += [self._not_started(check) for check in self._unstarted()]
+        return results
+
+    def _recancel(self, now: float) -> None:
+        """Interrupt again what cancelled checks still run: DuckDB drops an interrupt that comes
+        just before its statement starts."""
+        if now - self.last_recancel < _RECANCEL_S:
+            return
+        self.last_recancel = now
+        self.cancelled = [ctx for ctx in self.cancelled if ctx.busy]
+        for ctx in self.cancelled:
+            ctx.cancel()
+
+    def _unstarted(self) -> list[CheckSpec]:
+        checks: list[CheckSpec] = []
+        while True:
+            try:
+                check = self.todo.get_nowait()
+            except queue.Empty:
+                return checks
+            if check is not None:
+                checks.append(check)
+
+    def _wait(self) -> float:
+        """How long to wait for a result: until the next deadline, at most _POLL_S."""
         now = time.monotonic()
         with self.lock:
-            late = [
-                (name, ctx)
-                for name, (start, ctx) in self.running.items()
-                if now - start > ctx.spec.timeout.total_seconds()
-            ]
-            for name, _ in late:
-                del self.running[name]
-        for _, ctx in late:
-            ctx.cancel()
-            self.cancelled.append(ctx)
-        return [name for name, _ in late]
+            deadlines = [run.deadline for run in self.running.values()]
+        if self.deadline is not None:
+            deadlines.append(self.deadline)
+        upcoming = [d - now for d in deadlines if d > now]
+        return min([_POLL_S, *upcoming]) + 0.001
+
+    def _wait_for_workers(self) -> None:
+        # A cancelled statement unwinds inside the driver for a moment; a daemon thread still in
+        # DuckDB when the interpreter exits aborts the process (exit 134 instead of 3).
+        end = time.monotonic() + _GRACE_S
+        for thread in self.threads:
+            while thread.is_alive() and (left := end - time.monotonic()) > 0:
+                thread.join(min(left, _RECANCEL_S))
+                self._recancel(time.monotonic())
+
+    def _timed_out(self, run: _Running) -> CheckResult:
+        check = run.check
+        if self.deadline is not None and run.deadline >= self.deadline:
+            message = (
+                f"check '{check.name}' was cancelled: the run reached --max-time "
+                f"{self._max_time()} before this check finished"
+            )
+        else:
+            message = (
+                f"check '{check.name}' did not finish within its timeout of "
+                f"{check.timeout.total_seconds():g}s and was cancelled"
+            )
+        return _timeout_result(check, message, duration=round(run.deadline - run.started, 4))
+
+    def _not_started(self, check: CheckSpec) -> CheckResult:
+        message = (
+            f"check '{check.name}' not started: the run reached --max-time {self._max_time()} "
+            "first (allow more time, or more --jobs)"
+        )
+        return _timeout_result(check, message, duration=0.0)
+
+    def _max_time(self) -> str:
+        assert self.options.max_time is not None
+        return f"{self.options.max_time.total_seconds():g}s"
 
     def _finish(self, result: CheckResult) -> CheckResult:
         result = _redacted(result, self.redact)
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A check a worker is running, and when it must be over."""
+
+    check: CheckSpec
+    ctx: Context
+    started: float
+    deadline: float
 
 
 def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
@@ -263,16 +360,12 @@ def _skipped(check: CheckSpec) -> CheckResult:
     )
 
 
-def _timed_out(check: CheckSpec) -> CheckResult:
-    seconds = check.timeout.total_seconds()
-    message = (
-        f"check '{check.name}' did not finish within its timeout of {seconds:g}s and was cancelled"
-    )
+def _timeout_result(check: CheckSpec, message: str, *, duration: float) -> CheckResult:
     error = CheckError(
         category=ErrorCategory.TIMEOUT, retryable=True, message=message, detail=message
     )
     return CheckResult(
-        **_base(check), status=Status.ERROR, message=message, error=error, duration_s=seconds
+        **_base(check), status=Status.ERROR, message=message, error=error, duration_s=duration
     )
 
 

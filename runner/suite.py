@@ -19,6 +19,7 @@ from runner.errors import SuiteError, SuiteIssue
 from runner.params import ParamSpec, interpolate, placeholders, resolve_params
 from runner.sources import FileSource, Source, SqlSource
 from runner.sources.files import FORMATS, FileTable, infer_format
+from runner.sqlguard import read_only_problem
 from runner.yamlfile import Document, Loc, load_yaml
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -251,6 +252,7 @@ def _cross_check(
             yield document.issue((*loc, "name"), f"{label}: name already used on line {first}")
         names.setdefault(check.name, loc)
         yield from _check_sources(document, spec, check, loc, label)
+        yield from _check_read_only(document, check, loc, label)
         for path, sql in check.sql_fragments():
             for param in _BIND.findall(sql):
                 if param not in spec.params:
@@ -295,6 +297,20 @@ def _check_sources(
         if name is not None and name not in spec.sources and field_loc not in reported:
             reported.add(field_loc)  # a top-level relation's source is the check's own
             yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
+
+
+def _check_read_only(
+    document: Document, check: CheckSpec, loc: Loc, label: str
+) -> Iterator[SuiteIssue]:
+    """User SQL that could write is refused here, with its line (SPEC §6)."""
+    for path, sql in check.sql_fragments():
+        kind = path.rpartition(".")[2]
+        if kind not in ("query", "where"):  # e.g. freshness' `now`: a param name, not SQL
+            continue
+        fragment: Literal["query", "where"] = "where" if kind == "where" else "query"
+        problem = read_only_problem(sql, fragment=fragment, field=path)
+        if problem is not None:
+            yield document.issue(_path_loc(loc, path), f"{label}: {problem}")
 
 
 def _source_texts(source: SourceSpec) -> Iterable[str]:

@@ -85,6 +85,12 @@ def duck(tmp_path: Path) -> Database:
     return Database("duckdb", tmp_path / "data.duckdb")
 
 
+@pytest.fixture
+def no_sqlguard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let writes past the suite-level SQL guard, to prove the connections refuse them alone."""
+    monkeypatch.setattr("runner.suite.read_only_problem", lambda *args, **kwargs: None)
+
+
 def check_verdict(verdict: Verdict) -> dict[str, Any]:
     """The verdict as JSON, validated against its published schema."""
     data = verdict.to_dict()

@@ -62,6 +62,7 @@ PG_COMMANDS = {"DROP": "DROP TABLE"}
         ("drop table portfolios", "DROP"),
     ],
 )
+@pytest.mark.usefixtures("no_sqlguard")
 def test_sources_database_is_read_only(
     db: Database, run_yaml: RunYaml, query: str, kind: str
 ) -> None:
@@ -107,6 +108,7 @@ def test_sources_database_is_read_only(
     ],
     ids=["violations-query", "relation-query", "two-statements"],
 )
+@pytest.mark.usefixtures("no_sqlguard")
 def test_sources_writes_inside_checked_queries_are_refused(
     db: Database, run_yaml: RunYaml, check: str, messages: dict[str, str]
 ) -> None:
@@ -389,6 +391,7 @@ def test_sources_file_table_is_read_once_per_run(
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("no_sqlguard")
 def test_sources_postgres_is_read_only(pg: Database, run_yaml: RunYaml) -> None:
     pg.run(SETUP)
     verdict = run_yaml(

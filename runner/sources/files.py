@@ -96,9 +96,15 @@ class FileSource:
         return list(self._skipped)
 
     def execute(
-        self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
-        return [row for part in self.stream(stmt, params, interrupter) for row in part]
+        parts = self.stream(stmt, params, interrupter, deadline=deadline)
+        return [row for part in parts for row in part]
 
     def stream(
         self,
@@ -107,10 +113,12 @@ class FileSource:
         interrupter: Interrupter | None = None,
         *,
         batch: int = 50_000,
+        deadline: float | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
+        """Query the tables (DuckDB in memory); see ``SqlSource.stream``."""
         sql = self._sql_source()
         try:
-            yield from sql.stream(stmt, params, interrupter, batch=batch)
+            yield from sql.stream(stmt, params, interrupter, batch=batch, deadline=deadline)
         except SourceError as exc:
             raise self._explain_empty(exc) from exc
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, time
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
@@ -21,6 +23,12 @@ SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "token", "secret", "
 
 Interrupter = Callable[[Callable[[], None] | None], None]
 """Registers the cancel function of the statement in flight (None when it ends)."""
+
+_SQLITE_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks at the deadline (well under a millisecond)."""
+_CANCEL_TIMEOUT_S = 5.0
+_PG_MAX_TIMEOUT_MS = 2**31 - 1
+"""The largest statement_timeout PostgreSQL accepts (about 24 days)."""
 
 
 class SqlSource:
@@ -46,10 +54,16 @@ class SqlSource:
         return []
 
     def execute(
-        self, stmt: sa.Executable, params: dict[str, Any], interrupter: Interrupter | None = None
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
         """Run one read statement and return its rows as JSON-ready dicts."""
-        return [row for part in self.stream(stmt, params, interrupter, batch=0) for row in part]
+        parts = self.stream(stmt, params, interrupter, batch=0, deadline=deadline)
+        return [row for part in parts for row in part]
 
     def stream(
         self,
@@ -58,10 +72,14 @@ class SqlSource:
         interrupter: Interrupter | None = None,
         *,
         batch: int = 50_000,
+        deadline: float | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Run one read statement and yield its rows in batches (server-side where supported);
-        ``batch=0`` fetches everything at once on an ordinary cursor."""
-        with self.connection() as conn:
+        ``batch=0`` fetches everything at once on an ordinary cursor. The database itself stops
+        the statement at ``deadline`` (``time.monotonic()``) where it can: PostgreSQL through
+        ``statement_timeout``, SQLite through a progress handler; ``interrupter`` receives the
+        function that stops it sooner (DuckDB relies on that alone)."""
+        with self.connection(deadline) as conn:
             raw = conn.connection.dbapi_connection
             if interrupter is not None:
                 interrupter(lambda: interrupt(raw))
@@ -69,8 +87,9 @@ class SqlSource:
                 options = (
                     conn.execution_options(stream_results=True, yield_per=batch) if batch else conn
                 )
-                for part in options.execute(stmt, params).mappings().partitions():
-                    yield [{k: jsonable(v) for k, v in row.items()} for row in part]
+                with _sqlite_deadline(raw, deadline):
+                    for part in options.execute(stmt, params).mappings().partitions():
+                        yield [{k: jsonable(v) for k, v in row.items()} for row in part]
             except sa.exc.DBAPIError as exc:
                 raise translate_error(exc, self, connecting=False) from exc
             finally:
@@ -81,7 +100,8 @@ class SqlSource:
         return self.engine().dialect
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
+    def connection(self, deadline: float | None = None) -> Iterator[Connection]:
+        """A connection in a fresh read-only transaction (on PostgreSQL ending by ``deadline``)."""
         engine = self.engine()
         try:
             conn = engine.connect()
@@ -93,6 +113,12 @@ class SqlSource:
                 # session default off cannot make the next check's transaction writable.
                 try:
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    if deadline is not None:
+                        # The server keeps the deadline even when a cancel never arrives (sent
+                        # before the statement began, or postrun already gone).
+                        ms = math.ceil((deadline - monotonic()) * 1000)
+                        ms = min(max(ms, 1), _PG_MAX_TIMEOUT_MS)
+                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
                 except sa.exc.DBAPIError as exc:
                     raise translate_error(exc, self, connecting=True) from exc
             yield conn
@@ -200,12 +226,43 @@ def _mask_text(text: str, secrets: list[str]) -> str:
 
 
 def interrupt(dbapi_conn: Any) -> None:
-    """Ask the database to stop the statement running on ``dbapi_conn``."""
-    for method in ("interrupt", "cancel_safe", "cancel"):
+    """Ask the database to stop the statement running on ``dbapi_conn``. Never blocks the caller
+    and never raises: a failed cancel leaves the deadline the database keeps itself."""
+    cancel_safe = getattr(dbapi_conn, "cancel_safe", None)
+    if callable(cancel_safe):  # psycopg: a round trip to the server, so off the caller's thread
+        threading.Thread(
+            target=_quietly,
+            args=(lambda: cancel_safe(timeout=_CANCEL_TIMEOUT_S),),
+            name="postrun-cancel",
+            daemon=True,
+        ).start()
+        return
+    for method in ("interrupt", "cancel"):  # DuckDB and sqlite3: interrupt; other drivers: cancel
         fn = getattr(dbapi_conn, method, None)
         if callable(fn):
-            fn()
+            _quietly(fn)
             return
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    # the connection may already be closed, and its statement with it
+    with suppress(Exception):
+        fn()
+
+
+@contextmanager
+def _sqlite_deadline(dbapi_conn: Any, deadline: float | None) -> Iterator[None]:
+    """On SQLite, abort the statement once ``deadline`` has passed: unlike ``interrupt()``, this
+    also stops a statement that began after the cancel."""
+    set_handler = getattr(dbapi_conn, "set_progress_handler", None)
+    if deadline is None or not callable(set_handler):
+        yield
+        return
+    set_handler(lambda: monotonic() >= deadline, _SQLITE_STEPS)
+    try:
+        yield
+    finally:
+        set_handler(None, 0)
 
 
 def jsonable(value: Any) -> Any:

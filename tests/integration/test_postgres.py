@@ -43,6 +43,7 @@ def test_postgres_seed_004_zero_snapshots(pg: Database, run_yaml: RunYaml) -> No
     assert verdict.checks[1].failure_count == 58
 
 
+@pytest.mark.usefixtures("no_sqlguard")
 def test_postgres_session_is_read_only(pg: Database, run_yaml: RunYaml) -> None:
     pg.run("create table t (a int); insert into t values (1); create sequence s;")
     verdict = run_yaml(f"""
@@ -111,6 +112,7 @@ def test_postgres_missing_table_is_schema_mismatch(pg: Database, run_yaml: RunYa
     ],
     ids=["stacked-statements", "session-default-flipped"],
 )
+@pytest.mark.usefixtures("no_sqlguard")
 def test_postgres_read_only_cannot_be_talked_out_of(
     pg: Database, run_yaml: RunYaml, attack: str
 ) -> None:
