@@ -73,13 +73,14 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
         min_bytes=spec.min_bytes, max_bytes=spec.max_bytes, schema=_schema(spec)
     )
     problems = [problem for path in paths for problem in inspector.inspect(path)]
+    bad_files = len({p.path for p in problems})  # a listed file that vanished counts here too
     names = _expected_names(spec, ctx)
-    problems += _missing(names, paths, [glob_root(p) for p in patterns])
-    bad_files = len({p.path for p in problems if p.reason != "missing"})
+    absent = _missing(names, paths, [glob_root(p) for p in patterns])
+    problems += absent
     observed: dict[str, Any] = {
         "files": len(paths),
         "bad_files": bad_files,
-        "missing": sum(p.reason == "missing" for p in problems),
+        "missing": len(absent),
         "bytes": sum(_size(p) for p in paths),
     }
     expected: dict[str, Any] = {"min_files": spec.min_files}

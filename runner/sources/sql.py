@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -208,7 +209,9 @@ def url_secrets(url: str) -> list[str]:
         parsed = make_url(url)
     except Exception:
         _, _, query = url.partition("?")
-        return [v for k, v in parse_qsl(query) if k.lower() in SECRET_QUERY_KEYS and v]
+        userinfo = re.match(r"^[^:/]+://[^:/@]*:([^@]*)@", url)
+        found = [userinfo[1]] if userinfo and userinfo[1] else []
+        return found + [v for k, v in parse_qsl(query) if k.lower() in SECRET_QUERY_KEYS and v]
     if parsed.password:
         found.append(str(parsed.password))
     for key, value in parsed.query.items():
@@ -310,6 +313,10 @@ _MESSAGE_HINTS = [
     ("catalog error", ErrorCategory.SCHEMA_MISMATCH, False),
     ("referenced column", ErrorCategory.SCHEMA_MISMATCH, False),
     ("does not exist", ErrorCategory.SCHEMA_MISMATCH, False),
+    ("server closed the connection", ErrorCategory.CONNECTIVITY, True),
+    ("terminating connection", ErrorCategory.CONNECTIVITY, True),
+    ("connection is closed", ErrorCategory.CONNECTIVITY, True),
+    ("consuming input failed", ErrorCategory.CONNECTIVITY, True),
     ("interrupt", ErrorCategory.TIMEOUT, True),
     ("canceling statement", ErrorCategory.TIMEOUT, True),
     ("conversion error", ErrorCategory.DATA_MALFORMED, False),
