@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedKeyMap, CommentedKeySeq, CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError, YAMLFutureWarning, YAMLWarning
 from ruamel.yaml.nodes import CollectionNode, MappingNode
 from ruamel.yaml.reader import ReaderError
@@ -18,6 +18,7 @@ from runner.errors import SuiteError, SuiteIssue
 
 Loc = tuple[str | int, ...]
 
+_COLLECTION_KEY = "a list or mapping used as a key"
 MAX_VALUES = 100_000
 """Values a suite may expand to: aliases can make a few lines stand for billions of values."""
 
@@ -64,7 +65,7 @@ def load_yaml(path: Path, display: str) -> Document:
         # Legal YAML that ruamel cannot build into Python data (a mapping inside a key) is
         # still the suite's mistake, not postrun's.
         line = _collection_key_line(text)
-        what = "a list or mapping used as a key" if line else f"{type(exc).__name__}: {exc}"
+        what = _COLLECTION_KEY if line else f"{type(exc).__name__}: {exc}"
         raise SuiteError([SuiteIssue(display, line, f"invalid YAML: {what}")]) from exc
     document = Document(display, None)
     if not isinstance(raw, CommentedMap | CommentedSeq):
@@ -159,6 +160,8 @@ class _Plain:
             line = _key_line(node, key)
             if line is not None:
                 self.lines[key_loc] = line
+            if isinstance(key, CommentedKeyMap | CommentedKeySeq):  # `? {a: 1}` or `[a, b]: x`
+                self._refuse(key_loc, _COLLECTION_KEY)
             out[str(key)] = self.convert(value, key_loc)
         return out
 

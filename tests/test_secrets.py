@@ -192,11 +192,6 @@ def test_secrets_never_written_without_a_server(
     assert_no_leak(tmp_path, make(None))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner/sources/sql.py SECRET_QUERY_KEYS matches exact names only: sslpassword=, "
-    "access_token=, api-key= are shown in the masked URL (reported)",
-)
 @pytest.mark.parametrize("key", ["sslpassword", "access_token", "api-key"])
 def test_secrets_never_written_for_other_secret_query_keys(tmp_path: Path, key: str) -> None:
     secret = _unique(key)

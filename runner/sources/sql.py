@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from runner.errors import SourceError
 from runner.results import ErrorCategory
 
-SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "token", "secret", "api_key", "apikey"})
+_SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "key")
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a URL query parameter holds a secret (sslpassword, access_token, api-key, …)."""
+    return any(word in name.lower() for word in _SECRET_WORDS)
+
 
 Interrupter = Callable[[Callable[[], None] | None], None]
 """Registers the cancel function of the statement in flight (None when it ends)."""
@@ -197,7 +203,7 @@ def mask_url(url: str) -> str:
         parsed = make_url(url)
     except Exception:
         return _mask_text(url, url_secrets(url))
-    query = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    query = {k: ("***" if is_secret_key(k) else v) for k, v in parsed.query.items()}
     # rendering percent-encodes the query, which would show the mask as %2A%2A%2A
     return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
@@ -211,11 +217,11 @@ def url_secrets(url: str) -> list[str]:
         _, _, query = url.partition("?")
         userinfo = re.match(r"^[^:/]+://[^:/@]*:([^@]*)@", url)
         found = [userinfo[1]] if userinfo and userinfo[1] else []
-        return found + [v for k, v in parse_qsl(query) if k.lower() in SECRET_QUERY_KEYS and v]
+        return found + [v for k, v in parse_qsl(query) if is_secret_key(k) and v]
     if parsed.password:
         found.append(str(parsed.password))
     for key, value in parsed.query.items():
-        if key.lower() in SECRET_QUERY_KEYS:
+        if is_secret_key(key):
             found.extend([value] if isinstance(value, str) else list(value))
     # also the URL-encoded forms, as drivers may echo the DSN back
     found.extend(urlencode({"": s})[1:] for s in list(found))
