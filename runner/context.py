@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from runner.errors import CheckConfigError, SourceError
+from runner.plan import Plan, QueryRecord, relation_key
 from runner.results import ErrorCategory
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from runner.sources import FileSource, Source
 
 DEFAULT_SAMPLE_LIMIT = 20
+_WAIT_S = 0.05
+"""How often a check waiting for a shared scan looks at its own deadline."""
 
 
 class Context:
@@ -30,6 +33,7 @@ class Context:
         *,
         sample_limit: int = DEFAULT_SAMPLE_LIMIT,
         deadline: float | None = None,
+        plan: Plan | None = None,
     ) -> None:
         self.spec = spec
         self.sources = sources
@@ -37,8 +41,10 @@ class Context:
         self.sample_limit = sample_limit
         self.deadline = deadline
         """When the check must be over (``time.monotonic()``); sources stop statements by then."""
+        self.plan = plan or Plan()
         self.notes: list[str] = []
-        self.queries: list[str] = []
+        self.queries: list[QueryRecord] = []
+        """Every statement whose answer the check used, in order (shared scans included)."""
         self._cancel: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self.cancelled = False
@@ -93,18 +99,61 @@ class Context:
             stmt = stmt.where(self.text(f"({relation.where}\n)"))
         return stmt
 
+    def scan(self, relation: Relation) -> dict[str, Any]:
+        """The aggregates the check's type declared (``scans``) over ``relation``, label →
+        value: from the run's shared scan of that relation when other checks read it too."""
+        shared = self.plan.shared(relation, self.spec)
+        if shared is not None and self.spec.name in shared.labels:
+            values = shared.values(self.spec.name, self)
+            if values is not None:
+                return values
+            self.notes.append(
+                f"the query shared with {len(shared.labels) - 1} other check(s) over "
+                f"{relation.describe()} failed; this check ran its own"
+            )
+        return self.fetch(self.scan_statement(relation), self.relation_source(relation))[0]
+
+    def scan_statement(self, relation: Relation) -> sa.Select[Any]:
+        """The query that answers the check's scan of ``relation`` when no other check shares it."""
+        columns = self._own_scan(relation)
+        return self.select(relation, *(e.label(k) for k, e in columns.items()))
+
     def fetch(self, stmt: sa.Executable, source: str | None = None) -> list[dict[str, Any]]:
         """Run ``stmt`` on a source (the check's own by default); rows as JSON-ready dicts."""
+        return self.fetch_recorded(stmt, source)[0]
+
+    def fetch_recorded(
+        self, stmt: sa.Executable, source: str | None = None
+    ) -> tuple[list[dict[str, Any]], QueryRecord]:
+        """``fetch``, and the record of the statement (which other checks may share)."""
         target = self._before(stmt, source)
+        record = QueryRecord(target.name, _compile(stmt, target), [self.spec.name or ""])
+        self.queries.append(record)
+        started = time.perf_counter()
         rows = target.execute(stmt, self.params, self._interrupter, deadline=self.deadline)
+        record.duration_s = round(time.perf_counter() - started, 4)
         self._collect_notes(target)
-        return rows
+        return rows, record
+
+    def share(self, record: QueryRecord, source: str) -> None:
+        """Count ``record``, run by another check, among the statements this check used."""
+        self.queries.append(record)
+        self._collect_notes(self.source(source))
+
+    def wait(self, done: threading.Event) -> None:
+        """Wait for another check's statement to finish, within this check's own deadline."""
+        while not done.wait(_WAIT_S):
+            if self.cancelled or self._overdue():
+                raise self._cancelled_error()
 
     def stream(
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
     ) -> Iterator[list[dict[str, Any]]]:
         """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
         target = self._before(stmt, source)
+        self.queries.append(
+            QueryRecord(target.name, _compile(stmt, target), [self.spec.name or ""])
+        )
         yield from target.stream(
             stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
         )
@@ -124,9 +173,7 @@ class Context:
     def _before(self, stmt: sa.Executable, source: str | None) -> Source:
         if self.cancelled or self._overdue():  # between two statements: do not start another
             raise self._cancelled_error()
-        target = self.source(source)
-        self.queries.append(_compile(stmt, target))
-        return target
+        return self.source(source)
 
     def _collect_notes(self, source: Source) -> None:
         for note in source.notes():
@@ -135,6 +182,19 @@ class Context:
 
     def relation_source(self, relation: Relation) -> str | None:
         return relation.source or self.spec.source
+
+    def _own_scan(self, relation: Relation) -> dict[str, sa.ColumnElement[Any]]:
+        from runner.checks import REGISTRY
+
+        declare = REGISTRY[self.spec.type].scans
+        key = relation_key(relation, self.spec.source)
+        columns: dict[str, sa.ColumnElement[Any]] = {}
+        for scan in declare(self.spec) if declare is not None else ():
+            if relation_key(scan.relation, self.spec.source) == key:
+                columns |= scan.columns
+        if not columns:
+            raise RuntimeError(f"check type '{self.spec.type}' declares no scan of {key}")
+        return columns
 
     # --- cancellation ---------------------------------------------------------------------
 

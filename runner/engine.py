@@ -20,12 +20,14 @@ from runner.checks import REGISTRY
 from runner.checks.base import CheckSpec
 from runner.context import DEFAULT_SAMPLE_LIMIT, Context
 from runner.errors import CheckConfigError, SourceError, UsageError
+from runner.plan import Plan, QueryRecord
 from runner.results import (
     DETAIL_LIMIT,
     CheckError,
     CheckResult,
     ErrorCategory,
     ExitCode,
+    QueryInfo,
     Status,
     SuiteInfo,
     ToolInfo,
@@ -69,12 +71,14 @@ def run_suite(
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
     redact = _redactor(suite.secrets())
+    runner = _Runner(suite, sources, options, redact, on_result)
     try:
-        results = _Runner(suite, sources, options, redact, on_result).run(selected)
+        results = runner.run(selected)
     finally:
         for source in sources.values():
             source.close()
     finished_at = datetime.now(UTC)
+    results, queries = _with_queries(results, runner.contexts, redact)
     statuses = [r.status for r in results]
     status = worst_status(statuses)
     return Verdict(
@@ -89,6 +93,7 @@ def run_suite(
         exit_code=int(ExitCode.for_status(status, fail_on_warn=options.fail_on_warn)),
         counts=count_statuses(statuses),
         checks=results,
+        queries=queries,
     )
 
 
@@ -130,6 +135,9 @@ class _Runner:
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.cancelled: list[Context] = []
+        self.contexts: dict[str, Context] = {}
+        """Check name → the context it ran in, for the statements it used."""
+        self.plan = Plan()
         self.last_recancel = 0.0
         max_time = options.max_time
         self.deadline = None if max_time is None else time.monotonic() + max_time.total_seconds()
@@ -137,6 +145,7 @@ class _Runner:
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
         results: dict[str, CheckResult] = {}
+        self.plan = Plan.of(c for c in self.suite.checks if selected[c.name or ""])
         for check in self.suite.checks:
             assert check.name is not None
             if selected[check.name]:
@@ -192,10 +201,12 @@ class _Runner:
             self.suite.params,
             sample_limit=self.options.sample_limit,
             deadline=deadline,
+            plan=self.plan,
         )
         run = _Running(check, ctx, started, deadline)
         with self.lock:
             self.running[check.name or ""] = run
+            self.contexts[check.name or ""] = ctx
         return run
 
     def _expired(self) -> list[CheckResult]:
@@ -367,6 +378,36 @@ def _timeout_result(check: CheckSpec, message: str, *, duration: float) -> Check
     return CheckResult(
         **_base(check), status=Status.ERROR, message=message, error=error, duration_s=duration
     )
+
+
+def _with_queries(
+    results: list[CheckResult], contexts: dict[str, Context], redact: Callable[[str], str]
+) -> tuple[list[CheckResult], list[QueryInfo]]:
+    """Number the statements the run sent (q1, q2, … in suite order, then in the order each
+    check used them) and name on each result the ones that answered it."""
+    ids: dict[int, str] = {}
+    records: list[QueryRecord] = []
+    named: list[CheckResult] = []
+    for result in results:
+        ctx = contexts.get(result.name)
+        mine: list[str] = []
+        for record in ctx.queries if ctx is not None else ():
+            if id(record) not in ids:
+                ids[id(record)] = f"q{len(ids) + 1}"
+                records.append(record)
+            mine.append(ids[id(record)])
+        named.append(result.model_copy(update={"queries": mine}) if mine else result)
+    queries = [
+        QueryInfo(
+            id=ids[id(r)],
+            source=r.source,
+            sql=redact(r.sql),
+            checks=sorted(r.checks, key=[c.name for c in results].index),
+            duration_s=r.duration_s,
+        )
+        for r in records
+    ]
+    return named, queries
 
 
 def _redactor(values: list[str]) -> Callable[[str], str]:

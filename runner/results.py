@@ -114,6 +114,22 @@ class CheckResult(BaseModel):
     )
     error: CheckError | None = Field(default=None, description="Set when status is ERROR.")
     duration_s: float = Field(description="Wall time the check took.")
+    queries: list[str] = Field(
+        default_factory=list,
+        description="Ids of the statements (the verdict's `queries`) whose answers the check used.",
+    )
+
+
+class QueryInfo(BaseModel):
+    """One statement the run sent to a source; a shared scan names every check it answered."""
+
+    id: str = Field(description="q1, q2, … in suite order.")
+    source: str = Field(description="Name of the source it ran on.")
+    sql: str = Field(description="The statement as the source's dialect compiled it.")
+    checks: list[str] = Field(description="The checks that used its answer.")
+    duration_s: float | None = Field(
+        default=None, description="Wall time of the statement; null when it never returned."
+    )
 
 
 class ToolInfo(BaseModel):
@@ -142,6 +158,9 @@ class Verdict(BaseModel):
     exit_code: int
     counts: dict[str, int]
     checks: list[CheckResult]
+    queries: list[QueryInfo] = Field(
+        default_factory=list, description="Every SQL statement the run sent, and to which checks."
+    )
 
     @property
     def status(self) -> Status:

@@ -148,7 +148,7 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
     data = check_verdict(verdict)
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", data["run_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["started_at"])
-    volatile = {"run_id", "started_at", "finished_at", "duration_s", "checks"}
+    volatile = {"run_id", "started_at", "finished_at", "duration_s", "checks", "queries"}
     assert {k: v for k, v in data.items() if k not in volatile} == {
         "schema_version": 1,
         "tool": {"name": "postrun", "version": "0.1.0"},
@@ -176,8 +176,18 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
             "failure_count": 0,
             "notes": [],
             "error": None,
+            "queries": ["q1"],
         }
     ]
+    assert [{k: v for k, v in q.items() if k != "duration_s"} for q in data["queries"]] == [
+        {
+            "id": "q1",
+            "source": "w",
+            "sql": "SELECT count(*) AS count \nFROM portfolios \nWHERE (id <= $1\n)",
+            "checks": ["three"],
+        }
+    ]
+    assert data["queries"][0]["duration_s"] >= 0
 
 
 # --- fail closed: one broken check does not stop the others ---------------------------------
@@ -295,6 +305,7 @@ def test_engine_skipped_check_is_not_run(
         "notes": [],
         "error": None,
         "duration_s": 0.0,
+        "queries": [],
     }
 
 
@@ -350,6 +361,7 @@ def test_engine_timeout_cancels_database_query(portfolios: Database, run_yaml: R
         "notes": [],
         "error": {"category": "timeout", "retryable": True, "message": message, "detail": message},
         "duration_s": 0.3,
+        "queries": ["q1"],
     }
     assert statuses(verdict)[1] == ("quick", PASS)
     assert (verdict.verdict, verdict.exit_code) == (ERROR, 3)

@@ -85,6 +85,7 @@ def golden_verdict() -> Verdict:
                 observed={"count": 58},
                 expected={"equals": 58, "relation": "portfolios"},
                 duration_s=0.031,
+                queries=["q1", "q2"],
             ),
             result(
                 "result files are complete JSON",
@@ -146,6 +147,7 @@ def golden_verdict() -> Verdict:
                 ],
                 failure_count=2,
                 notes=["1 row had a NULL key"],
+                queries=["q1", "q3"],
             ),
             result(
                 "remote row count",
@@ -171,6 +173,32 @@ def golden_verdict() -> Verdict:
             ),
         ],
         params={"run_date": "2025-11-06", "batch_id": "b-17", "note": HOSTILE},
+        queries=[
+            {
+                "id": "q1",
+                "source": "warehouse",
+                "sql": "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1 \n"
+                "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n)",
+                "checks": ["one snapshot per active portfolio", "pnl filled"],
+                "duration_s": 0.012,
+            },
+            {
+                "id": "q2",
+                "source": "warehouse",
+                "sql": "SELECT count(*) AS count \nFROM portfolios",
+                "checks": ["one snapshot per active portfolio"],
+                "duration_s": 0.002,
+            },
+            {
+                "id": "q3",
+                "source": "warehouse",
+                "sql": "SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total \n"
+                "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n) AND daily_pnl IS NULL "
+                "ORDER BY portfolio_id \n LIMIT $2",
+                "checks": ["pnl filled"],
+                "duration_s": None,
+            },
+        ],
     )
 
 

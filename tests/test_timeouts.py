@@ -77,7 +77,10 @@ def slow_check(name: str, query: str, timeout: str = "300s") -> str:
 QUICK = "{type: row_count, name: quick, source: other, table: t, equals: 3}"
 
 
-def timeout_result(name: str, message: str, duration: float) -> dict[str, Any]:
+def timeout_result(
+    name: str, message: str, duration: float, queries: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A timed-out check's result; ``queries``: the statement it was running, if it started."""
     return {
         "name": name,
         "type": "sql",
@@ -92,6 +95,7 @@ def timeout_result(name: str, message: str, duration: float) -> dict[str, Any]:
         "notes": [],
         "error": {"category": "timeout", "retryable": True, "message": message, "detail": message},
         "duration_s": duration,
+        "queries": list(queries),
     }
 
 
@@ -163,7 +167,7 @@ def test_timeouts_check_timeout_cancels_statement_in_database(
     assert time.monotonic() - started < WALL_S
     check_verdict(verdict)
     message = "check 'endless' did not finish within its timeout of 1s and was cancelled"
-    assert verdict.checks[0].model_dump(mode="json") == timeout_result("endless", message, 1.0)
+    assert verdict.checks[0].model_dump(mode="json") == timeout_result("endless", message, 1.0, ("q1",))
     assert (verdict.checks[1].name, verdict.checks[1].status) == ("quick", Status.PASS)
     assert (verdict.verdict, verdict.exit_code) == (Status.ERROR, 3)
     assert workers_alive(before) == []
@@ -316,7 +320,9 @@ def test_timeouts_max_time_cancels_running_and_unstarted_checks(
     checks = {c["name"]: c for c in data["checks"]}
     assert checks["quick"]["status"] == "PASS"
     first = "check 'first' was cancelled: the run reached --max-time 1s before this check finished"
-    assert checks["first"] == timeout_result("first", first, checks["first"]["duration_s"])
+    assert checks["first"] == timeout_result(
+        "first", first, checks["first"]["duration_s"], ("q2",)  # q1 answered 'quick'
+    )
     assert 0 < checks["first"]["duration_s"] <= 1
     for name in ("second", "third"):
         message = (
@@ -348,7 +354,7 @@ def test_timeouts_max_time_shorter_than_check_timeout_wins_in_process(
         "check 'endless' was cancelled: the run reached --max-time 0.5s before this check finished"
     )
     result = verdict.checks[0].model_dump(mode="json")
-    assert result == timeout_result("endless", message, result["duration_s"])
+    assert result == timeout_result("endless", message, result["duration_s"], ("q1",))
     assert workers_alive(before) == []
 
 

@@ -19,6 +19,7 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from runner.context import Context
+    from runner.plan import Query, Scan
     from runner.results import Outcome
 
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*|(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+)$")
@@ -186,15 +187,32 @@ def check_relation(table: str | None, where: str | None, query: str | None) -> N
 
 S = TypeVar("S", bound=CheckSpec)
 RunFn = Callable[[Any, "Context"], "Outcome"]
+ScansFn = Callable[[Any], "list[Scan]"]
+QueriesFn = Callable[[Any, "Context"], "list[Query]"]
 
 
 class CheckType:
-    """A registered check type: its spec class and the function that judges it."""
+    """A registered check type: its spec class, the function that judges it and what it reads.
 
-    def __init__(self, name: str, spec: type[CheckSpec], run: RunFn) -> None:
+    ``scans`` gives the aggregates a check needs over each relation, so that the engine can
+    answer every check on one relation with one query; ``queries`` gives the statements a check
+    runs on its own, for ``postrun check --explain``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: type[CheckSpec],
+        run: RunFn,
+        *,
+        scans: ScansFn | None = None,
+        queries: QueriesFn | None = None,
+    ) -> None:
         self.name = name
         self.spec = spec
         self.run = run
+        self.scans = scans
+        self.queries = queries
 
     @property
     def summary(self) -> str:
@@ -207,6 +225,9 @@ REGISTRY: dict[str, CheckType] = {}
 
 def register(
     spec: type[S],
+    *,
+    scans: Callable[[S], list[Scan]] | None = None,
+    queries: Callable[[S, Context], list[Query]] | None = None,
 ) -> Callable[[Callable[[S, Context], Outcome]], Callable[[S, Context], Outcome]]:
     """Register ``run`` as the judge of ``spec``'s type; a type can be registered once."""
     type_name = spec_type_name(spec)
@@ -214,7 +235,7 @@ def register(
     def decorate(run: Callable[[S, Context], Outcome]) -> Callable[[S, Context], Outcome]:
         if type_name in REGISTRY:
             raise RuntimeError(f"check type '{type_name}' is registered twice")
-        REGISTRY[type_name] = CheckType(type_name, spec, run)
+        REGISTRY[type_name] = CheckType(type_name, spec, run, scans=scans, queries=queries)
         return run
 
     return decorate

@@ -16,6 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from runner.checks.base import Duration, RelationCheck, register
 from runner.context import Context
 from runner.errors import CheckConfigError
+from runner.plan import Scan
 from runner.results import Outcome
 
 _DAY_END = time(23, 59, 59, 999999, tzinfo=UTC)
@@ -62,9 +63,15 @@ class FreshnessSpec(RelationCheck):
             yield "now", f":{self.now}"
 
 
-@register(FreshnessSpec)
+def scans(spec: FreshnessSpec) -> list[Scan]:
+    """The newest value of the column and the row count."""
+    newest = _AsText(sa.func.max(sa.column(spec.column)))
+    return [Scan(spec.relation, {"newest": newest, "rows": sa.func.count()})]
+
+
+@register(FreshnessSpec, scans=scans)
 def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
-    row = ctx.fetch(newest_and_count(spec, ctx))[0]
+    row = ctx.scan(spec.relation)
     rows = int(row["rows"] or 0)
     now = _reference(spec, ctx)
     where = f"{spec.relation.describe()}.{spec.column}"
@@ -84,12 +91,6 @@ def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
         said = f"{_age_text(age, spec.max_age)} old"
     message = f"{where} is {said} (newest {_iso(newest)}); {limit} allowed"
     return Outcome(age <= spec.max_age, message, observed, expected, notes=[note] if note else [])
-
-
-def newest_and_count(spec: FreshnessSpec, ctx: Context) -> sa.Select[Any]:
-    """One scan: the newest value of the column and the row count."""
-    newest = _AsText(sa.func.max(sa.column(spec.column))).label("newest")
-    return ctx.select(spec.relation, newest, sa.func.count().label("rows"))
 
 
 class _AsText(FunctionElement[Any]):

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from runner.checks.base import Key, RelationCheck, register
 from runner.context import Context
+from runner.plan import Scan
 from runner.results import Outcome
 
 
@@ -32,9 +33,17 @@ class NotNullSpec(RelationCheck):
         return self
 
 
-@register(NotNullSpec)
+def scans(spec: NotNullSpec) -> list[Scan]:
+    """The row count and the NULL count of every listed column."""
+    columns: dict[str, sa.ColumnElement[Any]] = {"rows": sa.func.count()}
+    for i, column in enumerate(spec.columns):
+        columns[f"nulls_{i}"] = sa.func.count() - sa.func.count(sa.column(column))
+    return [Scan(spec.relation, columns)]
+
+
+@register(NotNullSpec, scans=scans)
 def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
-    counts = ctx.fetch(null_counts(spec, ctx))[0]
+    counts = ctx.scan(spec.relation)
     rows = int(counts["rows"] or 0)
     nulls = {c: int(counts[f"nulls_{i}"] or 0) for i, c in enumerate(spec.columns)}
     bad = [c for c, n in nulls.items() if _over_limit(spec, n, rows)]
@@ -51,16 +60,6 @@ def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
     listing = ", ".join(f"{c} {nulls[c]}" for c in bad)
     message = f"{target} has NULLs in {failure_count} of {rows} rows ({listing})"
     return Outcome(False, message, observed, expected, failures, failure_count)
-
-
-def null_counts(spec: NotNullSpec, ctx: Context) -> sa.Select[Any]:
-    """One scan: the row count and the NULL count of every listed column."""
-    columns = [sa.func.count().label("rows")]
-    columns += [
-        (sa.func.count() - sa.func.count(sa.column(c))).label(f"nulls_{i}")
-        for i, c in enumerate(spec.columns)
-    ]
-    return ctx.select(spec.relation, *columns)
 
 
 def null_rows(spec: NotNullSpec, ctx: Context, bad: list[str]) -> sa.Select[Any]:

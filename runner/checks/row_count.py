@@ -18,6 +18,7 @@ from pydantic import (
 
 from runner.checks.base import Relation, RelationCheck, register
 from runner.context import Context
+from runner.plan import Scan
 from runner.results import Outcome
 
 _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -67,6 +68,9 @@ class RowCountSpec(RelationCheck):
     """At most this many rows."""
     between: Annotated[list[Count], Field(min_length=2, max_length=2)] | None = None
     """Inclusive range [low, high]."""
+    distinct: str | None = None
+    """Count the distinct non-NULL values of this column instead of the rows (e.g. portfolios
+    with a snapshot, not snapshots)."""
 
     @model_validator(mode="after")
     def _one_comparator(self) -> RowCountSpec:
@@ -91,15 +95,26 @@ class RowCountSpec(RelationCheck):
             yield "equals", self.equals
 
 
-@register(RowCountSpec)
+def scans(spec: RowCountSpec) -> list[Scan]:
+    """The count of the relation (rows, or distinct values), and of the `equals` relation."""
+    counted = sa.func.count(sa.distinct(sa.column(spec.distinct))) if spec.distinct else None
+    wanted = [Scan(spec.relation, {"count": counted if counted is not None else sa.func.count()})]
+    if isinstance(spec.equals, Relation):
+        wanted.append(Scan(spec.equals, {"count": sa.func.count()}))
+    return wanted
+
+
+@register(RowCountSpec, scans=scans)
 def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
-    count = int(ctx.scalar(ctx.select(spec.relation, sa.func.count())))
+    count = int(ctx.scan(spec.relation)["count"])
     observed: dict[str, Any] = {"count": count}
     target = spec.relation.describe()
+    counted = f"distinct {spec.distinct} values" if spec.distinct else "rows"
+    if spec.distinct:
+        observed["distinct"] = spec.distinct
     if spec.equals is not None:
         if isinstance(spec.equals, Relation):
-            source = ctx.relation_source(spec.equals)
-            expected_count = int(ctx.scalar(ctx.select(spec.equals, sa.func.count()), source))
+            expected_count = int(ctx.scan(spec.equals)["count"])
             against = f"{spec.equals.describe()} has {expected_count}"
             expected: dict[str, Any] = {
                 "equals": expected_count,
@@ -114,13 +129,14 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
             expected["tolerance"] = spec.tolerance
             against += f" (±{spec.tolerance})"
         passed = abs(count - expected_count) <= slack
-        return Outcome(passed, f"{target} has {count} rows where {against}", observed, expected)
+        return Outcome(
+            passed, f"{target} has {count} {counted} where {against}", observed, expected
+        )
     low, high = spec.between if spec.between is not None else (spec.min, spec.max)
     expected = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
     passed = (low is None or count >= low) and (high is None or count <= high)
-    return Outcome(
-        passed, f"{target} has {count} rows where {_range(low, high)} expected", observed, expected
-    )
+    message = f"{target} has {count} {counted} where {_range(low, high)} expected"
+    return Outcome(passed, message, observed, expected)
 
 
 def _slack(tolerance: str | None, expected: int) -> float:

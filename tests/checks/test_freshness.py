@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 from runner.checks import freshness
-from runner.checks.freshness import FreshnessSpec, newest_and_count
+from runner.checks.freshness import FreshnessSpec
 from runner.context import Context
 from runner.errors import SuiteError
 from runner.suite import load_suite
@@ -540,7 +540,7 @@ SQL_SPEC = FreshnessSpec.model_validate(
 
 def test_freshness_sql_duckdb_reads_the_newest_value_as_text() -> None:
     ctx = Context(SQL_SPEC, sources={}, params={"kind": "load"})
-    assert str(newest_and_count(SQL_SPEC, ctx).compile(dialect=duckdb_engine.Dialect())) == (
+    assert str(ctx.scan_statement(SQL_SPEC.relation).compile(dialect=duckdb_engine.Dialect())) == (
         "SELECT CAST(max(created_at) AS VARCHAR) AS newest, count(*) AS rows \n"
         "FROM analytics.events \nWHERE (kind = %(kind)s\n)"
     )
@@ -548,7 +548,7 @@ def test_freshness_sql_duckdb_reads_the_newest_value_as_text() -> None:
 
 def test_freshness_sql_postgresql() -> None:
     ctx = Context(SQL_SPEC, sources={}, params={"kind": "load"})
-    assert str(newest_and_count(SQL_SPEC, ctx).compile(dialect=postgresql.dialect())) == (
+    assert str(ctx.scan_statement(SQL_SPEC.relation).compile(dialect=postgresql.dialect())) == (
         "SELECT max(created_at) AS newest, count(*) AS rows \n"
         "FROM analytics.events \nWHERE (kind = %(kind)s\n)"
     )

@@ -80,6 +80,7 @@ def test_reference_names_active_portfolios_without_a_snapshot(
         "failure_count": 5,
         "notes": [],
         "error": None,
+        "queries": ["q1", "q2"],  # key counts, then the anti-join
     }
 
 

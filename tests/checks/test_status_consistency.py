@@ -121,6 +121,7 @@ def test_status_consistency_flags_batch_stuck_processing_after_all_files_succeed
         "failure_count": 1,
         "notes": [],
         "error": None,
+        "queries": ["q1", "q2"],  # parent counts, then the inconsistent parents
     }
 
 

@@ -1,0 +1,146 @@
+"""Plans a run's SQL before it starts: every check that reads the same relation (same source,
+table and `where`, or query) is answered by one aggregate query, a shared scan, which the first
+of those checks to need it runs for all of them.
+
+A check type declares the aggregates it needs through ``register(..., scans=...)`` and reads them
+back with ``ctx.scan(relation)``; it never sees whether the values came from its own query or a
+shared one. Failure samples are not part of a scan: a check fetches them itself, only when it
+failed, with a LIMIT.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from runner.errors import SourceError
+
+if TYPE_CHECKING:
+    from runner.checks.base import CheckSpec, Relation
+    from runner.context import Context
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The aggregates one check needs over one relation: label → expression (e.g. count(*))."""
+
+    relation: Relation
+    columns: dict[str, sa.ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A statement a check runs on its own rather than through a scan (for --explain)."""
+
+    statement: sa.Executable
+    source: str | None = None
+    """Source it runs on; the check's own when None."""
+
+
+@dataclass
+class QueryRecord:
+    """One statement a run sent to a source, and the checks its answer served."""
+
+    source: str
+    sql: str
+    checks: list[str]
+    duration_s: float | None = None
+    """Wall time of the statement; None when it never returned."""
+
+
+RelationKey = tuple[str, str | None, str | None, str | None]
+
+
+def relation_key(relation: Relation, check_source: str | None) -> RelationKey:
+    """What makes two relations one scan: the same source, table and where, or query text."""
+    return (relation.source or check_source or "", relation.table, relation.where, relation.query)
+
+
+class SharedScan:
+    """One aggregate query over a relation answering several checks; identical aggregates
+    (``count(*)`` wanted by three checks) are computed once."""
+
+    def __init__(self, relation: Relation, source: str) -> None:
+        self.relation = relation
+        self.source = source
+        self.columns: dict[str, sa.ColumnElement[Any]] = {}
+        """Fused label (a0, a1, …) → aggregate, in suite order."""
+        self.labels: dict[str, dict[str, str]] = {}
+        """Check name → its own label → fused label."""
+        self._by_sql: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._started = False
+        self._done = threading.Event()
+        self._row: dict[str, Any] | None = None
+        self._record: QueryRecord | None = None
+
+    def add(self, check: str, columns: dict[str, sa.ColumnElement[Any]]) -> None:
+        mine = self.labels.setdefault(check, {})
+        for label, expression in columns.items():
+            sql = str(expression)
+            if sql not in self._by_sql:
+                self._by_sql[sql] = f"a{len(self.columns)}"
+                self.columns[self._by_sql[sql]] = expression
+            mine[label] = self._by_sql[sql]
+
+    @property
+    def checks(self) -> list[str]:
+        return list(self.labels)
+
+    def statement(self, ctx: Context) -> sa.Select[Any]:
+        return ctx.select(self.relation, *(e.label(k) for k, e in self.columns.items()))
+
+    def values(self, check: str, ctx: Context) -> dict[str, Any] | None:
+        """The check's aggregates from the shared query, run now if no check has run it yet;
+        None when that query failed: each check then runs its own and gets its own error."""
+        with self._lock:
+            first, self._started = not self._started, True
+        if first:
+            try:
+                rows, self._record = ctx.fetch_recorded(self.statement(ctx), self.source)
+                self._row = rows[0]
+            except SourceError:
+                pass  # a bad column of one check must not fail the others: see above
+            finally:
+                self._done.set()
+        else:
+            ctx.wait(self._done)
+            if self._record is not None:
+                with self._lock:
+                    self._record.checks.append(check)
+                ctx.share(self._record, self.source)
+        if self._row is None:
+            return None
+        return {label: self._row[fused] for label, fused in self.labels[check].items()}
+
+
+@dataclass
+class Plan:
+    """The shared scans of a run, found before any check starts."""
+
+    scans: dict[RelationKey, SharedScan] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, checks: Iterable[CheckSpec]) -> Plan:
+        """Group the scans of ``checks`` (in suite order, so the SQL is deterministic) by
+        relation; a relation only one check reads keeps that check's own query."""
+        from runner.checks import REGISTRY
+
+        plan = cls()
+        for check in checks:
+            declare = REGISTRY[check.type].scans
+            if declare is None or check.name is None:
+                continue
+            for scan in declare(check):
+                key = relation_key(scan.relation, check.source)
+                shared = plan.scans.setdefault(key, SharedScan(scan.relation, key[0]))
+                shared.add(check.name, scan.columns)
+        plan.scans = {k: s for k, s in plan.scans.items() if len(s.labels) > 1}
+        return plan
+
+    def shared(self, relation: Relation, check: CheckSpec) -> SharedScan | None:
+        return self.scans.get(relation_key(relation, check.source))

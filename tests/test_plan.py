@@ -1,0 +1,183 @@
+"""Shared scans: checks on one relation are answered by one query; samples only on failure."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import duckdb_engine
+import pytest
+from sqlalchemy.dialects import postgresql
+
+from runner import load_suite
+from runner.checks.base import CheckSpec
+from runner.context import Context
+from runner.errors import SourceError
+from runner.plan import Plan
+from runner.results import ErrorCategory, Status
+from tests.conftest import Database, RunYaml
+
+SNAPSHOTS = """
+    create table portfolio_snapshots (
+        portfolio_id varchar, snapshot_date date, daily_pnl real, total_pnl real,
+        created_at timestamp
+    );
+    insert into portfolio_snapshots values
+        ('PF-1', '2025-11-06', 1.5, 10.0, '2025-11-06 22:00:00'),
+        ('PF-2', '2025-11-06', -2.0, 20.0, '2025-11-06 22:05:00'),
+        ('PF-3', '2025-11-06', 0.5, 30.0, '2025-11-06 22:10:00'),
+        ('PF-1', '2025-11-05', 1.0, 8.5, '2025-11-05 22:00:00');
+"""
+WHERE = "snapshot_date = :run_date"
+FIVE_CHECKS = f"""
+    - {{type: row_count, name: rows, table: portfolio_snapshots, where: "{WHERE}", equals: 3}}
+    - {{type: not_null, name: daily, table: portfolio_snapshots, where: "{WHERE}",
+        columns: [daily_pnl], key: portfolio_id}}
+    - {{type: not_null, name: total, table: portfolio_snapshots, where: "{WHERE}",
+        columns: [total_pnl], key: portfolio_id}}
+    - {{type: row_count, name: portfolios, table: portfolio_snapshots, where: "{WHERE}",
+        distinct: portfolio_id, min: 3}}
+    - {{type: freshness, name: fresh, table: portfolio_snapshots, where: "{WHERE}",
+        column: created_at, max_age: 1d, now: run_date}}
+"""
+
+
+def suite(db: Database, checks: str) -> str:
+    return (
+        "suite: plan\n"
+        "params:\n  run_date: {type: date, default: 2025-11-06}\n"
+        f'sources:\n  w: {{url: "{db.url}"}}\n'
+        "checks:" + checks
+    )
+
+
+def by_name(verdict: Any) -> dict[str, Any]:
+    return {c.name: c for c in verdict.checks}
+
+
+def test_plan_five_checks_on_one_relation_run_one_query(db: Database, run_yaml: RunYaml) -> None:
+    db.run(SNAPSHOTS)
+    verdict = run_yaml(suite(db, FIVE_CHECKS))
+    assert [(c.name, c.status) for c in verdict.checks] == [
+        (name, Status.PASS) for name in ("rows", "daily", "total", "portfolios", "fresh")
+    ], [c.message for c in verdict.checks]
+    assert len(verdict.queries) == 1
+    (query,) = verdict.queries
+    assert (query.id, query.source) == ("q1", "w")
+    assert query.checks == ["rows", "daily", "total", "portfolios", "fresh"]
+    assert [c.queries for c in verdict.checks] == [["q1"]] * 5
+    assert by_name(verdict)["portfolios"].message == (
+        "portfolio_snapshots has 3 distinct portfolio_id values where at least 3 expected"
+    )
+
+
+def test_plan_a_passing_check_fetches_no_samples_a_failing_one_does(
+    db: Database, run_yaml: RunYaml
+) -> None:
+    db.run(
+        SNAPSHOTS + "update portfolio_snapshots set total_pnl = null where portfolio_id = 'PF-2';"
+    )
+    verdict = run_yaml(suite(db, FIVE_CHECKS))
+    checks = by_name(verdict)
+    assert checks["total"].status is Status.FAIL
+    assert checks["total"].failures == [
+        {"key": {"portfolio_id": "PF-2"}, "null_columns": ["total_pnl"]}
+    ]
+    assert [len(q.checks) for q in verdict.queries] == [5, 1]
+    sample = verdict.queries[1]
+    assert sample.checks == ["total"]
+    assert "LIMIT" in sample.sql.upper()
+    assert checks["total"].queries == ["q1", "q2"]
+    assert all(checks[name].queries == ["q1"] for name in ("rows", "daily", "portfolios", "fresh"))
+
+
+def test_plan_relations_that_differ_are_not_fused(db: Database, run_yaml: RunYaml) -> None:
+    db.run(SNAPSHOTS)
+    checks = """
+    - {type: row_count, name: today, table: portfolio_snapshots, where: "snapshot_date = :run_date", min: 1}
+    - {type: row_count, name: all, table: portfolio_snapshots, min: 1}
+    - {type: row_count, name: by_query, query: "select * from portfolio_snapshots", min: 1}
+    - {type: not_null, name: all_pnl, table: portfolio_snapshots, columns: daily_pnl}
+    """
+    verdict = run_yaml(suite(db, checks))
+    assert [c.status for c in verdict.checks] == [Status.PASS] * 4
+    assert [q.checks for q in verdict.queries] == [["today"], ["all", "all_pnl"], ["by_query"]]
+
+
+def test_plan_one_bad_column_fails_alone_the_others_still_pass(
+    db: Database, run_yaml: RunYaml
+) -> None:
+    db.run(SNAPSHOTS)
+    checks = FIVE_CHECKS.replace("columns: [total_pnl]", "columns: [total_pnl_typo]")
+    verdict = run_yaml(suite(db, checks))
+    statuses = {c.name: c.status for c in verdict.checks}
+    assert statuses == {
+        "rows": Status.PASS,
+        "daily": Status.PASS,
+        "total": Status.ERROR,
+        "portfolios": Status.PASS,
+        "fresh": Status.PASS,
+    }
+    total = by_name(verdict)["total"]
+    assert total.error is not None
+    assert total.error.category in {ErrorCategory.QUERY, ErrorCategory.SCHEMA_MISMATCH}
+    assert "total_pnl_typo" in total.error.detail
+    notes = {c.name: c.notes for c in verdict.checks}
+    fell_back = (
+        "the query shared with 4 other check(s) over portfolio_snapshots failed; "
+        "this check ran its own"
+    )
+    assert all(notes[name][0] == fell_back for name in statuses), notes
+
+
+def test_plan_fused_sql_computes_each_aggregate_once(duck: Database, tmp_path: Any) -> None:
+    path = tmp_path / "suite.yml"
+    path.write_text(suite(duck, FIVE_CHECKS))
+    loaded = load_suite(path, env={})
+    plan = Plan.of(loaded.checks)
+    (scan,) = plan.scans.values()
+    ctx = Context(loaded.checks[0], sources={}, params={"run_date": "2025-11-06"})
+    stmt = scan.statement(ctx)
+    assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == (
+        "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
+        "count(*) - count(total_pnl) AS a2, count(DISTINCT portfolio_id) AS a3, "
+        "CAST(max(created_at) AS VARCHAR) AS a4 \n"
+        "FROM portfolio_snapshots \nWHERE (snapshot_date = %(run_date)s\n)"
+    )
+    assert str(stmt.compile(dialect=postgresql.dialect())) == (
+        "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
+        "count(*) - count(total_pnl) AS a2, count(DISTINCT portfolio_id) AS a3, "
+        "max(created_at) AS a4 \n"
+        "FROM portfolio_snapshots \nWHERE (snapshot_date = %(run_date)s\n)"
+    )
+    assert scan.labels == {
+        "rows": {"count": "a0"},
+        "daily": {"rows": "a0", "nulls_0": "a1"},
+        "total": {"rows": "a0", "nulls_0": "a2"},
+        "portfolios": {"count": "a3"},
+        "fresh": {"newest": "a4", "rows": "a0"},
+    }
+
+
+def test_plan_skipped_checks_are_left_out_of_the_scan(db: Database, run_yaml: RunYaml) -> None:
+    from runner import RunOptions
+
+    db.run(SNAPSHOTS)
+    verdict = run_yaml(suite(db, FIVE_CHECKS), options=RunOptions(only=["rows", "daily"]))
+    assert [q.checks for q in verdict.queries] == [["rows", "daily"]]
+    assert "total_pnl" not in verdict.queries[0].sql
+
+
+def test_plan_a_waiting_check_keeps_its_own_deadline() -> None:
+    spec = CheckSpec.model_construct(type="row_count", name="waiting")
+    ctx = Context(spec, sources={}, params={}, deadline=time.monotonic() + 0.2)
+    never = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(SourceError) as caught:
+        ctx.wait(never)
+    assert 0.15 <= time.monotonic() - started < 2
+    assert (caught.value.category, caught.value.message) == (
+        ErrorCategory.TIMEOUT,
+        "check 'waiting' was cancelled",
+    )
