@@ -1,0 +1,183 @@
+"""The SQL side of bench/run.py: the 5-check suite, the physical limit and postrun's own runs.
+
+Scope "full" checks the whole snapshot table (only the rows-for-the-run-date count is limited to
+that date, as its meaning requires); scope "run date" limits every snapshot check to
+`snapshot_date = :run_date`, the lever a nightly gate has.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from _data import Warehouse
+from _measure import Child, Row, python_c, repeat_child, timed
+
+SCOPES = ("full", "run date")
+WHERE = "snapshot_date = :run_date"
+
+
+def suite_text(url: str, scope: str) -> str:
+    """The postrun suite: rows for the run date = portfolios, two not_null, distinct
+    portfolios = portfolios, at least one portfolio."""
+    where = f"\n    where: {WHERE}" if scope != "full" else ""
+    return f"""\
+suite: bench-portfolio
+description: bench/run.py, scope {scope}
+params:
+  run_date: {{type: date, required: true}}
+sources:
+  warehouse:
+    url: {url}
+checks:
+  - type: row_count
+    name: one snapshot per portfolio on the run date
+    table: portfolio_snapshots
+    where: {WHERE}
+    equals: {{table: portfolios}}
+  - type: not_null
+    name: daily_pnl is never null
+    table: portfolio_snapshots{where}
+    columns: [daily_pnl]
+    key: [portfolio_id]
+  - type: not_null
+    name: total_pnl is never null
+    table: portfolio_snapshots{where}
+    columns: [total_pnl]
+    key: [portfolio_id]
+  - type: row_count
+    name: every portfolio has snapshots
+    table: portfolio_snapshots{where}
+    distinct: portfolio_id
+    equals: {{table: portfolios}}
+  - type: row_count
+    name: there are portfolios
+    table: portfolios
+    min: 1
+"""
+
+
+def write_suites(folder: Path, house: Warehouse) -> dict[tuple[str, str], Path]:
+    """(engine, scope) → suite file, next to the databases (relative URLs resolve there)."""
+    suites = {}
+    engines = {"duckdb": house.duckdb, "sqlite": house.sqlite}
+    for engine, db in engines.items():
+        if db is None:
+            continue
+        for scope in SCOPES:
+            path = folder / f"suite_{engine}_{db.stem}_{scope.replace(' ', '_')}.yml"
+            path.write_text(suite_text(f"{engine}:///{db.name}", scope))
+            suites[engine, scope] = path
+    return suites
+
+
+# -- the physical limit: one hand-written query computing every number the suite needs --------
+
+
+def limit_query(scope: str) -> str:
+    where = "where snapshot_date = ?" if scope != "full" else ""
+    run_date_rows = (
+        "count(*)"
+        if scope != "full"
+        else "(select count(*) from portfolio_snapshots where snapshot_date = ?)"
+    )
+    return (
+        f"select {run_date_rows}, (select count(*) from portfolios),"
+        " count(*) - count(daily_pnl), count(*) - count(total_pnl),"
+        f" count(distinct portfolio_id) from portfolio_snapshots {where}"
+    )
+
+
+def judge_numbers(numbers: tuple[int, ...] | list[int], portfolios: int) -> str:
+    """PASS when the numbers are what the suite's five checks require of them."""
+    run_date_rows, count, daily_nulls, total_nulls, distinct = numbers
+    ok = run_date_rows == count == distinct == portfolios and daily_nulls == total_nulls == 0
+    return "PASS" if ok and count >= 1 else f"FAIL {list(numbers)}"
+
+
+def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[Row]:
+    """The query alone through the driver (connection open), then a fresh process doing it."""
+    query = limit_query(scope)
+    if engine == "duckdb":
+        day: object = house.run_date
+        con = duckdb.connect(str(house.duckdb), read_only=True)
+        connect = f"import duckdb; con = duckdb.connect({str(house.duckdb)!r}, read_only=True)"
+        setup = f"import datetime; d = datetime.date.fromisoformat({house.run_date.isoformat()!r})"
+    else:
+        assert house.sqlite is not None
+        day = house.run_date.isoformat()
+        uri = f"file:{house.sqlite}?mode=ro"
+        con = sqlite3.connect(uri, uri=True)  # type: ignore[assignment]
+        connect = f"import sqlite3; con = sqlite3.connect({uri!r}, uri=True)"
+        setup = f"d = {day!r}"
+    try:
+        times, result = timed(
+            lambda: judge_numbers(con.execute(query, [day]).fetchone(), house.portfolios),  # type: ignore[arg-type]
+            repeat,
+        )
+    finally:
+        con.close()
+    code = (
+        f"{setup}; {connect}; r = con.execute({query!r}, [d]).fetchone();"
+        f" print(','.join(map(str, r)))"
+    )
+
+    def judge(child: Child) -> str:
+        if child.returncode:
+            return f"ERROR exit {child.returncode}: {child.stderr.strip()[-200:]}"
+        return judge_numbers([int(x) for x in child.stdout.split(",")], house.portfolios)
+
+    volume = _volume(house, scope)
+    return [
+        Row("limit: one query (driver)", times, "query", volume, result=result),
+        repeat_child("limit: python -c, same query", python_c(code), repeat, judge, volume=volume),
+    ]
+
+
+def _volume(house: Warehouse, scope: str) -> float:
+    return house.rows if scope == "full" else house.portfolios
+
+
+# -- postrun ------------------------------------------------------------------------------------
+
+
+def postrun_api(suite: Path, house: Warehouse, scope: str, repeat: int, label: str) -> Row:
+    """run_suite only: the suite is loaded once, outside the timing."""
+    from runner import load_suite, run_suite
+
+    loaded = load_suite(suite, {"run_date": house.run_date.isoformat()})
+    times, result = timed(lambda: _verdict(run_suite(loaded)), repeat)
+    return Row(f"postrun run_suite ({label})", times, "query", _volume(house, scope), result=result)
+
+
+def _verdict(verdict: Any) -> str:
+    if verdict.status == "PASS":
+        return "PASS"
+    bad = [f"{c.name}: {c.status} {c.message}" for c in verdict.checks if c.status != "PASS"]
+    return f"{verdict.status} {bad[:2]}"
+
+
+def postrun_command() -> list[str]:
+    """The installed console script, or `python -m runner` when it is not on PATH."""
+    script = shutil.which("postrun")
+    return [script] if script else [sys.executable, "-m", "runner"]
+
+
+def postrun_process(
+    suite: Path, params: list[str], out: Path, repeat: int, *, volume: float, label: str
+) -> Row:
+    command = [*postrun_command(), "check", str(suite), "-q", "--format", "json", "--out"]
+    command += [str(out)]
+    for param in params:
+        command += ["-p", param]
+
+    def judge(child: Child) -> str:
+        if child.returncode == 0:
+            return "PASS"
+        return f"exit {child.returncode}: {(child.stdout + child.stderr).strip()[-300:]}"
+
+    return repeat_child(f"postrun check (process, {label})", command, repeat, judge, volume=volume)

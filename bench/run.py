@@ -1,0 +1,288 @@
+"""postrun measured side by side with the alternatives, on the same data, in one run.
+
+    pip install -e '.[bench]'
+    python bench/run.py                                  # 10M rows, 20,000 files (~1 GB), 5 repeats
+    python bench/run.py --rows 1000000 --files 2000      # a quick look
+    python bench/run.py --dir /tmp/bench --skip-gx       # keep (and reuse) the data; no GX
+    python bench/run.py --scale --skip-sql --skip-files  # only postrun vs rows and vs files
+
+SQL: portfolio_snapshots (portfolios x dates, one date a day) and portfolios in DuckDB, copied to
+SQLite for GX. A 5-check suite (rows for the run date = portfolios, daily_pnl and total_pnl not
+null, distinct portfolios = portfolios, portfolios >= 1) over the whole table and scoped to the
+run date, run by: one hand-written query (the physical limit), postrun (run_suite, and the whole
+`postrun check` process), pandera on a polars frame, Great Expectations on pandas and on SQLite.
+
+Files: result files of ~50 KB, 1% cut mid-write: raw read (the limit), json / orjson / simdjson
+parse loops, postrun json_integrity, with a check that every cut file is reported truncated at
+its exact line and column.
+
+Prints tables of medians, the ratio to the limit, rows/s or MB/s and the peak RSS of processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import _data
+import _sql
+from _measure import Row, Table, python_c, repeat_child, timed
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    if args.repeat < 1 or args.rows < 1 or args.files < 1:
+        sys.exit("--repeat, --rows and --files must be positive")
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="postrun-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(machine(), flush=True)
+    try:
+        if not args.skip_sql:
+            for table in sql_tables(args, folder):
+                print(f"\n{table.render()}", flush=True)
+        if not args.skip_files:
+            import _jsonfiles
+
+            files = _data.build_result_files(folder / "results", args.files)
+            print(f"\n{_jsonfiles.measure(files, folder, args.repeat).render()}", flush=True)
+        if args.scale:
+            import _scale
+
+            for table in _scale.tables(args, folder):
+                print(f"\n{table}", flush=True)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--rows", type=int, default=10_000_000, help="snapshot rows (portfolios x whole days)")
+    add("--portfolios", type=int, default=10_000, help="portfolios (rows per snapshot date)")
+    add("--files", type=int, default=20_000, help="result files (rounded up to 1000s)")
+    add("--repeat", type=int, default=5, help="runs per case; the median is shown")
+    add("--gx-repeat", type=int, default=3, help="runs per GX case (at most --repeat)")
+    add("--dir", type=Path, help="data folder, kept and reused (default: a temporary one)")
+    add("--skip-sql", action="store_true", help="no database cases")
+    add("--skip-files", action="store_true", help="no result-file cases")
+    add("--skip-gx", action="store_true", help="no Great Expectations cases (nor SQLite copy)")
+    add("--skip-pandera", action="store_true", help="no pandera cases")
+    add("--scale", action="store_true", help="postrun vs 1M/10M/50M rows and 2k/20k/100k files")
+    return parser
+
+
+def machine() -> str:
+    """Cores, memory and versions, so that numbers from two machines can be told apart."""
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
+    except OSError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        models = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = models[0] if models else cpu
+    except OSError:
+        pass
+    packages = [
+        ("postrun", "postrun"),
+        ("duckdb", "duckdb"),
+        ("GX", "great-expectations"),
+        ("pandera", "pandera"),
+        ("polars", "polars"),
+        ("pandas", "pandas"),
+        ("pyarrow", "pyarrow"),
+        ("orjson", "orjson"),
+        ("pysimdjson", "pysimdjson"),
+        ("SQLAlchemy", "sqlalchemy"),
+    ]
+    versions = [f"{label} {_version(dist)}" for label, dist in packages]
+    return "\n".join(
+        [
+            f"machine: {os.cpu_count()} cores ({cpu}), {memory} RAM, {platform.system()}"
+            f" {platform.release()}",
+            f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}",
+            ", ".join(versions),
+        ]
+    )
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _has(dist: str) -> bool:
+    return _version(dist) != "not installed"
+
+
+def sql_tables(args: argparse.Namespace, folder: Path) -> list[Table]:
+    gx = not args.skip_gx and _has("great-expectations")
+    house = _data.build_warehouse(folder, args.rows, args.portfolios, sqlite=gx)
+    suites = _sql.write_suites(folder, house)
+    setup = Setup(args, folder, house, gx)
+    size = f"{house.rows:,} rows ({house.portfolios:,} portfolios x {house.dates:,} dates)"
+    tables = []
+    for scope in _sql.SCOPES:
+        what = "whole table" if scope == "full" else f"snapshot_date = {house.run_date}"
+        table = Table(f"SQL on DuckDB: {size}; snapshot checks on {what}", "rows")
+        duckdb_cases(table, setup, suites["duckdb", scope], scope)
+        tables.append(table)
+        if house.sqlite is not None:
+            table = Table(f"SQL on SQLite (for GX): {size}; snapshot checks on {what}", "rows")
+            sqlite_cases(table, setup, suites["sqlite", scope], scope)
+            tables.append(table)
+    return tables
+
+
+def _notes(table: Table) -> None:
+    table.notes += [
+        "x limit: median / the limit of the same kind (in-process / whole process); rows/s over",
+        "the rows the snapshot checks cover. peak RSS: the process's own (os.wait4 ru_maxrss).",
+    ]
+
+
+@dataclass(frozen=True)
+class Setup:
+    args: argparse.Namespace
+    folder: Path
+    house: _data.Warehouse
+    gx: bool
+
+
+def duckdb_cases(table: Table, setup: Setup, suite: Path, scope: str) -> None:
+    args, folder, house = setup.args, setup.folder, setup.house
+    _progress(table.title)
+    for row in _sql.limit_rows(house, "duckdb", scope, args.repeat):
+        table.add(row)
+    params = [f"run_date={house.run_date}"]
+    volume = table.rows[0].volume
+    table.add(_sql.postrun_api(suite, house, scope, args.repeat, "DuckDB"))
+    out = folder / "out" / suite.stem
+    table.add(_sql.postrun_process(suite, params, out, args.repeat, volume=volume, label="DuckDB"))
+    scoped = scope != "full"
+    if not args.skip_pandera and _has("pandera"):
+        import _frames
+
+        kind = _frames.backend()
+        loaded: list[tuple[object, object]] = []
+
+        def load() -> str:
+            loaded[:] = [_frames.load(str(house.duckdb), house.run_date, scoped=scoped, kind=kind)]
+            return f"{len(loaded[0][0]):,} rows"  # type: ignore[arg-type]
+
+        times, result = timed(load, args.repeat)
+        table.add(Row(f"pandera: fetch to {kind} via Arrow", times, "query", volume, result=result))
+        frames = loaded[0]
+        times, result = timed(
+            lambda: _frames.validate(*frames, house.run_date, kind=kind), args.repeat
+        )
+        table.add(Row(f"pandera ({kind} backend): validate", times, "query", volume, result=result))
+        del loaded[:], frames
+    if setup.gx:
+        gx_pandas_cases(table, args, house, scope)
+    _notes(table)
+
+
+def gx_pandas_cases(
+    table: Table, args: argparse.Namespace, house: _data.Warehouse, scope: str
+) -> None:
+    import _gx
+
+    scoped, repeat = scope != "full", min(args.gx_repeat, args.repeat)
+    volume = table.rows[0].volume
+    frames: list[object] = []
+
+    def load() -> str:
+        frames[:] = _gx.load_pandas(str(house.duckdb), house.run_date, scoped=scoped)
+        return f"{len(frames[0]):,} rows"  # type: ignore[arg-type]
+
+    times, result = timed(load, args.repeat)
+    table.add(Row("GX: fetch to pandas via Arrow", times, "query", volume, result=result))
+    validations = _gx.pandas_validations(
+        _gx.context(), frames[0], frames[1], house.run_date, scoped=scoped
+    )
+    times, result = timed(lambda: _gx.run(validations), repeat)
+    table.add(Row("GX on pandas: validate", times, "query", volume, result=result))
+    del frames[:]
+    validations.clear()
+    code = _gx.process_code("pandas", str(house.duckdb), house.run_date, house.portfolios, scope)
+    table.add(
+        repeat_child(
+            "GX on pandas (process: import, fetch, validate)",
+            python_c(code),
+            repeat,
+            _gx_judge,
+            volume=volume,
+        )
+    )
+
+
+def sqlite_cases(table: Table, setup: Setup, suite: Path, scope: str) -> None:
+    import _gx
+
+    args, folder, house = setup.args, setup.folder, setup.house
+    _progress(table.title)
+    assert house.sqlite is not None
+    for row in _sql.limit_rows(house, "sqlite", scope, args.repeat):
+        table.add(row)
+    volume = table.rows[0].volume
+    table.add(_sql.postrun_api(suite, house, scope, args.repeat, "SQLite"))
+    out = folder / "out" / suite.stem
+    params = [f"run_date={house.run_date}"]
+    table.add(_sql.postrun_process(suite, params, out, args.repeat, volume=volume, label="SQLite"))
+    repeat = min(args.gx_repeat, args.repeat)
+    validations = _gx.sqlite_validations(
+        _gx.context(), str(house.sqlite), house.run_date, house.portfolios, scoped=scope != "full"
+    )
+    times, result = timed(lambda: _gx.run(validations), repeat)
+    table.add(Row("GX on SQLite: validate", times, "query", volume, result=result))
+    code = _gx.process_code("sqlite", str(house.sqlite), house.run_date, house.portfolios, scope)
+    table.add(
+        repeat_child(
+            "GX on SQLite (process: import, validate)",
+            python_c(code),
+            repeat,
+            _gx_judge,
+            volume=volume,
+        )
+    )
+    _notes(table)
+
+
+def _gx_judge(child: object) -> str:
+    from _measure import Child
+
+    assert isinstance(child, Child)
+    lines = child.stdout.strip().splitlines()
+    if child.returncode == 0 and lines and lines[-1] == "PASS":
+        return "PASS"
+    return f"exit {child.returncode}: {(child.stdout + child.stderr).strip()[-300:]}"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
