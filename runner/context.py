@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from runner.sources import FileSource, Source
 
 DEFAULT_SAMPLE_LIMIT = 20
+_POSTCOMPILE = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _WAIT_S = 0.05
 """How often a check waiting for a shared scan looks at its own deadline."""
 
@@ -127,7 +129,7 @@ class Context:
     ) -> tuple[list[dict[str, Any]], QueryRecord]:
         """``fetch``, and the record of the statement (which other checks may share)."""
         target = self._before(stmt, source)
-        record = QueryRecord(target.name, _compile(stmt, target), [self.spec.name or ""])
+        record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
         self.queries.append(record)
         started = time.perf_counter()
         rows = target.execute(stmt, self.params, self._interrupter, deadline=self.deadline)
@@ -152,7 +154,7 @@ class Context:
         """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
         target = self._before(stmt, source)
         self.queries.append(
-            QueryRecord(target.name, _compile(stmt, target), [self.spec.name or ""])
+            QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
         )
         yield from target.stream(
             stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
@@ -231,11 +233,13 @@ class Context:
         )
 
 
-def _compile(stmt: sa.Executable, source: Source) -> str:
+def compile_sql(stmt: sa.Executable, source: Source) -> str:
     """The SQL as the source will see it, for the record (the source may be unreachable)."""
     if not isinstance(stmt, sa.ClauseElement):
         return str(stmt)
     try:
-        return str(stmt.compile(dialect=source.dialect()))
+        sql = str(stmt.compile(dialect=source.dialect()))
     except (SourceError, sa.exc.SQLAlchemyError):
-        return str(stmt)
+        sql = str(stmt)
+    # An IN list is expanded when the statement runs; show it as the named parameter it is.
+    return _POSTCOMPILE.sub(r"(:\1)", sql)

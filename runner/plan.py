@@ -11,7 +11,7 @@ failed, with a LIMIT.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from runner.errors import SourceError
 if TYPE_CHECKING:
     from runner.checks.base import CheckSpec, Relation
     from runner.context import Context
+    from runner.suite import Suite
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,61 @@ class Plan:
 
     def shared(self, relation: Relation, check: CheckSpec) -> SharedScan | None:
         return self.scans.get(relation_key(relation, check.source))
+
+
+def explain(suite: Suite, selected: dict[str, bool], *, sample_limit: int) -> str:
+    """What a run of ``suite`` would send to its sources, without connecting to any: each
+    statement once, numbered, under the first check it answers (``postrun check --explain``)."""
+    from runner.context import Context, compile_sql
+
+    checks = [c for c in suite.checks if selected.get(c.name or "")]
+    plan = Plan.of(checks)
+    sources = {name: config.open() for name, config in suite.sources.items()}
+    lines = [f"plan of suite '{suite.name}': {len(checks)} of {len(suite.checks)} checks"]
+    numbers: dict[int, str] = {}
+    count = 0
+    try:
+        for check in checks:
+            ctx = Context(check, sources, suite.params, sample_limit=sample_limit, plan=plan)
+            lines.append(f"\ncheck '{check.name}' ({check.type})")
+            steps = list(_statements(check, ctx, plan))
+            if not steps:
+                lines.append("  no SQL: reads files")
+            for shared, stmt, source in steps:
+                if shared is not None and id(shared) in numbers:
+                    lines.append(f"  {numbers[id(shared)]} (shared, above)")
+                    continue
+                count += 1
+                who = ""
+                if shared is not None:
+                    numbers[id(shared)] = f"q{count}"
+                    who = f", one query for {len(shared.labels)} checks: {', '.join(shared.checks)}"
+                lines.append(f"  q{count} on source '{source}'{who}")
+                sql = compile_sql(stmt, sources[source]) if source in sources else str(stmt)
+                lines += [f"    {line.rstrip()}" for line in sql.splitlines()]
+    finally:
+        for opened in sources.values():
+            opened.close()
+    lines.append(
+        f"\n{count} statements. A failing row-level check also fetches up to {sample_limit} "
+        "sample rows with one more query."
+    )
+    return "\n".join(lines)
+
+
+def _statements(
+    check: CheckSpec, ctx: Context, plan: Plan
+) -> Iterator[tuple[SharedScan | None, sa.Executable, str]]:
+    """The check's scans (a shared one, or its own query) and its other statements."""
+    from runner.checks import REGISTRY
+
+    kind = REGISTRY[check.type]
+    for scan in kind.scans(check) if kind.scans is not None else ():
+        shared = plan.shared(scan.relation, check)
+        if shared is not None:
+            yield shared, shared.statement(ctx), shared.source
+        else:
+            source = ctx.relation_source(scan.relation) or ""
+            yield None, ctx.scan_statement(scan.relation), source
+    for query in kind.queries(check, ctx) if kind.queries is not None else ():
+        yield None, query.statement, query.source or check.source or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from runner import load_suite
 from runner.checks.base import CheckSpec
 from runner.context import Context
 from runner.errors import SourceError
-from runner.plan import Plan
+from runner.plan import Plan, explain
 from runner.results import ErrorCategory, Status
 from tests.conftest import Database, RunYaml
 
@@ -181,3 +182,43 @@ def test_plan_a_waiting_check_keeps_its_own_deadline() -> None:
         ErrorCategory.TIMEOUT,
         "check 'waiting' was cancelled",
     )
+
+
+def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: Any) -> None:
+    path = tmp_path / "suite.yml"
+    unreachable = "postgresql://gate:s3cr3t-pw@127.0.0.1:1/warehouse"
+    text = suite(Database("postgresql", tmp_path, dsn=unreachable), FIVE_CHECKS)
+    text += "    - {type: sql, name: no_future, query: select 1 where 1 = 0}\n"
+    path.write_text(text)
+    loaded = load_suite(path, env={})
+    selected = {c.name or "": c.name != "total" for c in loaded.checks}
+    shown = explain(loaded, selected, sample_limit=5)
+    assert shown == textwrap.dedent(
+        """\
+        plan of suite 'plan': 5 of 6 checks
+
+        check 'rows' (row_count)
+          q1 on source 'w', one query for 4 checks: rows, daily, portfolios, fresh
+            SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, count(DISTINCT portfolio_id) AS a2, max(created_at) AS a3
+            FROM portfolio_snapshots
+            WHERE (snapshot_date = %(run_date)s
+            )
+
+        check 'daily' (not_null)
+          q1 (shared, above)
+
+        check 'portfolios' (row_count)
+          q1 (shared, above)
+
+        check 'fresh' (freshness)
+          q1 (shared, above)
+
+        check 'no_future' (sql)
+          q2 on source 'w'
+            SELECT *, count(*) OVER () AS postrun_total
+            FROM (select 1 where 1 = 0) AS q
+             LIMIT %(param_1)s::INTEGER
+
+        2 statements. A failing row-level check also fetches up to 5 sample rows with one more query."""
+    )
+    assert "s3cr3t" not in shown

@@ -11,6 +11,7 @@ from pydantic import model_validator
 
 from runner.checks.base import CheckSpec, Key, Relation, register
 from runner.context import Context
+from runner.plan import Query
 from runner.results import Outcome
 
 if TYPE_CHECKING:
@@ -63,7 +64,23 @@ class ReferenceSpec(CheckSpec):
         yield "has", self.has
 
 
-@register(ReferenceSpec)
+def queries(spec: ReferenceSpec, ctx: Context) -> list[Query]:
+    """One source: key counts and the anti-join. Across sources: the NULL-key count, then both
+    sides' distinct keys streamed into a local DuckDB that does the anti-join."""
+    source = ctx.relation_source(spec.each)
+    if source == ctx.relation_source(spec.has):
+        return [Query(key_counts(spec, ctx), source), Query(unmatched_keys(spec, ctx), source)]
+    rows, _ = _key_ctes(ctx, spec.each, "each")
+    return [
+        Query(_null_count(spec, rows), source),
+        *(
+            Query(_distinct_keys(ctx, relation, name), ctx.relation_source(relation))
+            for relation, name in ((spec.has, "has"), (spec.each, "each"))
+        ),
+    ]
+
+
+@register(ReferenceSpec, queries=queries)
 def reference(spec: ReferenceSpec, ctx: Context) -> Outcome:
     source = ctx.relation_source(spec.each)
     if source == ctx.relation_source(spec.has):
@@ -183,8 +200,13 @@ def _as_text(row: dict[str, Any], original: bool) -> list[str]:
 
 def _stream(ctx: Context, relation: KeyedRelation, name: str) -> Iterator[list[dict[str, Any]]]:
     """The distinct keys of ``relation`` from its own source, in batches of at most _BATCH."""
+    stmt = _distinct_keys(ctx, relation, name)
+    return ctx.stream(stmt, ctx.relation_source(relation), batch=_BATCH)
+
+
+def _distinct_keys(ctx: Context, relation: KeyedRelation, name: str) -> sa.Select[Any]:
     _, keys = _key_ctes(ctx, relation, name)
-    return ctx.stream(sa.select(*keys.c), ctx.relation_source(relation), batch=_BATCH)
+    return sa.select(*keys.c)
 
 
 def _show(key: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from pydantic import model_validator
 
 from runner.checks.base import CheckSpec, Relation, register
 from runner.context import Context
+from runner.plan import Query
 from runner.results import Outcome
 
 
@@ -41,16 +42,23 @@ class SqlSpec(CheckSpec):
         yield "", Relation(query=self.query, source=self.source)
 
 
-@register(SqlSpec)
-def sql(spec: SqlSpec, ctx: Context) -> Outcome:
-    relation = Relation(query=spec.query, source=spec.source)
+def statement(spec: SqlSpec, ctx: Context) -> sa.Executable:
+    """The query itself for a single value; else its violations, capped, with their total."""
     if spec.scalar:
-        return _judge_value(spec, ctx.scalar(ctx.text(spec.query)))
+        return ctx.text(spec.query)
+    relation = Relation(query=spec.query, source=spec.source)
     stmt = ctx.select(
         relation, sa.literal_column("*"), sa.func.count().over().label("postrun_total")
     )
     # At least one row comes back even with no samples wanted: it carries the total.
-    rows = ctx.fetch(stmt.limit(max(ctx.sample_limit, 1)))
+    return stmt.limit(max(ctx.sample_limit, 1))
+
+
+@register(SqlSpec, queries=lambda spec, ctx: [Query(statement(spec, ctx))])
+def sql(spec: SqlSpec, ctx: Context) -> Outcome:
+    if spec.scalar:
+        return _judge_value(spec, ctx.scalar(statement(spec, ctx)))
+    rows = ctx.fetch(statement(spec, ctx))
     total = int(rows[0]["postrun_total"]) if rows else 0
     failures = [{k: v for k, v in row.items() if k != "postrun_total"} for row in rows]
     first = ", ".join(f"{k}={v}" for k, v in failures[0].items()) if failures else ""

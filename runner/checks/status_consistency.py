@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from runner.checks.base import CheckSpec, Duration, Relation, Spec, register
 from runner.context import Context
+from runner.plan import Query
 from runner.results import Outcome
 
 OUTCOMES = ("all_succeeded", "some_failed", "all_failed", "unfinished", "no_children")
@@ -122,7 +123,15 @@ class StatusConsistencySpec(CheckSpec):
         yield "children", self.children
 
 
-@register(StatusConsistencySpec)
+def queries(spec: StatusConsistencySpec, ctx: Context) -> list[Query]:
+    cutoff = settle_cutoff(spec)
+    return [
+        Query(parent_counts(spec, ctx, cutoff)),
+        Query(inconsistent_parents(spec, ctx, cutoff)),
+    ]
+
+
+@register(StatusConsistencySpec, queries=queries)
 def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
     cutoff = settle_cutoff(spec)
     totals = ctx.fetch(parent_counts(spec, ctx, cutoff))[0]

@@ -104,7 +104,18 @@ class SqlSource:
                     interrupter(None)
 
     def dialect(self) -> sa.Dialect:
-        return self.engine().dialect
+        """The SQL dialect, without connecting: compiling a statement needs no server."""
+        if self._engine is not None:
+            return self._engine.dialect
+        try:
+            url, _ = read_only_url(self.url)
+            return url.get_dialect()()
+        except Exception as exc:  # bad URL or missing driver: the user's configuration
+            raise SourceError(
+                f"Source '{self.name}' has an unusable URL {self.display_url}: {exc}",
+                category=ErrorCategory.CONFIG,
+                detail=str(exc),
+            ) from exc
 
     @contextmanager
     def connection(self, deadline: float | None = None) -> Iterator[Connection]:
