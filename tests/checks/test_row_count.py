@@ -221,6 +221,32 @@ CASES = [
         {"equals": 100},
         id="query-with-trailing-comment",
     ),
+    pytest.param(
+        "{type: row_count, query: 'select portfolio_id % 10 as bucket from portfolios',"
+        " distinct: bucket, equals: 10}",
+        ("PASS", "query has 10 distinct bucket values where 10 expected"),
+        {"count": 10, "distinct": "bucket"},
+        {"equals": 10},
+        id="distinct",
+    ),
+    pytest.param(
+        "{type: row_count, query: 'select case when active = 1 then portfolio_id end as pid"
+        " from portfolios', distinct: pid, equals: {table: portfolios, where: 'active = 1'}}",
+        ("PASS", "query has 90 distinct pid values where portfolios has 90"),
+        {"count": 90, "distinct": "pid"},
+        {"equals": 90, "relation": "portfolios"},
+        id="distinct-leaves-out-nulls",
+    ),
+    pytest.param(
+        f"{{type: row_count, {ON_DAY}, distinct: portfolio_id, min: 98}}",
+        (
+            "FAIL",
+            "portfolio_snapshots has 97 distinct portfolio_id values where at least 98 expected",
+        ),
+        {"count": 97, "distinct": "portfolio_id"},
+        {"min": 98},
+        id="distinct-with-where-fails",
+    ),
 ]
 
 
