@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from difflib import get_close_matches
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import __version__
 from runner.checks import REGISTRY
@@ -38,6 +38,9 @@ from runner.results import (
 from runner.sources import Source
 from runner.suite import Suite
 
+if TYPE_CHECKING:
+    from runner.rerun import Rerun
+
 OnResult = Callable[[CheckResult], None]
 _POLL_S = 0.1
 """Longest the engine waits for a result before it looks at the clock; it wakes at deadlines."""
@@ -60,6 +63,8 @@ class RunOptions:
     max_time: timedelta | None = None
     """Bound on the whole run (--max-time): checks still running then are cancelled, checks not
     started are ERROR / timeout."""
+    rerun: Rerun | None = None
+    """--rerun: run only these checks of an earlier run (and none if it had no failures)."""
 
 
 def run_suite(
@@ -68,6 +73,8 @@ def run_suite(
     """Run every selected check of ``suite`` and return the verdict. Never raises for a check."""
     options = options or RunOptions()
     selected = select_checks(suite.checks, options.only, options.skip)
+    if options.rerun is not None:
+        selected = {name: run and name in options.rerun.checks for name, run in selected.items()}
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
     redact = _redactor(suite.secrets())
@@ -94,6 +101,7 @@ def run_suite(
         counts=count_statuses(statuses),
         checks=results,
         queries=queries,
+        rerun_of=options.rerun.of if options.rerun is not None else None,
     )
 
 
@@ -151,7 +159,7 @@ class _Runner:
             if selected[check.name]:
                 self.todo.put(check)
             else:
-                results[check.name] = self._finish(_skipped(check))
+                results[check.name] = self._finish(_skipped(check, self.options))
         pending = sum(selected.values())
         workers = self.options.jobs or min(8, 2 * (os.cpu_count() or 1))
         for _ in range(min(workers, pending)):
@@ -365,10 +373,11 @@ def _base(check: CheckSpec) -> dict[str, Any]:
     }
 
 
-def _skipped(check: CheckSpec) -> CheckResult:
-    return CheckResult(
-        **_base(check), status=Status.SKIP, message="not run (--only / --skip)", duration_s=0.0
-    )
+def _skipped(check: CheckSpec, options: RunOptions) -> CheckResult:
+    why = "not run (--only / --skip)"
+    if options.rerun is not None and check.name not in options.rerun.checks:
+        why = f"not run (--rerun: it passed in run {options.rerun.of.run_id})"
+    return CheckResult(**_base(check), status=Status.SKIP, message=why, duration_s=0.0)
 
 
 def _timeout_result(check: CheckSpec, message: str, *, duration: float) -> CheckResult:

@@ -143,6 +143,14 @@ class SuiteInfo(BaseModel):
     sha256: str
 
 
+class RerunOf(BaseModel):
+    """The earlier run a `--rerun` run repeats the failed and errored checks of."""
+
+    run_id: str
+    path: str = Field(description="Where its verdict.json was read from.")
+    checks: list[str] = Field(description="The checks that were FAIL or ERROR there.")
+
+
 class Verdict(BaseModel):
     """What a run means for CI: every check result and the worst status (verdict.json)."""
 
@@ -160,6 +168,9 @@ class Verdict(BaseModel):
     checks: list[CheckResult]
     queries: list[QueryInfo] = Field(
         default_factory=list, description="Every SQL statement the run sent, and to which checks."
+    )
+    rerun_of: RerunOf | None = Field(
+        default=None, description="Set by --rerun: the earlier run whose failures this repeats."
     )
 
     @property
