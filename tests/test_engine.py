@@ -161,6 +161,7 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
         "verdict": "PASS",
         "exit_code": 0,
         "counts": {"PASS": 1, "WARN": 0, "FAIL": 0, "ERROR": 0, "SKIP": 0},
+        "rerun_of": None,
     }
     assert [{k: v for k, v in c.items() if k != "duration_s"} for c in data["checks"]] == [
         {

@@ -108,8 +108,9 @@ class SqlSource:
         if self._engine is not None:
             return self._engine.dialect
         try:
-            url, _ = read_only_url(self.url)
-            return url.get_dialect()()
+            # An engine connects only when used; the driver sets the dialect's paramstyle.
+            url, connect_args = read_only_url(self.url)
+            return sa.create_engine(url, connect_args=connect_args).dialect
         except Exception as exc:  # bad URL or missing driver: the user's configuration
             raise SourceError(
                 f"Source '{self.name}' has an unusable URL {self.display_url}: {exc}",
