@@ -9,26 +9,43 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from runner.errors import OutputError, UsageError
-from runner.render.json import render_json
-from runner.render.junit import render_junit
-from runner.render.markdown import render_markdown
 from runner.results import SCHEMA_VERSION, Verdict
 
 Renderer = Callable[[Verdict], bytes]
 
+# Each renderer's module (jinja2 for HTML, ElementTree for JUnit) is imported only when that
+# format is written, so a run that writes verdict.json alone pays for none of the others.
+
+
+def _render_json(verdict: Verdict) -> bytes:
+    from runner.render.json import render_json
+
+    return render_json(verdict)
+
 
 def _render_html(verdict: Verdict) -> bytes:
-    # jinja2 is imported only when HTML is actually rendered, not with runner.render.
     from runner.render.html import render_html
 
     return render_html(verdict)
 
 
+def _render_junit(verdict: Verdict) -> bytes:
+    from runner.render.junit import render_junit
+
+    return render_junit(verdict)
+
+
+def _render_markdown(verdict: Verdict) -> bytes:
+    from runner.render.markdown import render_markdown
+
+    return render_markdown(verdict)
+
+
 FORMATS: dict[str, tuple[str, Renderer]] = {
-    "json": ("verdict.json", render_json),
+    "json": ("verdict.json", _render_json),
     "html": ("verdict.html", _render_html),
-    "junit": ("junit.xml", render_junit),
-    "md": ("summary.md", render_markdown),
+    "junit": ("junit.xml", _render_junit),
+    "md": ("summary.md", _render_markdown),
 }
 
 
@@ -82,7 +99,7 @@ def append_step_summary(target: Path, verdict: Verdict) -> None:
     try:
         with target.open("ab") as handle:
             separator = b"\n" if handle.tell() else b""
-            handle.write(separator + render_markdown(verdict))
+            handle.write(separator + _render_markdown(verdict))
     except OSError as exc:
         raise OutputError(f"cannot append to {target}: {exc.strerror or exc}") from exc
 
