@@ -7,14 +7,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import SourceError
 from runner.results import ErrorCategory
 from runner.sources.sql import Interrupter, SqlSource
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 FORMATS = ("json", "ndjson", "csv", "parquet")
 _SUFFIX_FORMATS = {
@@ -186,6 +186,8 @@ def _unreadable_reason(path: Path, fmt: str) -> str | None:
 
         problems = JsonFileInspector().inspect(path)
         return problems[0].reason if problems else None
+    import duckdb  # not at module level: only CSV and Parquet file tables need it here
+
     reader = _READERS[fmt].format(files=_sql_string(str(path)))
     try:
         with duckdb.connect() as probe:
