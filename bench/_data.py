@@ -164,12 +164,14 @@ class ResultFiles:
 
     @property
     def globs(self) -> list[str]:
-        return [str(folder / "*.json") for folder in self.folders]
+        return [str(self.root / "*" / "*.json")]
 
 
 def build_result_files(root: Path, files: int) -> ResultFiles:
-    """`files` (rounded up to whole folders) result files of ~50 KB, 1 in 100 cut mid-write."""
+    """`files` (rounded up to whole folders of 1000) result files of ~50 KB, 1 in 100 cut
+    mid-write, in root/n<files>/d<folder>/run_<index>.json."""
     count = max(1, -(-files // FOLDER_FILES))
+    root = root / f"n{count * FOLDER_FILES}"  # one tree per size, so that one glob covers it
     folders = [root / f"d{k:03d}" for k in range(count)]
     for k, folder in enumerate(folders):
         if not (folder / f".done{OPERATIONS}").exists():

@@ -28,7 +28,7 @@ def _loop(parse: Callable[[bytes], Any], paths: list[Path], expected_bad: int) -
                 parse(data)
             except ValueError:  # json.JSONDecodeError, orjson.JSONDecodeError, simdjson's
                 bad += 1
-        return f"{bad} bad" + ("" if bad == expected_bad else f" (expected {expected_bad})")
+        return f"{bad} bad" if bad == expected_bad else f"{bad} bad, {expected_bad} expected"
 
     return run
 

@@ -37,22 +37,26 @@ import _sql
 from _measure import Row, Table, python_c, repeat_child, timed
 
 
-def main() -> None:
+def main() -> int:
+    """Exit status 1 when a case concluded something other than what the data holds."""
     args = _parser().parse_args()
     if args.repeat < 1 or args.rows < 1 or args.files < 1:
         sys.exit("--repeat, --rows and --files must be positive")
     folder = args.dir or Path(tempfile.mkdtemp(prefix="postrun-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(machine(), flush=True)
+    tables: list[Table] = []
     try:
         if not args.skip_sql:
             for table in sql_tables(args, folder):
+                tables.append(table)
                 print(f"\n{table.render()}", flush=True)
         if not args.skip_files:
             import _jsonfiles
 
             files = _data.build_result_files(folder / "results", args.files)
-            print(f"\n{_jsonfiles.measure(files, folder, args.repeat).render()}", flush=True)
+            tables.append(_jsonfiles.measure(files, folder, args.repeat))
+            print(f"\n{tables[-1].render()}", flush=True)
         if args.scale:
             import _scale
 
@@ -61,6 +65,15 @@ def main() -> None:
     finally:
         if args.dir is None:
             shutil.rmtree(folder, ignore_errors=True)
+    wrong = [row for table in tables for row in table.rows if not _concluded(row.result)]
+    for row in wrong:
+        print(f"unexpected result: {row.case}: {row.result}", file=sys.stderr)
+    return 1 if wrong else 0
+
+
+def _concluded(result: str) -> bool:
+    """Whether a case concluded what the data holds: the suite passes; every cut file is bad."""
+    return result == "PASS" or result.startswith("FAIL ✓") or result.endswith((" bad", " rows"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,4 +298,9 @@ def _progress(message: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: DuckDB's bindings print pages of "leaked instance" warnings
+    # when objects that GX and pandas still hold outlive the module at exit.
+    os._exit(status)
