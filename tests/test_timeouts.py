@@ -167,7 +167,9 @@ def test_timeouts_check_timeout_cancels_statement_in_database(
     assert time.monotonic() - started < WALL_S
     check_verdict(verdict)
     message = "check 'endless' did not finish within its timeout of 1s and was cancelled"
-    assert verdict.checks[0].model_dump(mode="json") == timeout_result("endless", message, 1.0, ("q1",))
+    assert verdict.checks[0].model_dump(mode="json") == timeout_result(
+        "endless", message, 1.0, ("q1",)
+    )
     assert (verdict.checks[1].name, verdict.checks[1].status) == ("quick", Status.PASS)
     assert (verdict.verdict, verdict.exit_code) == (Status.ERROR, 3)
     assert workers_alive(before) == []
@@ -321,7 +323,10 @@ def test_timeouts_max_time_cancels_running_and_unstarted_checks(
     assert checks["quick"]["status"] == "PASS"
     first = "check 'first' was cancelled: the run reached --max-time 1s before this check finished"
     assert checks["first"] == timeout_result(
-        "first", first, checks["first"]["duration_s"], ("q2",)  # q1 answered 'quick'
+        "first",
+        first,
+        checks["first"]["duration_s"],
+        ("q2",),  # q1 answered 'quick'
     )
     assert 0 < checks["first"]["duration_s"] <= 1
     for name in ("second", "third"):
