@@ -8,7 +8,7 @@ import pytest
 
 from runner import RunOptions, load_suite, run_suite
 from runner.errors import UsageError
-from runner.render import render_json
+from runner.render.json import render_json
 from runner.rerun import read_rerun
 from runner.results import Status
 from tests.conftest import Database, check_verdict
