@@ -400,6 +400,44 @@ def test_cli_formats_match_the_renderers() -> None:
     assert ALL_FORMATS.split(",") == list(FORMATS)
 
 
+def test_cli_exit_runs_exit_handlers_and_keeps_the_code(tmp_path: Path) -> None:
+    code = (
+        "import atexit, sys, runner.cli\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        "sys.argv = ['postrun', 'validate', 'missing.yml']\n"
+        "runner.cli.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stdout == "exit handler ran\n"
+    assert result.stderr == "postrun: missing.yml: no such suite file\n"
+
+
+def test_cli_checks_run_with_the_garbage_collector_on(tmp_path: Path) -> None:
+    code = (
+        "import gc, sys, runner.cli, runner.engine\n"
+        "real = runner.engine.run_suite\n"
+        "def spy(*a, **k):\n"
+        "    print('collector on' if gc.isenabled() else 'collector off', file=sys.stderr)\n"
+        "    return real(*a, **k)\n"
+        "runner.engine.run_suite = spy\n"
+        "sys.argv = ['postrun', 'check', 's.yml', '-q', '--out', 'out', '--format', 'json']\n"
+        "runner.cli.main()\n"
+    )
+    write(
+        tmp_path / "s.yml",
+        "suite: s\nchecks: [{type: sql, query: select 1 where false}]\n"
+        "sources: {d: {url: 'duckdb:///:memory:'}}\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "collector on\n"
+
+
 def test_cli_crash_exits_3_not_0_or_1(tmp_path: Path) -> None:
     code = (
         "import sys, runner.cli, runner.engine\n"
