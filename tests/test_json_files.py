@@ -204,14 +204,14 @@ def test_permission_denied_is_unreadable(tmp_path: Path, monkeypatch: pytest.Mon
     path = write(tmp_path, "locked.json", b"{}")
     path.chmod(0)
     if os.geteuid() == 0:  # root reads any mode: make the open fail the way it does for others
-        real_open = Path.open
+        real_open = os.open
 
-        def deny(self: Path, *args: Any, **kwargs: Any) -> Any:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_open(self, *args, **kwargs)
+        def deny(file: Any, *args: Any, **kwargs: Any) -> Any:
+            if Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "open", deny)
+        monkeypatch.setattr(os, "open", deny)
     [problem] = JsonFileInspector().inspect(path)
     assert problem.reason == "unreadable"
     assert problem.message == "cannot read the file: Permission denied"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -10,8 +12,8 @@ from pydantic import Field, model_validator
 
 from runner.checks.base import CheckSpec, Relation, Spec, register
 from runner.context import Context
-from runner.errors import CheckConfigError
-from runner.results import Outcome
+from runner.errors import CheckConfigError, SourceError
+from runner.results import ErrorCategory, Outcome
 from runner.sources.files import expand, glob_root
 from runner.sources.json_files import DEFAULT_MAX_BYTES, FileProblem, JsonFileInspector, load_schema
 
@@ -72,7 +74,7 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
     inspector = JsonFileInspector(
         min_bytes=spec.min_bytes, max_bytes=spec.max_bytes, schema=_schema(spec)
     )
-    problems = [problem for path in paths for problem in inspector.inspect(path)]
+    problems, size = inspector.inspect_many(paths, interrupt=partial(_stop_if_cancelled, ctx))
     bad_files = len({p.path for p in problems})  # a listed file that vanished counts here too
     names = _expected_names(spec, ctx)
     absent = _missing(names, paths, [glob_root(p) for p in patterns])
@@ -81,7 +83,7 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
         "files": len(paths),
         "bad_files": bad_files,
         "missing": len(absent),
-        "bytes": sum(_size(p) for p in paths),
+        "bytes": size,
     }
     expected: dict[str, Any] = {"min_files": spec.min_files}
     if spec.expected is not None:
@@ -131,7 +133,18 @@ def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> list[str]:
     return [str(next(iter(row.values()))) for row in rows if row and next(iter(row.values()))]
 
 
+def _stop_if_cancelled(ctx: Context) -> None:
+    """Raise once the engine cancelled the check or its deadline passed: the inspection stops
+    its worker processes and the check ends (the engine has reported the timeout)."""
+    if ctx.cancelled or (ctx.deadline is not None and time.monotonic() >= ctx.deadline):
+        raise SourceError(
+            f"check '{ctx.spec.name}' was cancelled", category=ErrorCategory.TIMEOUT, retryable=True
+        )
+
+
 def _missing(names: list[str], paths: list[Path], roots: list[Path]) -> list[FileProblem]:
+    if not names:
+        return []
     base_names = {p.name for p in paths}
     relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
     root = roots[0] if roots else Path(".")
@@ -145,10 +158,3 @@ def _missing(names: list[str], paths: list[Path], roots: list[Path]) -> list[Fil
 def _describe(problem: FileProblem) -> str:
     where = f" at line {problem.line} column {problem.column}" if problem.line else ""
     return f"{Path(problem.path).name} {problem.reason}{where}"
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

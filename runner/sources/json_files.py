@@ -1,4 +1,9 @@
-"""Whether one result file is complete, valid JSON or JSON Lines, and if not, why and where."""
+"""Whether result files are complete, valid JSON or JSON Lines, and if not, why and where.
+
+Many files are inspected by worker processes that run this very file as their program
+(``python -P json_files.py``, see ``_main``), so it imports nothing from ``runner``: a worker
+starts in a fraction of the time the package would take to import.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,27 @@ import errno
 import json
 import os
 import re
+import signal
 import stat
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields, replace
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import astuple, dataclass, fields, replace
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, Protocol
+from typing import Any, AnyStr, NamedTuple, NoReturn, Protocol
 
 import orjson
 import simdjson
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "POOL_MIN_WORK",
     "REASONS",
     "FileProblem",
+    "Inspection",
     "JsonFileInspector",
     "load_schema",
     "locate_error",
@@ -37,16 +50,36 @@ REASONS = (
     "too_large",
 )
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+POOL_MIN_WORK = 192 * 1024 * 1024
+"""Below this much work (bytes, plus ``_FILE_WORK`` per file) files are inspected in-process:
+starting the worker processes would cost more than they save."""
+
+_FILE_WORK = 64 * 1024
+"""What opening and reading one file costs, in bytes parsed in the same time."""
+_CHUNK_WORK = 16 * 1024 * 1024
+_CHUNK_FILES = 256
+_IN_FLIGHT = 2
+"""Chunks sent to a worker before it answers, so it never waits for its next one."""
+_POLL_S = 0.05
+"""How often the inspection looks whether it must stop while workers are busy."""
+_FRESH_PARSER_BYTES = 64 * 1024 * 1024
+"""A parser that read a larger document is replaced, releasing the buffers sized for it."""
+_SCAN_CHUNK = 64 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_READ_MAX = 0x7FFFF000  # the most one read() returns on Linux
 
 _BOM = b"\xef\xbb\xbf"
 # NUL counts as padding because crashed writers often leave preallocated, NUL-filled tails.
 _PADDING = " \t\r\n\0"
 _PADDING_BYTES = _PADDING.encode()
+_CONTENT_BYTE = re.compile(b"[^" + re.escape(_PADDING_BYTES) + b"]")
+_CONTENT_CHAR = re.compile("[^" + re.escape(_PADDING) + "]")
 _BLANK_LINE_BYTES = b" \t\r"
 _LINE_DELIMITED_SUFFIXES = (".jsonl", ".ndjson")
 _LITERAL_PREFIXES = frozenset(
     word[:size] for word in ("true", "false", "null") for size in range(1, len(word))
 )
+_LONGEST_CUT_TOKEN = 5  # "\uXXX" or "fals": longer unfinished tails are not tokens cut short
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
 # Any prefix of a JSON number, complete or not: "-", "0", "1.", "1.5e", "2E+" ...
 _NUMBER_PREFIX = re.compile(
@@ -77,9 +110,21 @@ class FileProblem:
         return {name: value for name, value in items if value is not None}
 
 
+class Inspection(NamedTuple):
+    """What inspecting many files found: their problems in path order, and their total size."""
+
+    problems: list[FileProblem]
+    total_bytes: int
+
+
+def _keep_going() -> None:
+    """The default ``interrupt``: never stop."""
+
+
 class JsonFileInspector:
     """Inspects files one at a time; holds one reusable simdjson parser and an optional compiled
-    JSON Schema validator. Not thread-safe: one per worker."""
+    JSON Schema. Not thread-safe: one per worker. ``inspect_many`` spreads many files over
+    worker processes."""
 
     def __init__(
         self,
@@ -88,14 +133,24 @@ class JsonFileInspector:
         max_bytes: int = DEFAULT_MAX_BYTES,
         schema: dict[str, Any] | None = None,
         max_schema_errors: int = 5,
+        schema_draft: str | None = None,
     ) -> None:
+        """``schema_draft`` names jsonschema's validator class for ``schema``; when not given it
+        is found (and the schema checked) with jsonschema."""
         if max_bytes < 1 or min_bytes < 0 or max_schema_errors < 1:
             raise ValueError("need max_bytes >= 1, min_bytes >= 0 and max_schema_errors >= 1")
         self._min_bytes = min_bytes
         self._max_bytes = max_bytes
         self._max_schema_errors = max_schema_errors
         self._parser = simdjson.Parser()
-        self._validator = None if schema is None else _compile_schema(schema)
+        self._schema = None if schema is None else _SchemaCheck(schema, schema_draft)
+        self._options = {
+            "min_bytes": min_bytes,
+            "max_bytes": max_bytes,
+            "schema": schema,
+            "max_schema_errors": max_schema_errors,
+            "schema_draft": None if self._schema is None else self._schema.draft,
+        }
 
     def inspect(self, path: Path) -> list[FileProblem]:
         """The problems of one file; [] means it is complete, valid and matches the schema."""
@@ -103,31 +158,63 @@ class JsonFileInspector:
         data = self._read(path, name)
         if isinstance(data, FileProblem):
             return [data]
-        if not data.strip(_PADDING_BYTES):
+        if _CONTENT_BYTE.search(data) is None:
             return [_empty_problem(name, len(data))]
         if len(data) < self._min_bytes:
             message = f"the file is {len(data)} bytes, under the {self._min_bytes}-byte minimum"
             return [FileProblem(name, "too_small", message)]
-        if path.name.lower().endswith(_LINE_DELIMITED_SUFFIXES):
+        if name.lower().endswith(_LINE_DELIMITED_SUFFIXES):
             return self._inspect_lines(name, data)
         return self._inspect_document(name, data)
 
+    def inspect_many(
+        self,
+        paths: Sequence[Path],
+        *,
+        interrupt: Callable[[], None] = _keep_going,
+        workers: int | None = None,
+        pool_min_work: int | None = None,
+    ) -> Inspection:
+        """The problems of many files, in the order of ``paths`` (each file's as ``inspect`` gives
+        them), and their total size. Enough work (``pool_min_work``, default ``POOL_MIN_WORK``)
+        goes to ``workers`` processes (default: one per usable CPU). ``interrupt`` is called
+        between files and while waiting for workers; whatever it raises stops the inspection
+        and its processes, and propagates."""
+        processes = _usable_cpus() if workers is None else workers
+        threshold = POOL_MIN_WORK if pool_min_work is None else pool_min_work
+        sizes = None if len(paths) * _FILE_WORK >= threshold else [_size(p) for p in paths]
+        work = len(paths) * _FILE_WORK + (0 if sizes is None else sum(sizes))
+        interrupt()
+        if processes > 1 and len(paths) > 1 and work >= threshold and _program() is not None:
+            return _inspect_in_workers(self._options, paths, sizes, processes, interrupt)
+        problems: list[FileProblem] = []
+        for path in paths:
+            interrupt()
+            problems += self.inspect(path)
+        return Inspection(problems, sum(_size(p) for p in paths) if sizes is None else sum(sizes))
+
     def _read(self, path: Path, name: str) -> bytes | FileProblem:
         try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                return _unreadable(name, _not_regular_reason(info.st_mode))
-            if info.st_size > self._max_bytes:
-                return _too_large(name, info.st_size, self._max_bytes)
-            with path.open("rb") as handle:
-                # One byte over the limit tells a file that grew after stat() from one that fits.
-                data = handle.read(self._max_bytes + 1)
+            # O_NONBLOCK: a FIFO swapped in after the file was listed must not block the open.
+            fd = os.open(path, _OPEN_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             # Files can disappear between being listed and being read.
             message = "the file does not exist (it may have been removed after it was listed)"
             return FileProblem(name, "missing", message)
         except OSError as exc:
             return _unreadable(name, exc.strerror or str(exc))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return _unreadable(name, _not_regular_reason(info.st_mode))
+            if info.st_size > self._max_bytes:
+                return _too_large(name, info.st_size, self._max_bytes)
+            os.set_blocking(fd, True)
+            data = _read_up_to(fd, info.st_size, self._max_bytes + 1)
+        except OSError as exc:
+            return _unreadable(name, exc.strerror or str(exc))
+        finally:
+            os.close(fd)
         if len(data) > self._max_bytes:
             return _too_large(name, len(data), self._max_bytes)
         return data
@@ -137,23 +224,22 @@ class JsonFileInspector:
         fault = None if fast else _diagnose(data)
         if fault is not None:
             return [fault.problem(name)]
-        if self._validator is None:
+        if self._schema is None:
             return []
-        return self._schema_problems(name, self._validator, [(0, data, fast)])
+        return self._schema_problems(name, self._schema, [(0, data, fast)])
 
     def _inspect_lines(self, name: str, data: bytes) -> list[FileProblem]:
-        records = list(_non_blank_lines(data))
         accepted: list[tuple[int, bytes, bool]] = []
-        for index, (number, start, line) in enumerate(records):
+        for number, start, line, is_last in _records(data):
             fast = self._accepts(line)
             fault = None if fast else _diagnose(line)
             if fault is not None:
-                is_last = index == len(records) - 1
                 return [_line_fault(fault, number, start, is_last).problem(name)]
-            accepted.append((number, line, fast))
-        if self._validator is None:
+            if self._schema is not None:
+                accepted.append((number, line, fast))
+        if self._schema is None:
             return []
-        return self._schema_problems(name, self._validator, accepted)
+        return self._schema_problems(name, self._schema, accepted)
 
     def _accepts(self, data: bytes) -> bool:
         """True when simdjson parses the bytes; False means "ask the strict parser"."""
@@ -166,16 +252,19 @@ class JsonFileInspector:
             # RuntimeError covers documents simdjson cannot represent (integers beyond 64 bits,
             # deep nesting) that may still be valid JSON.
             return False
+        finally:
+            if len(data) > _FRESH_PARSER_BYTES:
+                self._parser = simdjson.Parser()
         return True
 
     def _schema_problems(
-        self, name: str, validator: _Validator, documents: Iterable[tuple[int, bytes, bool]]
+        self, name: str, schema: _SchemaCheck, documents: Iterable[tuple[int, bytes, bool]]
     ) -> list[FileProblem]:
         """Up to max_schema_errors problems, the same ones every run, the last counting the rest."""
         cap = self._max_schema_errors
         best: list[_SchemaHit] = []
         total = 0
-        for hit in _schema_hits(validator, documents):
+        for hit in _schema_hits(schema, documents):
             total += 1
             if len(best) < cap or hit < best[-1]:
                 bisect.insort(best, hit)
@@ -207,10 +296,24 @@ def load_schema(path: Path) -> dict[str, Any]:
 
 def locate_error(data: bytes) -> FileProblem | None:
     """The parse problem of an in-memory document (path ""), None when it is valid JSON."""
-    if not data.strip(_PADDING_BYTES):
+    if _CONTENT_BYTE.search(data) is None:
         return FileProblem("", "empty", "the document has no content")
     fault = _diagnose(data)
     return None if fault is None else fault.problem("")
+
+
+def _read_up_to(fd: int, expected: int, limit: int) -> bytes:
+    """At most ``limit`` bytes: all of them when the file holds fewer. ``expected`` is the size
+    fstat() gave; asking one byte more finds the end of an unchanged file in one read."""
+    data = os.read(fd, min(expected + 1, limit, _READ_MAX))
+    if len(data) == expected or not data:
+        return data
+    parts = [data]
+    total = len(data)
+    while total < limit and (more := os.read(fd, min(limit - total, _READ_MAX))):
+        parts.append(more)
+        total += len(more)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -241,16 +344,14 @@ def _diagnose(data: bytes) -> _Fault | None:
     if data.startswith(_BOM):
         return _Fault("invalid_json", "the text starts with a UTF-8 byte-order mark", 1, 1, 0)
     try:
-        text = data.decode("utf-8")
+        text = str(data, "utf-8")
     except UnicodeDecodeError as exc:
         return _utf8_fault(data, exc)
     error = _strict_error(text)
     if error is None:
         return None
-    core = text.rstrip(_PADDING)
-    core_error = error if len(core) == len(text) else _strict_error(core)
-    if _is_cut_short(core, core_error):
-        return _truncated(text)
+    if _is_cut_short(text, error):
+        return _truncated(text, len(data))
     return _invalid(text, error)
 
 
@@ -287,47 +388,59 @@ def _constant_position(text: str) -> int:
     return 0
 
 
-def _is_cut_short(core: str, error: _ParseError | None) -> bool:
-    """True when the text is a proper prefix of some JSON document (it ends inside a value).
+def _is_cut_short(text: str, error: _ParseError) -> bool:
+    """True when the text's content (padding at its end left out) is a proper prefix of some
+    JSON document: it ends inside a value.
 
-    The parser reports errors at the start of the token it could not read, so a text that ends
-    inside a literal, a number or a \\u escape fails before its end and needs a closer look.
+    An error inside the content is the content's own: the parser decides at a position from
+    what lies there. The parser reports errors at the start of the token it could not read, so a
+    content that ends inside a literal, a number or a \\u escape fails before its end and needs
+    a closer look.
     """
-    if not core or error is None:
+    end = _content_end(text, _PADDING)
+    if end == 0:
         return False
-    if error.pos >= len(core) or error.message.startswith("Unterminated string"):
+    if error.pos >= end:
+        # The parser read all of the content, and failed in the padding after it: unless the
+        # content was a whole document (then the NULs after it are "Extra data"), it was cut.
+        return error.message != "Extra data"
+    if error.message.startswith("Unterminated string"):
         return True
-    tail = core[error.pos :]
+    if error.message in ("Expecting ',' delimiter", "Extra data"):
+        return _continues_number(text, error.pos, end)
+    if end - error.pos > _LONGEST_CUT_TOKEN:
+        return False
+    tail = text[error.pos : end]
     if error.message.startswith("Invalid \\uXXXX escape"):
         return _UNICODE_ESCAPE_PREFIX.fullmatch(tail) is not None
     if error.message == "Expecting value":
         return tail in _LITERAL_PREFIXES or tail == "-"
-    if error.message in ("Expecting ',' delimiter", "Extra data"):
-        return _continues_number(core, error.pos)
     return False
 
 
-def _continues_number(core: str, pos: int) -> bool:
-    """True when the number just before pos runs on to the end as an unfinished number ("1.")."""
+def _continues_number(text: str, pos: int, end: int) -> bool:
+    """True when the number just before pos runs on to ``end`` as an unfinished number ("1.")."""
     start = pos
-    while start > 0 and core[start - 1] in _NUMBER_CHARS:
+    while start > 0 and text[start - 1] in _NUMBER_CHARS:
         start -= 1
-    return start < pos and _NUMBER_PREFIX.fullmatch(core, start) is not None
+    return start < pos and _NUMBER_PREFIX.fullmatch(text, start, end) is not None
 
 
-def _truncated(text: str) -> _Fault:
-    """Where a cut-short text ends: after its last written character, NUL padding excluded."""
-    written = text.rstrip("\0")
-    line = written.count("\n") + 1
-    column = len(written) - written.rfind("\n")
-    detail = f"the text ends inside {_open_context(written)}"
-    return _Fault("truncated", detail, line, column, len(written.encode()))
+def _truncated(text: str, size: int) -> _Fault:
+    """Where a cut-short text of ``size`` bytes ends: after its last written character, NUL
+    padding excluded."""
+    end = _content_end(text, "\0")
+    line = text.count("\n", 0, end) + 1
+    column = end - text.rfind("\n", 0, end)
+    detail = f"the text ends inside {_open_context(text, end)}"
+    return _Fault("truncated", detail, line, column, size - (len(text) - end))
 
 
-def _open_context(core: str) -> str:
-    """What the cut-short text was inside of: the innermost open string, object or array."""
+def _open_context(text: str, end: int) -> str:
+    """What the text cut short at ``end`` was inside of: the innermost open string, object or
+    array."""
     stack: list[str] = []
-    for match in _STRING_OR_BRACKET.finditer(core):
+    for match in _STRING_OR_BRACKET.finditer(text, 0, end):
         token = match.group()
         if token.startswith('"'):
             if not match.group(1):
@@ -338,45 +451,75 @@ def _open_context(core: str) -> str:
             stack.pop()
     if stack:
         return "an object" if stack[-1] == "{" else "an array"
-    return "a number" if core.lstrip(_PADDING)[:1] in "-0123456789" else "a literal"
+    first = _CONTENT_CHAR.search(text, 0, end)
+    return "a number" if first is not None and first.group() in "-0123456789" else "a literal"
 
 
 def _invalid(text: str, error: _ParseError) -> _Fault:
     pos = error.pos
     line = text.count("\n", 0, pos) + 1
     column = pos - text.rfind("\n", 0, pos)
-    offset = len(text[:pos].encode())
+    offset = pos if text.isascii() else len(text[:pos].encode())
     return _Fault("invalid_json", error.message, line, column, offset)
 
 
 def _utf8_fault(data: bytes, exc: UnicodeDecodeError) -> _Fault:
     """Bad UTF-8 is invalid, unless a cut inside a string split a multi-byte character."""
     start = exc.start
-    prefix = data[:start].decode("utf-8")
-    if _is_partial_character(data[start:].rstrip(_PADDING_BYTES)):
-        core = prefix.rstrip(_PADDING)
-        if _is_cut_short(core, _strict_error(core)) and _open_context(core) == "a string":
-            return _truncated(prefix)
+    prefix = str(memoryview(data)[:start], "utf-8")
+    if _is_partial_character(data, start):
+        error = _strict_error(prefix)
+        cut = error is not None and _is_cut_short(prefix, error)
+        if cut and _open_context(prefix, _content_end(prefix, _PADDING)) == "a string":
+            return _truncated(prefix, start)
     line = prefix.count("\n") + 1
     column = len(prefix) - prefix.rfind("\n")
     detail = f"the bytes are not valid UTF-8 ({exc.reason})"
     return _Fault("invalid_json", detail, line, column, start)
 
 
-def _is_partial_character(rest: bytes) -> bool:
+def _is_partial_character(data: bytes, start: int) -> bool:
+    """True when the content from ``start`` on is the beginning of one UTF-8 character."""
+    end = _content_end(data, _PADDING_BYTES)
+    if not 0 < end - start < 4:
+        return False
     try:
-        return 0 < len(rest) < 4 and codecs.getincrementaldecoder("utf-8")().decode(rest) == ""
+        return codecs.getincrementaldecoder("utf-8")().decode(data[start:end]) == ""
     except UnicodeDecodeError:
         return False
 
 
-def _non_blank_lines(data: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """(1-based line number, byte offset of the line, line) for each non-blank line."""
+def _content_end(text: AnyStr, padding: AnyStr) -> int:
+    """Where the text would end with the ``padding`` characters at its end stripped, found
+    without copying the text."""
+    end = len(text)
+    while end > 0:
+        start = max(0, end - _SCAN_CHUNK)
+        kept = len(text[start:end].rstrip(padding))
+        if kept:
+            return start + kept
+        end = start
+    return 0
+
+
+def _records(data: bytes) -> Iterator[tuple[int, int, bytes, bool]]:
+    """(1-based line number, byte offset of the line, line, whether it is the last record) for
+    each non-blank line."""
+    held: tuple[int, int, bytes] | None = None
     start = 0
-    for number, line in enumerate(data.split(b"\n"), 1):
+    number = 0
+    while start <= len(data):
+        number += 1
+        stop = data.find(b"\n", start)
+        stop = len(data) if stop < 0 else stop
+        line = data[start:stop]
         if line.strip(_BLANK_LINE_BYTES):
-            yield number, start, line
-        start += len(line) + 1
+            if held is not None:
+                yield (*held, False)
+            held = (number, start, line)
+        start = stop + 1
+    if held is not None:
+        yield (*held, True)
 
 
 def _line_fault(fault: _Fault, number: int, start: int, is_last: bool) -> _Fault:
@@ -406,14 +549,62 @@ def _compile_schema(schema: dict[str, Any]) -> _Validator:
     return validator
 
 
+class _SchemaCheck:
+    """A JSON Schema held twice: compiled by jsonschema-rs, which decides quickly whether a
+    document is valid, and by jsonschema, which says why one is not (in its own words).
+
+    A document jsonschema-rs accepts is valid. One it rejects is explained by jsonschema, or by
+    jsonschema-rs itself when jsonschema finds nothing (jsonschema skips the formats whose
+    checker libraries are not installed). Documents simdjson could not represent (integers
+    beyond 64 bits) go to jsonschema alone, which compares such numbers exactly.
+    """
+
+    def __init__(self, schema: dict[str, Any], draft: str | None) -> None:
+        self._schema = schema
+        self._explainer: _Validator | None = None
+        if draft is None:
+            self._explainer = _compile_schema(schema)
+            draft = type(self._explainer).__name__
+        self.draft = draft
+        self._compiled = _compile_fast(schema, draft)
+
+    def hits(self, line: int, instance: Any, exact_ints: bool) -> list[_SchemaHit]:
+        compiled = self._compiled if exact_ints else None
+        if compiled is not None and compiled.is_valid(instance):
+            return []
+        if self._explainer is None:
+            self._explainer = _compile_schema(self._schema)
+        found = [_SchemaHit.of(line, e) for e in self._explainer.iter_errors(instance)]
+        if not found and compiled is not None:
+            found = [_SchemaHit.of(line, e, compiled=True) for e in compiled.iter_errors(instance)]
+        return found
+
+
+def _compile_fast(schema: dict[str, Any], draft: str) -> Any:
+    """jsonschema-rs's validator for the draft jsonschema chose, or None when it has no such
+    draft or cannot compile the schema (jsonschema alone validates then)."""
+    import jsonschema_rs
+
+    cls = getattr(jsonschema_rs, draft, None)
+    if cls is None:
+        return None
+    try:
+        return cls(schema, validate_formats=True, retriever=_refuse_remote)
+    except (ValueError, jsonschema_rs.ReferencingError):
+        return None
+
+
+def _refuse_remote(uri: str) -> NoReturn:
+    # jsonschema resolves no remote $ref either: validation reads nothing but the files.
+    raise ValueError(f"remote schema {uri} is not fetched")
+
+
 def _schema_hits(
-    validator: _Validator, documents: Iterable[tuple[int, bytes, bool]]
+    schema: _SchemaCheck, documents: Iterable[tuple[int, bytes, bool]]
 ) -> Iterator[_SchemaHit]:
     for line, data, fast in documents:
         try:
-            instance = _load(data, fast)
-            for error in validator.iter_errors(instance):
-                yield _SchemaHit.of(line, error)
+            yield from schema.hits(line, _load(data, fast), fast)
         except RecursionError:
             yield _SchemaHit(line, (), "the document is nested too deeply to validate", "")
 
@@ -426,7 +617,7 @@ def _load(data: bytes, fast: bool) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return _STRICT.decode(data.decode("utf-8"))
+    return _STRICT.decode(str(data, "utf-8"))
 
 
 class _SchemaHit(NamedTuple):
@@ -438,8 +629,8 @@ class _SchemaHit(NamedTuple):
     pointer: str
 
     @classmethod
-    def of(cls, line: int, error: Any) -> _SchemaHit:
-        path = list(error.absolute_path)
+    def of(cls, line: int, error: Any, *, compiled: bool = False) -> _SchemaHit:
+        path = list(error.instance_path if compiled else error.absolute_path)
         key = tuple((0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in path)
         message = str(error.message)
         if len(message) > _MAX_SCHEMA_MESSAGE:
@@ -477,3 +668,181 @@ def _not_regular_reason(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return os.strerror(errno.EISDIR)
     return "not a regular file"
+
+
+def _size(path: Path | str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _program() -> str | None:
+    """This file, which workers run as their program; None when it is not a plain file."""
+    return __file__ if sys.executable and __file__.endswith(".py") else None
+
+
+def _inspect_in_workers(
+    options: dict[str, Any],
+    paths: Sequence[Path],
+    sizes: list[int] | None,
+    processes: int,
+    interrupt: Callable[[], None],
+) -> Inspection:
+    """Chunks of files inspected by worker processes; each sends back only its problems."""
+    chunks = _chunks([str(p) for p in paths], sizes)
+    found: list[list[FileProblem]] = [[] for _ in chunks]
+    total = 0
+    todo = iter(range(len(chunks)))
+    workers: list[_Worker] = []
+    try:
+        for _ in range(min(processes, len(chunks))):
+            workers.append(_start_worker(options))
+            interrupt()
+        for worker in workers:
+            for _ in range(_IN_FLIGHT):
+                worker.give(next(todo, None), chunks)
+        while busy := {w.replies: w for w in workers if w.pending}:
+            interrupt()
+            for replies in wait(list(busy), timeout=_POLL_S):
+                worker = busy[replies]  # type: ignore[index]
+                index, problems, size = worker.take()
+                found[index] = problems
+                total += size
+                worker.give(next(todo, None), chunks)
+    finally:
+        for worker in workers:
+            worker.stop()
+    return Inspection([problem for problems in found for problem in problems], total)
+
+
+def _chunks(names: list[str], sizes: list[int] | None) -> list[list[str]]:
+    """Consecutive runs of files of about ``_CHUNK_WORK`` each (sizes, when known, count)."""
+    chunks: list[list[str]] = []
+    chunk: list[str] = []
+    work = 0
+    for index, name in enumerate(names):
+        chunk.append(name)
+        work += _FILE_WORK + (0 if sizes is None else sizes[index])
+        if work >= _CHUNK_WORK or len(chunk) >= _CHUNK_FILES:
+            chunks.append(chunk)
+            chunk, work = [], 0
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+class _Worker:
+    """One worker process and the chunks it was given, in the order it answers them."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], requests: Connection, replies: Connection, log: Any
+    ) -> None:
+        self.process = process
+        self.requests = requests
+        self.replies = replies
+        self.log = log
+        self.pending: deque[int] = deque()
+
+    def give(self, index: int | None, chunks: list[list[str]]) -> None:
+        if index is None:
+            return
+        try:
+            self.requests.send(chunks[index])
+        except OSError as exc:  # a worker that died closes its end of the pipe
+            raise self._failed() from exc
+        self.pending.append(index)
+
+    def take(self) -> tuple[int, list[FileProblem], int]:
+        try:
+            problems, size = self.replies.recv()
+        except (EOFError, OSError) as exc:
+            raise self._failed() from exc
+        return self.pending.popleft(), [FileProblem(*p) for p in problems], size
+
+    def stop(self) -> None:
+        """End the process (it holds nothing that needs saving) and reap it."""
+        self.process.kill()
+        self.process.wait()
+        self.requests.close()
+        self.replies.close()
+        self.log.close()
+
+    def _failed(self) -> Exception:
+        from runner.errors import SourceError
+        from runner.results import ErrorCategory
+
+        code = self.process.wait()
+        self.log.seek(0)
+        detail = self.log.read()[-2000:].decode(errors="replace")
+        return SourceError(
+            f"a worker process inspecting result files stopped with exit code {code} before it "
+            "had inspected them all (out of memory?)",
+            category=ErrorCategory.INTERNAL,
+            retryable=True,
+            detail=detail or None,
+        )
+
+
+def _start_worker(options: dict[str, Any]) -> _Worker:
+    program = _program()
+    assert program is not None
+    child_in, requests = os.pipe()
+    replies, child_out = os.pipe()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the worker, closed in stop()
+    try:
+        # -P: the folder of this file is not put on sys.path, so its neighbours shadow nothing.
+        process = subprocess.Popen(
+            [sys.executable, "-P", program], stdin=child_in, stdout=child_out, stderr=log
+        )
+    except BaseException:
+        for fd in (requests, replies):
+            os.close(fd)
+        log.close()
+        raise
+    finally:
+        os.close(child_in)
+        os.close(child_out)
+    worker = _Worker(
+        process, Connection(requests, readable=False), Connection(replies, writable=False), log
+    )
+    try:
+        worker.requests.send(options)
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+def _serve(requests: Connection, replies: Connection) -> None:
+    """A worker's loop: inspect each chunk of paths it is sent, answer with their problems (as
+    tuples) and their total size."""
+    try:
+        inspector = JsonFileInspector(**requests.recv())
+        while (chunk := requests.recv()) is not None:
+            problems = [astuple(p) for name in chunk for p in inspector.inspect(Path(name))]
+            replies.send((problems, sum(_size(name) for name in chunk)))
+    except EOFError:  # the parent went away
+        return
+
+
+def _main() -> None:
+    """A worker process: requests on stdin, replies on stdout, the parent decides its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    replies = os.dup(1)
+    os.dup2(2, 1)  # a stray print must not corrupt the replies
+    _serve(Connection(0, writable=False), Connection(replies, readable=False))
+
+
+if __name__ == "__main__":
+    _main()

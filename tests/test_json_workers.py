@@ -1,0 +1,341 @@
+"""Tests for inspecting many result files in worker processes: the same problems as in-process,
+in the same order; cancellation stops the workers; no file blocks or grows the reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import load_suite, run_suite
+from runner.errors import SourceError
+from runner.results import ErrorCategory
+from runner.sources import json_files
+from runner.sources.json_files import FileProblem, JsonFileInspector
+from tests.conftest import only_check
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id"],
+    "properties": {
+        "run_id": {"type": "string"},
+        "n": {"type": "integer", "maximum": 2**70},
+        "steps": {"type": "array", "items": {"enum": ["ok", "failed"]}},
+    },
+}
+
+# One of each kind of file: good, cut, malformed, empty, odd; ``{i}`` makes each copy distinct.
+KINDS: dict[str, bytes] = {
+    "good.json": b'{"run_id": "r{i}", "steps": ["ok", "failed"]}',
+    "pretty.json": json.dumps({"run_id": "r{i}", "steps": ["ok"] * 40}, indent=2).encode(),
+    "big-int.json": b'{"run_id": "r{i}", "n": 1180591620717411303425}',
+    "cut.json": b'{\n  "run_id": "r{i}",\n  "steps": ["ok", "fai',
+    "cut-nul.json": b'{"run_id": "r{i}", "steps": [' + b"\0" * 300,
+    "extra.json": b'{"run_id": "r{i}"} {"run_id": 2}',
+    "nan.json": b'{"run_id": "r{i}", "n": NaN}',
+    "bom.json": b'\xef\xbb\xbf{"run_id": "r{i}"}',
+    "utf8.json": b'{"run_id": "r{i}\xff"}',
+    "cut-utf8.json": b'{"run_id": "r{i}\xc3',
+    "empty.json": b"",
+    "blank.json": b" \n\0\0",
+    "tiny.json": b"{}",
+    "schema.json": b'{"run_id": {i}, "steps": ["ok", "done", "gone"]}',
+    "lines.jsonl": b'{"run_id": "a{i}"}\n\n{"run_id": "b"}\n',
+    "lines-cut.ndjson": b'{"run_id": "a{i}"}\n{"run_id": "b", "steps": [',
+    "lines-bad.jsonl": b'{"run_id": "a{i}"\n{"run_id": "b"}\n',
+    "lines-schema.jsonl": b'{"run_id": "a{i}"}\n{"steps": ["no"]}\n',
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> list[Path]:
+    """Three copies of every kind, a directory, a FIFO and a file that is listed but gone."""
+    paths = []
+    for copy in range(3):
+        for name, data in KINDS.items():
+            path = tmp_path / f"{copy}-{name}"
+            path.write_bytes(data.replace(b"{i}", str(copy).encode()))
+            paths.append(path)
+    (tmp_path / "dir.json").mkdir()
+    os.mkfifo(tmp_path / "fifo.json")
+    paths += [tmp_path / "dir.json", tmp_path / "fifo.json", tmp_path / "gone.json"]
+    return sorted(paths)
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The process ids of the workers started, in small chunks so that each gets several."""
+    pids: list[int] = []
+    start = json_files._start_worker
+
+    def recorded(options: dict[str, Any]) -> Any:
+        worker = start(options)
+        pids.append(worker.process.pid)
+        return worker
+
+    monkeypatch.setattr(json_files, "_start_worker", recorded)
+    monkeypatch.setattr(json_files, "_CHUNK_FILES", 4)
+    return pids
+
+
+def children() -> set[int]:
+    """The live child processes of this process (of any of its threads), from /proc."""
+    found: set[int] = set()
+    for listing in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        found |= {int(pid) for pid in listing.read_text().split()}
+    return found
+
+
+OPTIONS = [
+    pytest.param({}, id="syntax"),
+    pytest.param({"min_bytes": 8, "max_bytes": 200}, id="limits"),
+    pytest.param({"schema": SCHEMA, "max_schema_errors": 1}, id="schema"),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_json_workers_find_what_one_process_finds(
+    corpus: list[Path], started: list[int], options: dict[str, Any]
+) -> None:
+    inspector = JsonFileInspector(**options)
+    one_by_one = [p for path in corpus for p in inspector.inspect(path)]
+    in_process = JsonFileInspector(**options).inspect_many(corpus, workers=1, pool_min_work=0)
+    in_workers = JsonFileInspector(**options).inspect_many(corpus, workers=2, pool_min_work=0)
+    assert len(started) == 2
+    assert in_workers.problems == in_process.problems == one_by_one
+    assert (
+        in_workers.total_bytes
+        == in_process.total_bytes
+        == sum(p.stat().st_size for p in corpus if p.exists())
+    )
+    assert children() == set()
+    reasons = {p.reason for p in in_workers.problems}
+    assert {"truncated", "invalid_json", "empty", "unreadable", "missing"} <= reasons
+    assert ("schema" in reasons) == ("schema" in options)
+    assert ("too_small" in reasons) == ("min_bytes" in options)
+    assert ("too_large" in reasons) == ("max_bytes" in options)
+
+
+def test_json_workers_report_line_column_offset_and_pointer(
+    corpus: list[Path], started: list[int]
+) -> None:
+    inspector = JsonFileInspector(schema=SCHEMA, max_schema_errors=1)
+    problems = inspector.inspect_many(corpus, workers=2, pool_min_work=0).problems
+    first = {Path(p.path).name: p for p in problems if Path(p.path).name.startswith("0-")}
+    assert first["0-cut.json"] == FileProblem(
+        str(corpus[0].parent / "0-cut.json"),
+        "truncated",
+        "truncated at line 3 column 23 (byte 42): the text ends inside a string",
+        3,
+        23,
+        42,
+    )
+    assert (first["0-cut-nul.json"].line, first["0-cut-nul.json"].column) == (1, 28)
+    assert first["0-schema.json"].pointer == "/run_id"
+    assert first["0-schema.json"].message == (
+        "/run_id: 0 is not of type 'string' (and 2 more schema errors)"
+    )
+    assert first["0-lines-schema.jsonl"].message == (
+        "line 2: (root): 'run_id' is a required property (and 1 more schema error)"
+    )
+
+
+def test_json_workers_small_runs_stay_in_process(corpus: list[Path], started: list[int]) -> None:
+    result = JsonFileInspector().inspect_many(corpus, workers=2)
+    assert started == []
+    assert result.problems == [p for path in corpus for p in JsonFileInspector().inspect(path)]
+
+
+def test_json_workers_one_cpu_stays_in_process(corpus: list[Path], started: list[int]) -> None:
+    JsonFileInspector().inspect_many(corpus, workers=1, pool_min_work=0)
+    assert started == []
+
+
+class Stop(Exception):
+    pass
+
+
+def test_json_workers_stop_when_interrupted(corpus: list[Path], started: list[int]) -> None:
+    def interrupt() -> None:
+        if started:
+            assert set(started) <= children()  # the workers run when the inspection is stopped
+            raise Stop
+
+    with pytest.raises(Stop):
+        JsonFileInspector().inspect_many(corpus, workers=2, pool_min_work=0, interrupt=interrupt)
+    assert len(started) == 1  # the second is not started once the first has to stop
+    assert children() == set()
+
+
+def test_json_workers_interrupted_before_start_start_none(
+    corpus: list[Path], started: list[int]
+) -> None:
+    def interrupt() -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        JsonFileInspector().inspect_many(corpus, workers=2, pool_min_work=0, interrupt=interrupt)
+    assert started == []
+
+
+def test_json_workers_a_dead_worker_is_an_error(
+    corpus: list[Path], started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    take = json_files._Worker.take
+
+    def killed_then_taken(self: Any) -> Any:
+        self.process.kill()
+        self.process.wait()
+        return take(self)
+
+    monkeypatch.setattr(json_files._Worker, "take", killed_then_taken)
+    with pytest.raises(SourceError) as raised:
+        JsonFileInspector().inspect_many(corpus, workers=2, pool_min_work=0)
+    assert raised.value.category is ErrorCategory.INTERNAL
+    assert raised.value.message.startswith(
+        "a worker process inspecting result files stopped with exit code -9"
+    )
+    assert children() == set()
+
+
+def test_json_workers_a_check_past_its_timeout_stops_them(
+    tmp_path: Path, started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine cancels the check while its first worker starts; the check then ends it."""
+    for i in range(40):
+        (tmp_path / f"run_{i}.json").write_text(json.dumps({"run": i}))
+    start = json_files._start_worker
+    resume = threading.Event()
+
+    def slow_start(options: dict[str, Any]) -> Any:
+        worker = start(options)
+        resume.wait(5)  # held until the engine has given up on the check
+        return worker
+
+    monkeypatch.setattr(json_files, "_start_worker", slow_start)
+    monkeypatch.setattr(json_files, "POOL_MIN_WORK", 0)
+    monkeypatch.setattr(json_files, "_usable_cpus", lambda: 2)
+
+    def on_result(result: Any) -> None:
+        resume.set()
+
+    (tmp_path / "suite.yml").write_text(
+        'suite: s\nchecks:\n  - {type: json_integrity, files: "run_*.json", timeout: 0.3s}\n'
+    )
+    verdict = run_suite(load_suite(tmp_path / "suite.yml", env={}), on_result=on_result)
+    assert only_check(verdict)["error"]["category"] == "timeout"
+    assert len(started) == 1
+    assert children() == set()
+
+
+# --- reading files that change under the reader --------------------------------------------
+
+
+def run_briefly(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a thread; fail (instead of hanging the tests) if it takes over 5 s."""
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(work()), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert done, "blocked"
+    return done[0]
+
+
+def test_json_files_fifo_swapped_in_after_listing_does_not_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text("{}")
+    real_open = os.open
+
+    def swapped_then_opened(file: Any, flags: int, *args: Any) -> int:
+        if Path(file) == path:  # the file was listed as a regular file; now it is a FIFO
+            path.unlink()
+            os.mkfifo(path)
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(os, "open", swapped_then_opened)
+    [problem] = run_briefly(lambda: JsonFileInspector().inspect(path))
+    assert (problem.reason, problem.message) == (
+        "unreadable",
+        "cannot read the file: not a regular file",
+    )
+
+
+@pytest.fixture
+def growing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A file that a writer extends right after the reader learnt its size."""
+    path = tmp_path / "r.json"
+    path.write_bytes(b'{"a": [1]}')
+    real_fstat = os.fstat
+
+    def fstat_then_grown(fd: int) -> os.stat_result:
+        info = real_fstat(fd)
+        with path.open("r+b") as handle:
+            handle.seek(0)
+            handle.write(b'{"a": [1' + b", 1" * 100 + b"]}")
+        return info
+
+    monkeypatch.setattr(os, "fstat", fstat_then_grown)
+    yield path
+
+
+def test_json_files_file_grown_after_fstat_is_read_whole(growing: Path) -> None:
+    assert JsonFileInspector().inspect(growing) == []
+
+
+def test_json_files_file_grown_past_the_limit_is_too_large(growing: Path) -> None:
+    [problem] = JsonFileInspector(max_bytes=100).inspect(growing)
+    assert problem.reason == "too_large"
+    assert problem.message == "the file is 101 bytes, over the 100-byte limit, so it was not read"
+
+
+# --- schemas: the compiled validator decides, jsonschema explains --------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "document", "expected"),
+    [
+        pytest.param(
+            {"properties": {"s": {"pattern": "^abc$"}}},
+            {"s": "abc\n"},
+            [("/s", '/s: "abc\\n" does not match "^abc$"')],
+            id="only-the-compiled-validator-rejects",
+        ),
+        pytest.param(
+            {"dependentRequired": {"a": ["b"]}},
+            {"a": 1},
+            [("", "(root): 'b' is a dependency of 'a'")],
+            id="draft-2020-12-keyword",
+        ),
+        pytest.param(
+            {
+                "$schema": "http://json-schema.org/draft-03/schema#",
+                "properties": {"a": {"type": "integer", "required": True}},
+            },
+            {"b": 1},
+            [("/a", "/a: 'a' is a required property")],
+            id="draft-3-jsonschema-alone",
+        ),
+        pytest.param(
+            {"items": {"$ref": "#/$defs/run"}, "$defs": {"run": {"required": ["id"]}}},
+            [{"id": 1}, {}, {"id": 2}],
+            [("/1", "/1: 'id' is a required property")],
+            id="local-ref",
+        ),
+    ],
+)
+def test_json_files_schema_errors_have_pointers(
+    tmp_path: Path, schema: dict[str, Any], document: Any, expected: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(document))
+    problems = JsonFileInspector(schema=schema).inspect(path)
+    assert [(p.reason, p.pointer, p.message) for p in problems] == [
+        ("schema", pointer, message) for pointer, message in expected
+    ]
