@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 from collections import deque
@@ -23,10 +22,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, AnyStr, NamedTuple, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, NoReturn, Protocol
 
-import orjson
 import simdjson
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -52,10 +53,12 @@ REASONS = (
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 POOL_MIN_WORK = 192 * 1024 * 1024
 """Below this much work (bytes, plus ``_FILE_WORK`` per file) files are inspected in-process:
-starting the worker processes would cost more than they save."""
+starting the workers (~0.06 s) would cost more than sharing the work saves. Measured on two
+cores: in-process, 1,000 files of 50 KB take 0.04 s and the workers 0.15 s; 8,000 take 0.30 s
+in-process, and about 0.24 s in two workers when both cores are free."""
 
-_FILE_WORK = 64 * 1024
-"""What opening and reading one file costs, in bytes parsed in the same time."""
+_FILE_WORK = 16 * 1024
+"""What opening, reading and closing one file costs (~9 us), in bytes parsed in that time."""
 _CHUNK_WORK = 16 * 1024 * 1024
 _CHUNK_FILES = 256
 _IN_FLIGHT = 2
@@ -152,12 +155,19 @@ class JsonFileInspector:
             "schema_draft": None if self._schema is None else self._schema.draft,
         }
 
-    def inspect(self, path: Path) -> list[FileProblem]:
+    def inspect(self, path: Path | str) -> list[FileProblem]:
         """The problems of one file; [] means it is complete, valid and matches the schema."""
+        return self._inspect(path)[0]
+
+    def _inspect(self, path: Path | str) -> tuple[list[FileProblem], int]:
+        """The problems of one file, and its size as stat() gives it (0 when it has none)."""
         name = str(path)
-        data = self._read(path, name)
+        data, size = self._read(path, name)
         if isinstance(data, FileProblem):
-            return [data]
+            return [data], size
+        return self._judge(name, data), size
+
+    def _judge(self, name: str, data: bytes) -> list[FileProblem]:
         if _CONTENT_BYTE.search(data) is None:
             return [_empty_problem(name, len(data))]
         if len(data) < self._min_bytes:
@@ -193,31 +203,34 @@ class JsonFileInspector:
             problems += self.inspect(path)
         return Inspection(problems, sum(_size(p) for p in paths) if sizes is None else sum(sizes))
 
-    def _read(self, path: Path, name: str) -> bytes | FileProblem:
+    def _read(self, path: Path | str, name: str) -> tuple[bytes | FileProblem, int]:
+        """The bytes of the file, or why they cannot be had; and its size as stat() gives it."""
         try:
             # O_NONBLOCK: a FIFO swapped in after the file was listed must not block the open.
             fd = os.open(path, _OPEN_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             # Files can disappear between being listed and being read.
             message = "the file does not exist (it may have been removed after it was listed)"
-            return FileProblem(name, "missing", message)
+            return FileProblem(name, "missing", message), 0
         except OSError as exc:
-            return _unreadable(name, exc.strerror or str(exc))
+            return _unreadable(name, exc.strerror or str(exc)), _size(path)
+        size = 0
         try:
             info = os.fstat(fd)
+            size = info.st_size
             if not stat.S_ISREG(info.st_mode):
-                return _unreadable(name, _not_regular_reason(info.st_mode))
-            if info.st_size > self._max_bytes:
-                return _too_large(name, info.st_size, self._max_bytes)
+                return _unreadable(name, _not_regular_reason(info.st_mode)), size
+            if size > self._max_bytes:
+                return _too_large(name, size, self._max_bytes), size
             os.set_blocking(fd, True)
-            data = _read_up_to(fd, info.st_size, self._max_bytes + 1)
+            data = _read_up_to(fd, size, self._max_bytes + 1)
         except OSError as exc:
-            return _unreadable(name, exc.strerror or str(exc))
+            return _unreadable(name, exc.strerror or str(exc)), size
         finally:
             os.close(fd)
         if len(data) > self._max_bytes:
-            return _too_large(name, len(data), self._max_bytes)
-        return data
+            return _too_large(name, len(data), self._max_bytes), size
+        return data, size
 
     def _inspect_document(self, name: str, data: bytes) -> list[FileProblem]:
         fast = self._accepts(data)
@@ -612,6 +625,8 @@ def _schema_hits(
 def _load(data: bytes, fast: bool) -> Any:
     # orjson turns integers beyond 64 bits into floats; simdjson rejects exactly those, so the
     # documents it accepted are safe for orjson and the rest go through the exact stdlib parser.
+    import orjson  # here: a worker without a schema does not load it
+
     if fast:
         try:
             return orjson.loads(data)
@@ -795,6 +810,8 @@ class _Worker:
 
 
 def _start_worker(options: dict[str, Any]) -> _Worker:
+    import subprocess  # here: workers do not start workers
+
     program = _program()
     assert program is not None
     child_in, requests = os.pipe()
@@ -830,8 +847,13 @@ def _serve(requests: Connection, replies: Connection) -> None:
     try:
         inspector = JsonFileInspector(**requests.recv())
         while (chunk := requests.recv()) is not None:
-            problems = [astuple(p) for name in chunk for p in inspector.inspect(Path(name))]
-            replies.send((problems, sum(_size(name) for name in chunk)))
+            problems: list[tuple[Any, ...]] = []
+            size = 0
+            for name in chunk:
+                found, file_size = inspector._inspect(name)
+                problems += map(astuple, found)
+                size += file_size
+            replies.send((problems, size))
     except EOFError:  # the parent went away
         return
 
