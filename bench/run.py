@@ -77,17 +77,14 @@ def _concluded(result: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=(__doc__ or "").splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add = parser.add_argument
-    add("--rows", type=int, default=10_000_000, help="snapshot rows (portfolios x whole days)")
-    add("--portfolios", type=int, default=10_000, help="portfolios (rows per snapshot date)")
-    add("--files", type=int, default=20_000, help="result files (rounded up to 1000s)")
-    add("--repeat", type=int, default=5, help="runs per case; the median is shown")
-    add("--gx-repeat", type=int, default=3, help="runs per GX case (at most --repeat)")
-    add("--dir", type=Path, help="data folder, kept and reused (default: a temporary one)")
+    add("--rows", type=int, default=10_000_000, help="snapshot rows (%(default)s)")
+    add("--portfolios", type=int, default=10_000, help="rows per date (%(default)s)")
+    add("--files", type=int, default=20_000, help="result files, rounded up to 1000s (%(default)s)")
+    add("--repeat", type=int, default=5, help="runs per case; the median is shown (%(default)s)")
+    add("--gx-repeat", type=int, default=3, help="runs per GX case, at most --repeat (%(default)s)")
+    add("--dir", type=Path, help="data folder, kept and reused (else a temporary one)")
     add("--skip-sql", action="store_true", help="no database cases")
     add("--skip-files", action="store_true", help="no result-file cases")
     add("--skip-gx", action="store_true", help="no Great Expectations cases (nor SQLite copy)")
