@@ -339,3 +339,18 @@ def test_json_files_schema_errors_have_pointers(
     assert [(p.reason, p.pointer, p.message) for p in problems] == [
         ("schema", pointer, message) for pointer, message in expected
     ]
+
+
+def test_json_workers_long_names_and_many_problems_do_not_deadlock(tmp_path: Path) -> None:
+    """A chunk of long paths must not wait in the pipe while its worker waits to send a long
+    answer: the names of a chunk are bounded so that it always fits in the pipe."""
+    paths = []
+    for i in range(600):
+        path = tmp_path / f"{i:04d}-{'x' * 200}.json"
+        path.write_bytes(b'{"a": [1, "' + b"y" * 20)
+        paths.append(path)
+    result = run_briefly(
+        lambda: JsonFileInspector().inspect_many(paths, workers=2, pool_min_work=0)
+    )
+    assert [p.reason for p in result.problems] == ["truncated"] * 600
+    assert children() == set()

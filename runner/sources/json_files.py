@@ -61,6 +61,10 @@ _FILE_WORK = 16 * 1024
 """What opening, reading and closing one file costs (~9 us), in bytes parsed in that time."""
 _CHUNK_WORK = 16 * 1024 * 1024
 _CHUNK_FILES = 256
+_CHUNK_NAMES = 12 * 1024
+"""Most characters of path names in a chunk (at most 4 bytes each): a chunk sent ahead then
+always fits in the pipe (64 KiB), so the parent never waits to send while its worker waits to
+send a long answer."""
 _IN_FLIGHT = 2
 """Chunks sent to a worker before it answers, so it never waits for its next one."""
 _POLL_S = 0.05
@@ -68,7 +72,7 @@ _POLL_S = 0.05
 _FRESH_PARSER_BYTES = 64 * 1024 * 1024
 """A parser that read a larger document is replaced, releasing the buffers sized for it."""
 _SCAN_CHUNK = 64 * 1024
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _READ_MAX = 0x7FFFF000  # the most one read() returns on Linux
 
 _BOM = b"\xef\xbb\xbf"
@@ -742,16 +746,21 @@ def _inspect_in_workers(
 
 
 def _chunks(names: list[str], sizes: list[int] | None) -> list[list[str]]:
-    """Consecutive runs of files of about ``_CHUNK_WORK`` each (sizes, when known, count)."""
+    """Consecutive runs of files of about ``_CHUNK_WORK`` each (sizes, when known, count), each
+    under ``_CHUNK_FILES`` files and ``_CHUNK_NAMES`` characters of names."""
     chunks: list[list[str]] = []
     chunk: list[str] = []
-    work = 0
+    work = length = 0
     for index, name in enumerate(names):
+        if chunk and length + len(name) > _CHUNK_NAMES:
+            chunks.append(chunk)
+            chunk, work, length = [], 0, 0
         chunk.append(name)
         work += _FILE_WORK + (0 if sizes is None else sizes[index])
+        length += len(name)
         if work >= _CHUNK_WORK or len(chunk) >= _CHUNK_FILES:
             chunks.append(chunk)
-            chunk, work = [], 0
+            chunk, work, length = [], 0, 0
     if chunk:
         chunks.append(chunk)
     return chunks
