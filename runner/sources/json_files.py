@@ -1,8 +1,8 @@
 """Whether result files are complete, valid JSON or JSON Lines, and if not, why and where.
 
 Many files are inspected by worker processes that run this very file as their program
-(``python -P json_files.py``, see ``_main``), so it imports nothing from ``runner``: a worker
-starts in a fraction of the time the package would take to import.
+(``python -P json_files.py``, see ``_main``), so at module level it imports nothing from
+``runner``: a worker starts in a fraction of the time the package would take to import.
 """
 
 from __future__ import annotations
