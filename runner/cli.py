@@ -261,18 +261,20 @@ def _exit(code: int) -> NoReturn:
     collection over all of it: about a quarter of a short run's time, for memory the system
     reclaims anyway. It would also abort the process (SIGABRT, exit 134, not the verdict's code)
     under a statement cancelled on timeout that is still unwinding inside the driver in a daemon
-    worker thread. Only a failed flush of stdout or stderr (a closed pipe) takes the ordinary
-    way out, which reports it as it always did.
+    worker thread. Only a failed flush of stdout or stderr (a closed pipe, a full disk) takes
+    the ordinary way out, which reports it as it always did.
     """
     import atexit
     import os
 
     atexit._run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the descriptor was closed when postrun started
+                stream.flush()
     except (OSError, ValueError):
         if not _workers_alive():
+            gc.unfreeze()  # let the teardown free what start-up built, as it always did
             sys.exit(code)
     os._exit(code)
 
