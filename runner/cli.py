@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from runner.engine import RunOptions
+    from runner.rerun import Rerun
     from runner.results import CheckResult, Verdict
     from runner.suite import Suite
 
@@ -44,6 +45,19 @@ _MAX_TIME_HELP = (
     "Bound on the whole run, e.g. 30s or 10m: checks still running then are cancelled and "
     "checks not started are ERROR / timeout; the reports are still written (exit 3)."
 )
+_RERUN_HELP = (
+    "Run only the checks that were FAIL or ERROR in this earlier verdict of the same suite; the "
+    "others are SKIP and the new verdict links the earlier one (rerun_of)."
+)
+_NOTIFY_HELP = (
+    "POST a compact JSON verdict (Slack-compatible 'text' plus a summary) to this webhook on "
+    "FAIL or ERROR; a failed post is reported and never changes the exit code."
+)
+_EXPLAIN_HELP = (
+    "Print the SQL the run would send (checks on one relation share one query) and exit 0, "
+    "without connecting to any source."
+)
+DEFAULT_SAMPLE_LIMIT = 20  # runner.context.DEFAULT_SAMPLE_LIMIT, spelled here to keep --help light
 _STATUS_COLOURS = {
     "PASS": "green",
     "WARN": "yellow",
@@ -76,6 +90,21 @@ def check(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print failure samples.")
     ] = False,
+    rerun: Annotated[
+        Path | None,
+        typer.Option("--rerun", metavar="VERDICT.json", help=_RERUN_HELP),
+    ] = None,
+    sample_limit: Annotated[
+        int,
+        typer.Option("--sample-limit", min=0, help="Failure samples kept per check."),
+    ] = DEFAULT_SAMPLE_LIMIT,
+    notify: Annotated[
+        str | None, typer.Option("--notify", metavar="URL", help=_NOTIFY_HELP)
+    ] = None,
+    notify_on: Annotated[
+        str, typer.Option("--notify-on", help="'failure' (FAIL or ERROR) or 'always'.")
+    ] = "failure",
+    explain: Annotated[bool, typer.Option("--explain", help=_EXPLAIN_HELP)] = False,
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
 
@@ -86,14 +115,21 @@ def check(
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
+    if notify_on not in ("failure", "always"):
+        _usage(f"--notify-on must be 'failure' or 'always', not '{notify_on}'")
     options = RunOptions(
         only=only or [],
         skip=skip or [],
         jobs=jobs,
+        sample_limit=sample_limit,
         fail_on_warn=fail_on == "warn",
         max_time=_duration("--max-time", max_time),
     )
     loaded = _load(suite, param)
+    if rerun is not None:
+        options.rerun = _rerun(rerun, loaded)
+    if explain:
+        _explain(loaded, options)
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
     index_root = _existing_index(out_dir) if out else out_dir.parent.parent
@@ -105,6 +141,7 @@ def check(
         step_summary=True,
         quiet=quiet,
         verbose=verbose,
+        notify=(notify, notify_on) if notify else None,
     )
 
 
@@ -232,6 +269,40 @@ def demo(
     )
 
 
+@app.command()
+def init(
+    dir: Annotated[
+        Path, typer.Argument(help="Project folder; the suite goes to DIR/checks.")
+    ] = Path("."),
+    url: Annotated[
+        str | None, typer.Option(help="Database URL the batch writes [asked when interactive].")
+    ] = None,
+    results: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder (or glob) of result files, relative to DIR [asked when interactive]."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing checks/postrun.yml.")] = False,
+) -> None:
+    """Write a starter suite, DIR/checks/postrun.yml, that passes `postrun validate`.
+
+    On a terminal it asks for the database URL and the results folder; otherwise (CI, scripts)
+    it asks nothing and uses --url / --results or the defaults.
+    """
+    from runner.errors import UsageError
+    from runner.init import DEFAULT_RESULTS, DEFAULT_URL, write_starter
+
+    if sys.stdin.isatty():
+        url = url or typer.prompt("Database URL", default=DEFAULT_URL)
+        results = results or typer.prompt("Results folder", default="results")
+    try:
+        path = write_starter(dir, url or DEFAULT_URL, results or DEFAULT_RESULTS, force=force)
+    except UsageError as exc:
+        _usage(str(exc))
+    typer.echo(f"wrote {path}\nnext: postrun validate {path}")
+
+
 def main() -> NoReturn:
     """Console-script entry point."""
     _Collector.pause()
@@ -324,6 +395,29 @@ def _load(suite: Path, param: list[str] | None) -> Suite:
         _usage(str(exc))
 
 
+def _rerun(path: Path, suite: Suite) -> Rerun:
+    from runner.errors import UsageError
+    from runner.rerun import read_rerun
+
+    try:
+        return read_rerun(path, suite)
+    except UsageError as exc:
+        _usage(str(exc))
+
+
+def _explain(suite: Suite, options: RunOptions) -> NoReturn:
+    """Print the statements the run would send, connecting to nothing; exit 0 (2 on bad names)."""
+    from runner.engine import selection
+    from runner.errors import PostrunError
+    from runner.plan import explain
+
+    try:
+        typer.echo(explain(suite, selection(suite, options), sample_limit=options.sample_limit))
+    except PostrunError as exc:
+        _usage(str(exc))
+    raise typer.Exit(0)
+
+
 def _run(suite: Suite, options: RunOptions) -> Verdict:
     from runner.engine import run_suite
     from runner.errors import UsageError
@@ -348,8 +442,10 @@ def _emit(
     step_summary: bool,
     quiet: bool,
     verbose: bool,
+    notify: tuple[str, str] | None = None,
 ) -> NoReturn:
-    """Print the table, write the reports, the run index and the step summary; exit per verdict."""
+    """Print the table, write the reports, the run index and the step summary, notify; exit
+    per verdict (a failed notification is reported and changes nothing)."""
     if not quiet:
         for result in verdict.checks:
             _print_result(result, verbose=verbose)
@@ -365,8 +461,23 @@ def _emit(
     if step_summary:
         _append_step_summary(verdict)
     html = [path for path in written if path.name == "verdict.html"]
-    typer.echo(f"report: {(html or written)[0]}")
+    report = (html or written)[0]
+    if notify is not None:
+        _notify(verdict, *notify, report=str(report))
+    typer.echo(f"report: {report}")
     raise typer.Exit(verdict.exit_code)
+
+
+def _notify(verdict: Verdict, url: str, on: str, *, report: str) -> None:
+    from runner.notify import display, send, should_notify
+
+    if not should_notify(verdict, "always" if on == "always" else "failure"):
+        return
+    problem = send(url, verdict, report)
+    if problem is not None:
+        typer.echo(f"postrun: {problem} (the exit code is unchanged)", err=True)
+    else:
+        typer.echo(f"notified: {display(url)}")
 
 
 def _write(verdict: Verdict, out_dir: Path, formats: list[str], *, exit_code: int) -> list[Path]:

@@ -72,9 +72,7 @@ def run_suite(
 ) -> Verdict:
     """Run every selected check of ``suite`` and return the verdict. Never raises for a check."""
     options = options or RunOptions()
-    selected = select_checks(suite.checks, options.only, options.skip)
-    if options.rerun is not None:
-        selected = {name: run and name in options.rerun.checks for name, run in selected.items()}
+    selected = selection(suite, options)
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
     redact = _redactor(suite.secrets())
@@ -103,6 +101,14 @@ def run_suite(
         queries=queries,
         rerun_of=options.rerun.of if options.rerun is not None else None,
     )
+
+
+def selection(suite: Suite, options: RunOptions) -> dict[str, bool]:
+    """Check name → whether this run runs it (--only, --skip, --rerun)."""
+    selected = select_checks(suite.checks, options.only, options.skip)
+    if options.rerun is None:
+        return selected
+    return {name: run and name in options.rerun.checks for name, run in selected.items()}
 
 
 def select_checks(

@@ -1,0 +1,230 @@
+"""`postrun check --explain / --rerun / --notify / --sample-limit` and `postrun init`, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.context import DEFAULT_SAMPLE_LIMIT
+from tests.conftest import Database
+from tests.test_cli import SUITE, load_verdict, postrun, write
+from tests.test_notify import Hook
+
+
+@pytest.fixture
+def nightly(duck: Database, tmp_path: Path) -> dict[str, str]:
+    """The nightly suite on a batch where one of two checks fails (a NULL P&L)."""
+    duck.run(
+        """
+        create table portfolios (portfolio_id varchar(10), is_active boolean);
+        insert into portfolios values ('PF-1', true), ('PF-2', true), ('PF-3', false);
+        create table portfolio_snapshots (
+            portfolio_id varchar(10), snapshot_date date, daily_pnl float
+        );
+        insert into portfolio_snapshots values
+            ('PF-1', '2025-11-06', 1.5), ('PF-2', '2025-11-06', null);
+        """
+    )
+    write(tmp_path / "checks" / "nightly.yml", SUITE)
+    return {"WAREHOUSE_URL": duck.url}
+
+
+def check(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    done = postrun(
+        "check", "checks/nightly.yml", "-p", "run_date=2025-11-06", *args, cwd=tmp_path, env=env
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_cli_explain_prints_the_shared_query_and_runs_nothing(
+    nightly: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = check(tmp_path, nightly, "--explain")
+    assert (code, err) == (0, "")
+    assert out.startswith("plan of suite 'nightly': 2 of 2 checks\n")
+    assert (
+        "  q1 on source 'warehouse', one query for 2 checks: "
+        "one snapshot per active portfolio, pnl filled\n"
+        "    SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1\n"
+        "    FROM portfolio_snapshots\n"
+    ) in out
+    assert "check 'pnl filled' (not_null)\n  q1 (shared, above)\n" in out
+    assert out.endswith(
+        "2 statements. A failing row-level check also fetches up to 20 sample "
+        "rows with one more query.\n"
+    )
+    assert not (tmp_path / "reports").exists()
+
+
+def test_cli_explain_honours_only_and_unknown_names_are_usage_errors(
+    nightly: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, _ = check(tmp_path, nightly, "--explain", "--only", "pnl filled")
+    assert code == 0
+    assert "1 of 2 checks" in out and "one query for" not in out
+    code, _, err = check(tmp_path, nightly, "--explain", "--only", "pnl filed")
+    assert (code, err) == (
+        2,
+        "postrun: no check named 'pnl filed' in the suite (did you mean 'pnl filled'?)\n",
+    )
+
+
+def test_cli_rerun_runs_the_failed_check_and_links_the_earlier_verdict(
+    nightly: dict[str, str], tmp_path: Path, duck: Database
+) -> None:
+    code, out, _ = check(tmp_path, nightly, "-q")
+    assert code == 1
+    earlier = load_verdict(out, tmp_path)
+    earlier_path = next((tmp_path / "reports" / "nightly").glob("*/verdict.json"))
+    duck.run("update portfolio_snapshots set daily_pnl = 0 where daily_pnl is null;")
+    code, out, _ = check(tmp_path, nightly, "--rerun", str(earlier_path))
+    assert code == 0, out
+    data = load_verdict(out, tmp_path)
+    assert [(c["name"], c["status"]) for c in data["checks"]] == [
+        ("one snapshot per active portfolio", "SKIP"),
+        ("pnl filled", "PASS"),
+    ]
+    assert data["rerun_of"] == {
+        "run_id": earlier["run_id"],
+        "path": str(earlier_path),
+        "checks": ["pnl filled"],
+    }
+
+
+def test_cli_rerun_of_a_missing_verdict_is_a_usage_error(
+    nightly: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = check(tmp_path, nightly, "--rerun", "nope.json")
+    assert (code, out) == (2, "")
+    assert err == "postrun: --rerun: cannot read nope.json: No such file or directory\n"
+
+
+def test_cli_notify_posts_on_failure_and_keeps_the_exit_code(
+    nightly: dict[str, str], tmp_path: Path
+) -> None:
+    hook = Hook()
+    try:
+        code, out, err = check(tmp_path, nightly, "-q", "--notify", hook.url)
+    finally:
+        hook.close()
+    assert (code, err) == (1, "")
+    port = hook.server.server_port
+    assert f"notified: http://127.0.0.1:{port}/…\n" in out
+    (request,) = hook.received
+    body = request["body"]
+    assert body["postrun"]["verdict"] == "FAIL"
+    assert body["postrun"]["report"].endswith("verdict.html")
+    assert (
+        body["text"].splitlines()[1].startswith("• FAIL pnl filled: portfolio_snapshots has NULLs")
+    )
+
+
+def test_cli_notify_failure_is_reported_and_changes_nothing(
+    nightly: dict[str, str], tmp_path: Path
+) -> None:
+    hook = Hook(status=503)
+    try:
+        code, out, err = check(tmp_path, nightly, "-q", "--notify", hook.url)
+    finally:
+        hook.close()
+    port = hook.server.server_port
+    assert code == 1
+    assert err == (
+        f"postrun: notification to http://127.0.0.1:{port}/… failed: HTTP 503 Service "
+        "Unavailable (the exit code is unchanged)\n"
+    )
+    assert "s3cr3tToken" not in out + err
+    load_verdict(out, tmp_path)  # the reports are written all the same
+
+
+def test_cli_notify_on_pass_only_when_asked(
+    nightly: dict[str, str], tmp_path: Path, duck: Database
+) -> None:
+    duck.run("update portfolio_snapshots set daily_pnl = 0 where daily_pnl is null;")
+    hook = Hook()
+    try:
+        assert check(tmp_path, nightly, "-q", "--notify", hook.url)[0] == 0
+        assert hook.received == []
+        assert check(tmp_path, nightly, "-q", "--notify", hook.url, "--notify-on", "always")[0] == 0
+    finally:
+        hook.close()
+    assert [r["body"]["postrun"]["verdict"] for r in hook.received] == ["PASS"]
+    code, _, err = check(tmp_path, nightly, "--notify-on", "sometimes")
+    assert (code, err) == (
+        2,
+        "postrun: --notify-on must be 'failure' or 'always', not 'sometimes'\n",
+    )
+
+
+def test_cli_sample_limit(nightly: dict[str, str], tmp_path: Path, duck: Database) -> None:
+    duck.run(
+        "insert into portfolio_snapshots values "
+        "('PF-3', '2025-11-06', null), ('PF-4', '2025-11-06', null);"
+    )
+    code, out, _ = check(tmp_path, nightly, "-q", "--sample-limit", "2")
+    assert code == 1
+    pnl = load_verdict(out, tmp_path)["checks"][1]
+    assert (len(pnl["failures"]), pnl["failure_count"]) == (2, 3)
+
+
+def test_cli_sample_limit_default_is_the_library_default() -> None:
+    from runner.cli import DEFAULT_SAMPLE_LIMIT as CLI_DEFAULT
+
+    assert CLI_DEFAULT == DEFAULT_SAMPLE_LIMIT
+
+
+# --- postrun init -----------------------------------------------------------------------------
+
+STARTER_DATA = """
+    create table batch_results (id integer, run_date date, amount double, created_at timestamp);
+    insert into batch_results values (1, '2025-11-06', 10.5, '2025-11-06 21:00:00');
+    create table batch_runs (run_id varchar, status varchar);
+    insert into batch_runs values ('r1', 'completed');
+    create table batch_items (run_id varchar, status varchar);
+    insert into batch_items values ('r1', 'succeeded'), ('r1', 'succeeded');
+"""
+
+
+def test_cli_init_writes_a_starter_suite_that_runs_green(duck: Database, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    done = postrun("init", str(project), "--url", duck.url, cwd=tmp_path)
+    suite = project / "checks" / "postrun.yml"
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"wrote {suite}\nnext: postrun validate {suite}\n",
+        "",
+    )
+    assert postrun("validate", str(suite), cwd=tmp_path).returncode == 0
+    duck.run(STARTER_DATA)
+    write(project / "results" / "run_1.json", '{"run_id": "r1", "status": "completed"}')
+    done = postrun("check", str(suite), "-p", "run_date=2025-11-06", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = load_verdict(done.stdout, tmp_path)
+    assert data["counts"]["PASS"] == 5
+
+
+def test_cli_init_starter_suite_fails_on_a_lying_batch(duck: Database, tmp_path: Path) -> None:
+    postrun("init", str(tmp_path), "--url", duck.url, cwd=tmp_path)
+    duck.run(STARTER_DATA + "update batch_items set status = 'failed' where true;")
+    write(tmp_path / "results" / "run_1.json", '{"run_id": "r1", "status": "compl')
+    done = postrun("check", "checks/postrun.yml", "-p", "run_date=2025-11-06", "-q", cwd=tmp_path)
+    assert done.returncode == 1
+    failed = {
+        c["name"] for c in load_verdict(done.stdout, tmp_path)["checks"] if c["status"] == "FAIL"
+    }
+    assert failed == {"result files are complete JSON", "run status matches its items"}
+
+
+def test_cli_init_keeps_an_existing_suite_unless_forced(tmp_path: Path) -> None:
+    assert postrun("init", cwd=tmp_path).returncode == 0
+    suite = tmp_path / "checks" / "postrun.yml"
+    suite.write_text("# mine\n")
+    done = postrun("init", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "postrun: checks/postrun.yml already exists; pass --force to overwrite it\n",
+    )
+    assert suite.read_text() == "# mine\n"
+    assert postrun("init", "--force", cwd=tmp_path).returncode == 0
+    assert suite.read_text().startswith("# A starter postrun suite")
