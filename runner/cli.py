@@ -168,8 +168,9 @@ def validate(
 def list_types() -> None:
     """List the check types with a one-line description and their fields."""
     from runner.checks import REGISTRY
-    from runner.checks.base import CheckSpec
+    from runner.checks.base import CheckSpec, document_fields
 
+    document_fields(kind.spec for kind in REGISTRY.values())
     common = set(CheckSpec.model_fields)
     for name in sorted(REGISTRY):
         kind = REGISTRY[name]

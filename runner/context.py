@@ -145,8 +145,7 @@ class Context:
     def wait(self, done: threading.Event) -> None:
         """Wait for another check's statement to finish, within this check's own deadline."""
         while not done.wait(_WAIT_S):
-            if self.cancelled or self._overdue():
-                raise self._cancelled_error()
+            self.raise_if_cancelled()
 
     def stream(
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
@@ -173,8 +172,7 @@ class Context:
         return next(iter(rows[0].values()))
 
     def _before(self, stmt: sa.Executable, source: str | None) -> Source:
-        if self.cancelled or self._overdue():  # between two statements: do not start another
-            raise self._cancelled_error()
+        self.raise_if_cancelled()  # between two statements: do not start another
         return self.source(source)
 
     def _collect_notes(self, source: Source) -> None:
@@ -208,6 +206,12 @@ class Context:
             cancel = self._cancel
         if cancel is not None:
             cancel()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise a timeout once the engine cancelled the check or its deadline passed: long
+        work outside the database (reading files) calls this between steps."""
+        if self.cancelled or self._overdue():
+            raise self._cancelled_error()
 
     @property
     def busy(self) -> bool:

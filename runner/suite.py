@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from runner.checks import REGISTRY
-from runner.checks.base import CheckSpec, Spec
+from runner.checks.base import CheckSpec, Spec, document_fields
 from runner.errors import SuiteError, SuiteIssue
 from runner.params import ParamSpec, interpolate, placeholders, resolve_params
 from runner.sources import FileSource, Source, SqlSource
@@ -520,6 +520,7 @@ def suite_json_schema() -> dict[str, Any]:
     from pydantic import create_model
 
     specs = tuple(kind.spec for kind in REGISTRY.values())
+    document_fields([SuiteFile, *specs])
     check: Any = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007
     model = create_model("PostrunSuite", __base__=SuiteFile, checks=(list[check], ...))
     schema: dict[str, Any] = model.model_json_schema()

@@ -123,6 +123,15 @@ def test_imports_duckdb_check_with_json_report(duckdb_suite: Path, tmp_path: Pat
     assert imported(modules, *unused, *NEVER) == []
     renderers = ["runner.render.html", "runner.render.junit", "runner.render.markdown"]
     assert imported(modules, *renderers) == []
+    # no file checks in the suite: no file inspector, no simdjson (orjson writes the verdict)
+    assert imported(modules, "runner.sources.json_files", "simdjson") == []
+
+
+def test_imports_json_integrity_default_is_the_inspector_default() -> None:
+    from runner.checks.json_integrity import DEFAULT_MAX_BYTES
+    from runner.sources import json_files
+
+    assert DEFAULT_MAX_BYTES == json_files.DEFAULT_MAX_BYTES
 
 
 def test_imports_all_formats_load_their_renderers(duckdb_suite: Path, tmp_path: Path) -> None:

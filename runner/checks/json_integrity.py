@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from runner.checks.base import CheckSpec, Relation, Spec, register
 from runner.context import Context
-from runner.errors import CheckConfigError, SourceError
-from runner.results import ErrorCategory, Outcome
+from runner.errors import CheckConfigError
+from runner.plan import Query
+from runner.results import Outcome
 from runner.sources.files import expand, glob_root
-from runner.sources.json_files import DEFAULT_MAX_BYTES, FileProblem, JsonFileInspector, load_schema
+
+if TYPE_CHECKING:
+    from runner.sources.json_files import FileProblem
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+"""runner.sources.json_files.DEFAULT_MAX_BYTES, spelled here: that module loads only when a
+suite checks files."""
 
 
 class ExpectedQuery(Spec):
@@ -67,14 +72,23 @@ class JsonIntegritySpec(CheckSpec):
             yield "expected", Relation(query=self.expected.query, source=self.expected.source)
 
 
-@register(JsonIntegritySpec)
+def queries(spec: JsonIntegritySpec, ctx: Context) -> list[Query]:
+    """The query naming the expected files, when they come from a database."""
+    if not isinstance(spec.expected, ExpectedQuery):
+        return []
+    return [Query(ctx.text(spec.expected.query), spec.expected.source or spec.source)]
+
+
+@register(JsonIntegritySpec, queries=queries)
 def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
+    from runner.sources.json_files import JsonFileInspector
+
     patterns = _patterns(spec, ctx)
     paths = expand(patterns)
     inspector = JsonFileInspector(
         min_bytes=spec.min_bytes, max_bytes=spec.max_bytes, schema=_schema(spec)
     )
-    problems, size = inspector.inspect_many(paths, interrupt=partial(_stop_if_cancelled, ctx))
+    problems, size = inspector.inspect_many(paths, interrupt=ctx.raise_if_cancelled)
     bad_files = len({p.path for p in problems})  # a listed file that vanished counts here too
     names = _expected_names(spec, ctx)
     absent = _missing(names, paths, [glob_root(p) for p in patterns])
@@ -119,6 +133,8 @@ def _schema(spec: JsonIntegritySpec) -> dict[str, Any] | None:
     if spec.schema_path is None:
         return None
     try:
+        from runner.sources.json_files import load_schema
+
         return load_schema(Path(spec.schema_path))
     except (OSError, ValueError) as exc:  # the suite's own schema file, not the data
         raise CheckConfigError(str(exc)) from exc
@@ -133,20 +149,13 @@ def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> list[str]:
     return [str(next(iter(row.values()))) for row in rows if row and next(iter(row.values()))]
 
 
-def _stop_if_cancelled(ctx: Context) -> None:
-    """Raise once the engine cancelled the check or its deadline passed: the inspection stops
-    its worker processes and the check ends (the engine has reported the timeout)."""
-    if ctx.cancelled or (ctx.deadline is not None and time.monotonic() >= ctx.deadline):
-        raise SourceError(
-            f"check '{ctx.spec.name}' was cancelled", category=ErrorCategory.TIMEOUT, retryable=True
-        )
-
-
 def _missing(names: list[str], paths: list[Path], roots: list[Path]) -> list[FileProblem]:
     if not names:
         return []
     base_names = {p.name for p in paths}
     relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
+    from runner.sources.json_files import FileProblem
+
     root = roots[0] if roots else Path(".")
     return [
         FileProblem(str(root / name), "missing", "expected file was not written")

@@ -9,7 +9,7 @@ import pytest
 
 import runner.checks
 from runner.checks import REGISTRY
-from runner.checks.base import CheckSpec, register
+from runner.checks.base import CheckSpec, document_fields, register
 
 MODULES = sorted(
     m.name for m in pkgutil.iter_modules(runner.checks.__path__) if m.name not in ("base",)
@@ -28,6 +28,7 @@ def test_registry_type_lives_in_its_module(name: str) -> None:
     assert kind.spec.__module__ == module.__name__
     assert kind.spec.__name__ == "".join(p.title() for p in name.split("_")) + "Spec"
     assert kind.summary, f"{kind.spec.__name__} needs a one-line docstring"
+    document_fields([kind.spec])  # what `postrun list` does before it prints the fields
     undocumented = [
         field
         for field, info in kind.spec.model_fields.items()
@@ -40,3 +41,20 @@ def test_registry_refuses_a_second_registration() -> None:
     spec = REGISTRY["row_count"].spec
     with pytest.raises(RuntimeError, match="check type 'row_count' is registered twice"):
         register(spec)(REGISTRY["row_count"].run)
+
+
+def test_registry_every_suite_field_is_documented_in_the_schema() -> None:
+    """Field docs are attribute docstrings, read on demand (`document_fields`): every field of
+    every model a suite file holds, nested ones included, reaches the JSON Schema."""
+    from runner.suite import suite_json_schema
+
+    schema = suite_json_schema()
+    undocumented = [
+        f"{model}.{field}"
+        for model, definition in [("suite", schema), *schema["$defs"].items()]
+        for field, prop in definition.get("properties", {}).items()
+        if "description" not in prop and field not in ("type", "checks")
+    ]
+    assert undocumented == []
+    relation = schema["$defs"]["Relation"]["properties"]["table"]["description"]
+    assert relation == "Table name, optionally schema-qualified (`analytics.portfolio_snapshots`)."
