@@ -555,3 +555,15 @@ def test_markdown_cuts_long_tables_with_a_count() -> None:
     assert "… 150 more checks not shown: see verdict.html or verdict.json." in text
     assert "… 50 more checks not shown: see verdict.html or verdict.json." in text
     assert len(text.encode()) < 100_000
+
+
+def test_render_markdown_names_the_run_a_rerun_repeats() -> None:
+    from runner.results import RerunOf
+
+    verdict = golden_verdict().model_copy(
+        update={
+            "rerun_of": RerunOf(run_id="20251106T031500Z-aaaaaa", path="v.json", checks=["a_b"])
+        }
+    )
+    lines = render_markdown(verdict).decode().splitlines()
+    assert "rerun of run 20251106T031500Z-aaaaaa: ran again a\\_b" in lines

@@ -26,6 +26,8 @@ from runner.results import (
     CheckResult,
     ErrorCategory,
     ExitCode,
+    QueryInfo,
+    RerunOf,
     Status,
     SuiteInfo,
     ToolInfo,
@@ -537,3 +539,47 @@ def test_format_duration(seconds: float, shown: str) -> None:
 )
 def test_format_timestamp(value: str, shown: str) -> None:
     assert format_timestamp(value) == shown
+
+
+# --- the SQL a run sent, and what a rerun repeats ---------------------------------------------
+
+
+def test_render_html_lists_the_sql_sent_and_the_rerun() -> None:
+    checks = [make_check("rows", Status.PASS), make_check("pnl <b>", Status.FAIL)]
+    verdict = make_verdict(checks).model_copy(
+        update={
+            "queries": [
+                QueryInfo(
+                    id="q1",
+                    source="warehouse",
+                    sql="SELECT count(*) AS a0 \nFROM t WHERE x < '<script>'",
+                    checks=["rows", "pnl <b>"],
+                    duration_s=0.012,
+                ),
+                QueryInfo(id="q2", source="warehouse", sql="SELECT 1", checks=["pnl <b>"]),
+            ],
+            "rerun_of": RerunOf(
+                run_id="20261122T101500Z-aaaaaa", path="old/verdict.json", checks=["pnl <b>"]
+            ),
+        }
+    )
+    html = render_html(verdict).decode("utf-8")
+    doc = parse(render_html(verdict))
+    section = doc.by_id("queries")
+    assert section.one("h2").text().startswith("SQL sent 2 statements")
+    summaries = [d.one("summary").text() for d in section.all("details", "query")]
+    assert summaries == [
+        "q1 on warehouse · 12 ms · shared by rows, pnl <b>",
+        "q2 on warehouse · did not return · pnl <b>",
+    ]
+    assert section.all("pre")[0].text() == "SELECT count(*) AS a0 \nFROM t WHERE x < '<script>'"
+    assert "<script>'" not in html  # escaped like every other value
+    assert key_values(doc.by_id("run"))["rerun of"] == (
+        "run 20261122T101500Z-aaaaaa (old/verdict.json); ran again: pnl <b>"
+    )
+
+
+def test_render_html_without_queries_has_no_sql_section() -> None:
+    _, doc = render([make_check("rows", Status.PASS)])
+    assert [n for n in doc.walk() if n.attrs.get("id") == "queries"] == []
+    assert "rerun of" not in key_values(doc.by_id("run"))

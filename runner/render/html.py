@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from runner.results import CheckError, CheckResult, Status, Verdict
+from runner.results import CheckError, CheckResult, QueryInfo, Status, Verdict
 
 MESSAGE_LIMIT = 300
 """Characters of a message shown before the rest is folded away."""
@@ -140,6 +140,16 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class QueryView:
+    id: str
+    source: str
+    checks: str
+    shared: bool
+    duration: str
+    sql: str
+
+
+@dataclass(frozen=True)
 class PageView:
     verdict: str
     headline: str
@@ -163,6 +173,8 @@ class PageView:
     problem_count: int
     checks: list[CheckView]
     evidence: list[CheckView]
+    queries: list[QueryView]
+    rerun_of: str | None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -217,7 +229,28 @@ def build_page(verdict: Verdict) -> PageView:
         problem_count=len(evidence),
         checks=checks,
         evidence=evidence,
+        queries=[_query_view(q) for q in verdict.queries],
+        rerun_of=_rerun_of(verdict),
     )
+
+
+def _query_view(query: QueryInfo) -> QueryView:
+    took = "did not return" if query.duration_s is None else format_duration(query.duration_s)
+    return QueryView(
+        id=query.id,
+        source=query.source,
+        checks=", ".join(query.checks),
+        shared=len(query.checks) > 1,
+        duration=took,
+        sql=query.sql,
+    )
+
+
+def _rerun_of(verdict: Verdict) -> str | None:
+    if verdict.rerun_of is None:
+        return None
+    again = ", ".join(verdict.rerun_of.checks) or "nothing: no check failed"
+    return f"run {verdict.rerun_of.run_id} ({verdict.rerun_of.path}); ran again: {again}"
 
 
 def order_checks(checks: Sequence[CheckResult]) -> list[tuple[int, CheckResult]]:

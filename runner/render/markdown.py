@@ -60,6 +60,9 @@ def _header(verdict: Verdict) -> list[str]:
     if verdict.params:
         params = ", ".join(f"{k}={_scalar(v)}" for k, v in verdict.params.items())
         lines.append(f"params: {escape(params)}")
+    if verdict.rerun_of is not None:
+        again = ", ".join(verdict.rerun_of.checks) or "nothing"
+        lines.append(f"rerun of run {escape(verdict.rerun_of.run_id)}: ran again {escape(again)}")
     # A trailing backslash is a hard line break: the facts stay on separate lines.
     return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
 
