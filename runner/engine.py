@@ -20,14 +20,13 @@ from runner.checks import REGISTRY
 from runner.checks.base import CheckSpec
 from runner.context import DEFAULT_SAMPLE_LIMIT, Context
 from runner.errors import CheckConfigError, SourceError, UsageError
-from runner.plan import Plan, QueryRecord
+from runner.plan import Plan, number_queries
 from runner.results import (
     DETAIL_LIMIT,
     CheckError,
     CheckResult,
     ErrorCategory,
     ExitCode,
-    QueryInfo,
     Status,
     SuiteInfo,
     ToolInfo,
@@ -83,7 +82,7 @@ def run_suite(
         for source in sources.values():
             source.close()
     finished_at = datetime.now(UTC)
-    results, queries = _with_queries(results, runner.contexts, redact)
+    results, queries = number_queries(results, runner.contexts, redact)
     statuses = [r.status for r in results]
     status = worst_status(statuses)
     return Verdict(
@@ -393,36 +392,6 @@ def _timeout_result(check: CheckSpec, message: str, *, duration: float) -> Check
     return CheckResult(
         **_base(check), status=Status.ERROR, message=message, error=error, duration_s=duration
     )
-
-
-def _with_queries(
-    results: list[CheckResult], contexts: dict[str, Context], redact: Callable[[str], str]
-) -> tuple[list[CheckResult], list[QueryInfo]]:
-    """Number the statements the run sent (q1, q2, … in suite order, then in the order each
-    check used them) and name on each result the ones that answered it."""
-    ids: dict[int, str] = {}
-    records: list[QueryRecord] = []
-    named: list[CheckResult] = []
-    for result in results:
-        ctx = contexts.get(result.name)
-        mine: list[str] = []
-        for record in ctx.queries if ctx is not None else ():
-            if id(record) not in ids:
-                ids[id(record)] = f"q{len(ids) + 1}"
-                records.append(record)
-            mine.append(ids[id(record)])
-        named.append(result.model_copy(update={"queries": mine}) if mine else result)
-    queries = [
-        QueryInfo(
-            id=ids[id(r)],
-            source=r.source,
-            sql=redact(r.sql),
-            checks=sorted(r.checks, key=[c.name for c in results].index),
-            duration_s=r.duration_s,
-        )
-        for r in records
-    ]
-    return named, queries
 
 
 def _redactor(values: list[str]) -> Callable[[str], str]:

@@ -11,17 +11,19 @@ failed, with a LIMIT.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from runner.errors import SourceError
+from runner.results import QueryInfo
 
 if TYPE_CHECKING:
     from runner.checks.base import CheckSpec, Relation
     from runner.context import Context
+    from runner.results import CheckResult
     from runner.suite import Suite
 
 
@@ -82,7 +84,9 @@ class SharedScan:
     def add(self, check: str, columns: dict[str, sa.ColumnElement[Any]]) -> None:
         mine = self.labels.setdefault(check, {})
         for label, expression in columns.items():
-            sql = str(expression)
+            # The class too: a construct that compiles differently per dialect (freshness reads
+            # max() as text on DuckDB) must not merge with a plain one that prints the same.
+            sql = f"{type(expression).__name__} {expression}"
             if sql not in self._by_sql:
                 self._by_sql[sql] = f"a{len(self.columns)}"
                 self.columns[self._by_sql[sql]] = expression
@@ -145,6 +149,36 @@ class Plan:
 
     def shared(self, relation: Relation, check: CheckSpec) -> SharedScan | None:
         return self.scans.get(relation_key(relation, check.source))
+
+
+def number_queries(
+    results: list[CheckResult], contexts: dict[str, Context], redact: Callable[[str], str]
+) -> tuple[list[CheckResult], list[QueryInfo]]:
+    """Number the statements the run sent (q1, q2, … in suite order, then in the order each
+    check used them) and name on each result the ones that answered it."""
+    ids: dict[int, str] = {}
+    records: list[QueryRecord] = []
+    named: list[CheckResult] = []
+    for result in results:
+        ctx = contexts.get(result.name)
+        mine: list[str] = []
+        for record in ctx.queries if ctx is not None else ():
+            if id(record) not in ids:
+                ids[id(record)] = f"q{len(ids) + 1}"
+                records.append(record)
+            mine.append(ids[id(record)])
+        named.append(result.model_copy(update={"queries": mine}) if mine else result)
+    queries = [
+        QueryInfo(
+            id=ids[id(r)],
+            source=r.source,
+            sql=redact(r.sql),
+            checks=sorted(r.checks, key=[c.name for c in results].index),
+            duration_s=r.duration_s,
+        )
+        for r in records
+    ]
+    return named, queries
 
 
 def explain(suite: Suite, selected: dict[str, bool], *, sample_limit: int) -> str:
