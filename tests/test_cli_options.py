@@ -228,3 +228,38 @@ def test_cli_init_keeps_an_existing_suite_unless_forced(tmp_path: Path) -> None:
     assert suite.read_text() == "# mine\n"
     assert postrun("init", "--force", cwd=tmp_path).returncode == 0
     assert suite.read_text().startswith("# A starter postrun suite")
+
+
+def test_cli_init_asks_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "init", "proj"],
+        cwd=tmp_path,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    os.write(primary, b"postgresql://gate@db/warehouse\nout/results\n")
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0, output
+    os.close(primary)
+    text = output.decode()
+    assert "Database URL [duckdb:///warehouse.duckdb]:" in text
+    assert "Results folder [results]:" in text
+    suite = (tmp_path / "proj" / "checks" / "postrun.yml").read_text()
+    assert '    url: "postgresql://gate@db/warehouse"\n' in suite
+    assert '    files: "../out/results/*.json"\n' in suite
