@@ -273,12 +273,15 @@ def growing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "r.json"
     path.write_bytes(b'{"a": [1]}')
     real_fstat = os.fstat
+    inode = path.stat().st_ino
 
     def fstat_then_grown(fd: int) -> os.stat_result:
         info = real_fstat(fd)
-        with path.open("r+b") as handle:
-            handle.seek(0)
-            handle.write(b'{"a": [1' + b", 1" * 100 + b"]}")
+        # Only the reader's descriptor of this file: pytest itself may fstat other files.
+        if info.st_ino == inode and info.st_size < 100:
+            with path.open("r+b") as handle:
+                handle.seek(0)
+                handle.write(b'{"a": [1' + b", 1" * 100 + b"]}")
         return info
 
     monkeypatch.setattr(os, "fstat", fstat_then_grown)
