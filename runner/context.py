@@ -128,9 +128,7 @@ class Context:
         self, stmt: sa.Executable, source: str | None = None
     ) -> tuple[list[dict[str, Any]], QueryRecord]:
         """``fetch``, and the record of the statement (which other checks may share)."""
-        target = self._before(stmt, source)
-        record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
-        self.queries.append(record)
+        target, record = self._before(stmt, source)
         started = time.perf_counter()
         rows = target.execute(stmt, self.params, self._interrupter, deadline=self.deadline)
         record.duration_s = round(time.perf_counter() - started, 4)
@@ -151,10 +149,7 @@ class Context:
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
     ) -> Iterator[list[dict[str, Any]]]:
         """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
-        target = self._before(stmt, source)
-        self.queries.append(
-            QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
-        )
+        target, _ = self._before(stmt, source)
         yield from target.stream(
             stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
         )
@@ -171,9 +166,13 @@ class Context:
             )
         return next(iter(rows[0].values()))
 
-    def _before(self, stmt: sa.Executable, source: str | None) -> Source:
+    def _before(self, stmt: sa.Executable, source: str | None) -> tuple[Source, QueryRecord]:
+        """The source to run ``stmt`` on, and the statement's record, kept from now on."""
         self.raise_if_cancelled()  # between two statements: do not start another
-        return self.source(source)
+        target = self.source(source)
+        record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
+        self.queries.append(record)
+        return target, record
 
     def _collect_notes(self, source: Source) -> None:
         for note in source.notes():
