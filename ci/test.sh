@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "ci: installing postrun with its dev extra"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster]'
+python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster,expectations]'
 
 # shellcheck source=ci/postgres.sh
 source ci/postgres.sh
