@@ -8,6 +8,7 @@ from runner.checks import (  # noqa: F401  (each import registers its check type
     not_null,
     reference,
     row_count,
+    schema,
     sql,
     status_consistency,
 )
