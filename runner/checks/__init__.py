@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner.checks import (  # noqa: F401  (each import registers its check type)
+    expectation_suite,
     freshness,
     json_integrity,
     not_null,

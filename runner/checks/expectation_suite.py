@@ -1,0 +1,207 @@
+"""expectation_suite: a Great Expectations suite passes on the relation.
+
+The expectations postrun can express in SQL run as aggregates of the run's shared scan, with GX's
+semantics (runner/gx.py); the others run through GX itself, imported only then. An expectation's
+GX severity decides what its failure means: `critical` fails the check; `warning` and `info` are
+reported among the failures but leave the check passing (a note says so), since a check has one
+severity of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field
+
+from runner import gx
+from runner.checks.base import Relation, RelationCheck, register
+from runner.context import Context
+from runner.errors import CheckConfigError
+from runner.plan import Scan
+from runner.results import Outcome
+
+
+class ExpectationSuiteSpec(RelationCheck):
+    """A Great Expectations suite (GX 1.x JSON) passes on the relation."""
+
+    type: Literal["expectation_suite"]
+    suite: str
+    """Path of the GX ExpectationSuite JSON file (e.g. ../expectations/snapshots.gx.json)."""
+    max_rows: Annotated[int, Field(ge=1)] = 1_000_000
+    """Most rows fetched into a DataFrame for expectations GX must run on DuckDB."""
+
+    existing_paths = ("suite",)
+
+
+def _compiled(spec: ExpectationSuiteSpec) -> list[gx.Compiled]:
+    compiled = (gx.compile_expectation(e) for e in gx.read_suite(spec.suite).expectations)
+    return [c for c in compiled if c is not None]
+
+
+def scans(spec: ExpectationSuiteSpec) -> list[Scan]:
+    """The aggregates of every compiled expectation (those needing a regex run on their own)."""
+    columns: dict[str, sa.ColumnElement[Any]] = {"rows": sa.func.count()}
+    wanted: list[Scan] = []
+    for c in _compiled(spec):
+        if not c.needs_regex:
+            columns |= {f"e{c.expectation.index}_{k}": v for k, v in c.aggregates.items()}
+        if c.other_table is not None:
+            other = Relation(table=c.other_table, source=spec.source)
+            wanted.append(Scan(other, {"count": sa.func.count()}))
+    return [Scan(spec.relation, columns), *wanted]
+
+
+@register(ExpectationSuiteSpec, scans=scans)
+def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
+    suite = gx.read_suite(spec.suite)
+    values = ctx.scan(spec.relation)
+    dialect = ctx.source().dialect().name
+    results: dict[int, dict[str, Any]] = {}
+    fallback: list[gx.Expectation] = []
+    for exp in suite.expectations:
+        compiled = gx.compile_expectation(exp)
+        if compiled is None or (compiled.needs_regex and dialect not in _REGEX_DIALECTS):
+            fallback.append(exp)
+            continue
+        results[exp.index] = _judge(compiled, values, spec, ctx) | {"engine": "postrun"}
+    if fallback:
+        rows = int(values["rows"] or 0)
+        for index, result in _run_gx(spec, ctx, fallback, rows).items():
+            results[index] = result | {"engine": "great_expectations"}
+    listed = [_entry(e, results[e.index]) for e in suite.expectations]
+    return _outcome(spec, suite, listed)
+
+
+_REGEX_DIALECTS = ("duckdb", "postgresql")
+
+
+def _judge(
+    compiled: gx.Compiled, values: dict[str, Any], spec: ExpectationSuiteSpec, ctx: Context
+) -> dict[str, Any]:
+    prefix = f"e{compiled.expectation.index}_"
+    mine = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+    if compiled.needs_regex:
+        labelled = [e.label(k) for k, e in compiled.aggregates.items()]
+        mine = ctx.fetch(ctx.select(spec.relation, *labelled))[0]
+    if compiled.other_table is not None:
+        other = Relation(table=compiled.other_table, source=spec.source)
+        mine["other"] = int(ctx.scan(other)["count"])
+    if compiled.grouped:
+        mine["bad"] = _duplicated_rows(compiled, spec, ctx)
+    if compiled.expectation.type == "expect_column_to_exist":
+        mine["columns"] = _columns(spec, ctx)
+    judged = compiled.judge(mine)
+    if not judged["success"] and compiled.unexpected is not None:
+        judged["result"]["partial_unexpected_list"] = _sample(compiled, spec, ctx)
+    return judged
+
+
+def _duplicated_rows(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> int:
+    """GX's unexpected count for uniqueness: every row whose value (tuple) occurs twice or more."""
+    assert compiled.where is not None
+    keys: list[sa.ColumnElement[Any]] = [sa.column(c) for c in compiled.grouped]
+    groups = ctx.select(spec.relation, sa.func.count().label("n")).where(compiled.where)
+    groups = groups.group_by(*keys).having(sa.func.count() > 1)
+    inner = groups.subquery("dup")
+    total = sa.select(sa.func.coalesce(sa.func.sum(inner.c.n), 0).label("bad"))
+    return int(ctx.scalar(total))
+
+
+def _columns(spec: ExpectationSuiteSpec, ctx: Context) -> list[str]:
+    """The relation's columns, from a select that returns no rows."""
+    stmt = ctx.select(spec.relation, sa.literal_column("*")).where(sa.false())
+    from runner.sources import SqlSource
+
+    source = ctx.source()
+    if not isinstance(source, SqlSource):
+        raise CheckConfigError(f"source '{source.name}' is not a database")
+    with source.connection(ctx.deadline) as conn:
+        return list(conn.execute(stmt, ctx.params).keys())
+
+
+def _sample(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> list[Any]:
+    exp = compiled.expectation
+    assert compiled.unexpected is not None
+    names = [exp.kwargs[k] for k in ("column", "column_A", "column_B") if k in exp.kwargs]
+    stmt = ctx.select(spec.relation, *(sa.column(n) for n in names)).where(compiled.unexpected)
+    if exp.type == "expect_column_distinct_values_to_be_in_set":
+        stmt = stmt.distinct()
+    rows = ctx.fetch(stmt.limit(ctx.sample_limit)) if ctx.sample_limit else []
+    return [row[names[0]] if len(names) == 1 else row for row in rows]
+
+
+def _entry(exp: gx.Expectation, judged: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "expectation": exp.describe(),
+        "type": exp.type,
+        "kwargs": exp.kwargs,
+        "severity": exp.severity,
+        "success": bool(judged["success"]),
+        "engine": judged["engine"],
+        "result": judged.get("result", {}),
+    }
+
+
+def _outcome(
+    spec: ExpectationSuiteSpec, suite: gx.GxSuite, listed: list[dict[str, Any]]
+) -> Outcome:
+    failed = [e for e in listed if not e["success"]]
+    critical = [e for e in failed if gx.SEVERITIES[e["severity"]] == "error"]
+    compiled = sum(e["engine"] == "postrun" for e in listed)
+    observed = {
+        "suite": suite.name,
+        "expectations": len(listed),
+        "failed": len(failed),
+        "compiled": compiled,
+        "great_expectations": len(listed) - compiled,
+        "results": [_summary(e) for e in listed],
+    }
+    target = spec.relation.describe()
+    names = ", ".join(e["expectation"] for e in failed[:3]) + (", …" if len(failed) > 3 else "")
+    message = (
+        f"{target}: {len(failed)} of {len(listed)} expectations of '{suite.name}' failed ({names})"
+        if failed
+        else f"{target}: all {len(listed)} expectations of '{suite.name}' passed"
+    )
+    notes = []
+    if failed and not critical:
+        notes.append(f"{len(failed)} failed expectation(s) have GX severity warning/info only")
+    expected = {"suite": spec.suite}
+    return Outcome(not critical, message, observed, expected, failed, len(failed), notes)
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    result = {k: v for k, v in entry["result"].items() if k in _SUMMARY_KEYS}
+    return {k: entry[k] for k in ("expectation", "success", "engine")} | result
+
+
+_SUMMARY_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "observed_value")
+
+
+def _run_gx(
+    spec: ExpectationSuiteSpec, ctx: Context, expectations: list[gx.Expectation], rows: int
+) -> dict[int, dict[str, Any]]:
+    """GX's own results for ``expectations``: over SQL on SQLite and PostgreSQL; on DuckDB, which
+    GX cannot read through SQLAlchemy (GX issues #10738, #11579), over the rows as a DataFrame."""
+    source = ctx.source()
+    url = getattr(source, "url", None)
+    if source.dialect().name in ("sqlite", "postgresql") and isinstance(url, str):
+        plain = spec.table if spec.table is not None and spec.where is None else None
+        relation = plain or _literal_sql(spec, ctx)
+        return gx.validate_sql(url, relation, expectations, ctx.sample_limit)
+    if rows > spec.max_rows:
+        raise CheckConfigError(
+            f"{len(expectations)} expectation(s) need GX, which reads DuckDB only as a DataFrame, "
+            f"and {spec.relation.describe()} has {rows} rows (max_rows {spec.max_rows}): raise "
+            "max_rows or keep to the expectations postrun compiles (postrun list)"
+        )
+    records = ctx.fetch(ctx.select(spec.relation, sa.literal_column("*")))
+    return gx.validate_records(records, expectations, ctx.sample_limit)
+
+
+def _literal_sql(spec: ExpectationSuiteSpec, ctx: Context) -> str:
+    """The relation as one SELECT with the params written in (GX binds none)."""
+    stmt = ctx.select(spec.relation, sa.literal_column("*")).params(ctx.params)
+    compiled = stmt.compile(dialect=ctx.source().dialect(), compile_kwargs={"literal_binds": True})
+    return str(compiled)

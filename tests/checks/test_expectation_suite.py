@@ -1,0 +1,305 @@
+"""expectation_suite: GX suites compiled to SQL agree with GX itself, expectation by expectation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import gx
+from tests.conftest import Database, RunYaml, only_check
+
+SETUP = """
+    create table t (id integer, a integer, b varchar(10), c float, d integer, g varchar(10));
+    insert into t values
+        (1, 1, 'x', 1.5, 1, 'p'),
+        (2, 2, 'y', 2.5, 2, 'p'),
+        (3, 2, 'z', null, 3, 'q'),
+        (4, null, 'x', 4.0, null, 'q'),
+        (5, 7, null, 5.5, 7, 'p'),
+        (6, 9, 'ab', 6.0, 8, 'q'),
+        (7, null, null, null, null, null),
+        (8, 3, 'x', 0.5, 3, 'p');
+    create table other (id integer);
+    insert into other values (1), (2), (3);
+"""
+
+GT_A = {"type": "comparison", "column": {"name": "a"}, "operator": ">", "parameter": 1}
+IS_P = {"type": "comparison", "column": {"name": "g"}, "operator": "==", "parameter": "p"}
+EITHER = {
+    "type": "or",
+    "conditions": [GT_A, {"type": "nullity", "column": {"name": "b"}, "is_null": True}],
+}
+BOTH = {
+    "type": "and",
+    "conditions": [IS_P, {"type": "nullity", "column": {"name": "a"}, "is_null": False}],
+}
+
+
+def e(kind: str, **kwargs: Any) -> dict[str, Any]:
+    return {"type": kind, "kwargs": kwargs, "meta": {}}
+
+
+# Every compiled expectation, passing and failing, with and without mostly and row_condition.
+CORPUS = [
+    e("expect_table_row_count_to_equal", value=8),
+    e(
+        "expect_table_row_count_to_equal",
+        value=3,
+        row_condition=IS_P,
+        condition_parser="great_expectations",
+    ),
+    e("expect_table_row_count_to_be_between", min_value=1, max_value=8),
+    e("expect_table_row_count_to_be_between", min_value=1, max_value=8, strict_max=True),
+    e("expect_table_row_count_to_equal_other_table", other_table_name="other"),
+    e("expect_column_to_exist", column="a"),
+    e("expect_column_to_exist", column="nope"),
+    e("expect_column_values_to_not_be_null", column="id"),
+    e("expect_column_values_to_not_be_null", column="a"),
+    e("expect_column_values_to_not_be_null", column="a", mostly=0.7),
+    e(
+        "expect_column_values_to_not_be_null",
+        column="a",
+        row_condition=IS_P,
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_values_to_be_null", column="b"),
+    e(
+        "expect_column_values_to_be_null",
+        column="c",
+        row_condition='col("g").notNull()',
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_values_to_be_in_set", column="b", value_set=["x", "y", "z"]),
+    e("expect_column_values_to_be_in_set", column="b", value_set=["x", "y", "z"], mostly=0.8),
+    e("expect_column_values_to_be_in_set", column="b", value_set=["x", "y", "z"], mostly=0.9),
+    e(
+        "expect_column_values_to_be_in_set",
+        column="a",
+        value_set=[1, 2, 3],
+        row_condition=EITHER,
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_values_to_not_be_in_set", column="b", value_set=["ab"]),
+    e("expect_column_values_to_not_be_in_set", column="b", value_set=["q"]),
+    e("expect_column_values_to_be_between", column="a", min_value=1, max_value=9),
+    e("expect_column_values_to_be_between", column="a", min_value=1, max_value=9, strict_min=True),
+    e("expect_column_values_to_be_between", column="c", min_value=1, mostly=0.8),
+    e(
+        "expect_column_values_to_be_between",
+        column="a",
+        max_value=2,
+        row_condition=BOTH,
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_values_to_be_unique", column="id"),
+    e("expect_column_values_to_be_unique", column="a"),
+    e("expect_column_values_to_be_unique", column="b", mostly=0.5),
+    e(
+        "expect_column_values_to_be_unique",
+        column="a",
+        row_condition='col("g") == "q"',
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_min_to_be_between", column="a", min_value=1, max_value=1),
+    e("expect_column_min_to_be_between", column="a", min_value=1, strict_min=True),
+    e("expect_column_max_to_be_between", column="c", max_value=6.0),
+    e(
+        "expect_column_max_to_be_between",
+        column="a",
+        max_value=5,
+        row_condition=IS_P,
+        condition_parser="great_expectations",
+    ),
+    e("expect_column_mean_to_be_between", column="a", min_value=4, max_value=4),
+    e("expect_column_mean_to_be_between", column="d", min_value=3, max_value=5),
+    e("expect_column_sum_to_be_between", column="a", min_value=24, max_value=24),
+    e("expect_column_sum_to_be_between", column="a", min_value=25),
+    e("expect_column_distinct_values_to_be_in_set", column="g", value_set=["p", "q"]),
+    e("expect_column_distinct_values_to_be_in_set", column="b", value_set=["x", "y"]),
+    e("expect_compound_columns_to_be_unique", column_list=["b", "g"]),
+    e("expect_compound_columns_to_be_unique", column_list=["id", "g"]),
+    e("expect_compound_columns_to_be_unique", column_list=["b", "g"], mostly=0.5),
+    e("expect_column_pair_values_to_be_equal", column_A="a", column_B="d"),
+    e("expect_column_pair_values_to_be_equal", column_A="a", column_B="d", mostly=0.5),
+    e(
+        "expect_column_pair_values_to_be_equal",
+        column_A="a",
+        column_B="d",
+        ignore_row_if="either_value_is_missing",
+    ),
+    e(
+        "expect_column_pair_values_to_be_equal",
+        column_A="a",
+        column_B="d",
+        row_condition=IS_P,
+        condition_parser="great_expectations",
+    ),
+]
+REGEX = [
+    e("expect_column_values_to_match_regex", column="b", regex="^[xyz]$"),
+    e("expect_column_values_to_match_regex", column="b", regex="[a-z]", mostly=0.5),
+]
+COMPARED = ("element_count", "unexpected_count", "unexpected_percent", "observed_value")
+
+
+def write_suite(path: Path, expectations: list[dict[str, Any]], name: str = "corpus") -> Path:
+    path.write_text(json.dumps({"name": name, "expectations": expectations, "meta": {}}))
+    return path
+
+
+def run_check(run_yaml: RunYaml, db: Database, suite: Path, extra: str = "") -> dict[str, Any]:
+    return only_check(
+        run_yaml(
+            f"""\
+            suite: gx
+            sources:
+              w: {{url: "{db.url}"}}
+            checks:
+              - {{type: expectation_suite, table: t, suite: "{suite}"{extra}}}
+            """
+        )
+    )
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    picked = {k: result.get(k) for k in COMPARED if result.get(k) is not None}
+    if isinstance(picked.get("observed_value"), float):
+        picked["observed_value"] = round(picked["observed_value"], 9)
+    if isinstance(picked.get("unexpected_percent"), float):
+        picked["unexpected_percent"] = round(picked["unexpected_percent"], 9)
+    return picked
+
+
+@pytest.fixture
+def data(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    database: Database = request.getfixturevalue(request.param)
+    database.run(SETUP)
+    return database
+
+
+def gx_results(url: str, expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    parsed = [gx.Expectation(i, x["type"], x["kwargs"]) for i, x in enumerate(expectations)]
+    out = gx.validate_sql(url, "t", parsed, 20)
+    return [out[i] for i in range(len(parsed))]
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Database:
+    return Database("sqlite", tmp_path / "data.sqlite")
+
+
+@pytest.mark.parametrize(
+    "data", ["sqlite", pytest.param("pg", marks=pytest.mark.postgres)], indirect=True
+)
+def test_expectation_suite_compiled_agrees_with_gx(
+    data: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    corpus = CORPUS + (REGEX if data.kind == "postgresql" else [])
+    check = run_check(run_yaml, data, write_suite(tmp_path / "s.gx.json", corpus))
+    ours = check["observed"]["results"]
+    assert {r["engine"] for r in ours} == {"postrun"}
+    theirs = gx_results(data.url, corpus)
+    for x, mine, their in zip(corpus, ours, theirs, strict=True):
+        assert (mine["success"], comparable(mine)) == (
+            their["success"],
+            comparable(their["result"]),
+        ), x
+
+
+def test_expectation_suite_compiled_on_duckdb_matches_sqlite(
+    duck: Database, sqlite: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    duck.run(SETUP)
+    sqlite.run(SETUP)
+    suite = write_suite(tmp_path / "s.gx.json", CORPUS)
+    on_duck = run_check(run_yaml, duck, suite)["observed"]["results"]
+    on_sqlite = run_check(run_yaml, sqlite, suite)["observed"]["results"]
+    assert [comparable(r) | {"ok": r["success"]} for r in on_duck] == [
+        comparable(r) | {"ok": r["success"]} for r in on_sqlite
+    ]
+
+
+def test_expectation_suite_fails_with_gx_result_and_sample(
+    sqlite: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    sqlite.run(SETUP)
+    suite = write_suite(
+        tmp_path / "s.gx.json",
+        [e("expect_column_values_to_be_in_set", column="b", value_set=["x", "y", "z"])],
+    )
+    check = run_check(run_yaml, sqlite, suite)
+    assert check["status"] == "FAIL"
+    assert check["message"] == (
+        "t: 1 of 1 expectations of 'corpus' failed (expect_column_values_to_be_in_set(b))"
+    )
+    assert check["failures"][0]["result"] == {
+        "element_count": 8,
+        "unexpected_count": 1,
+        "unexpected_percent": 1 / 6 * 100,
+        "partial_unexpected_list": ["ab"],
+    }
+
+
+def test_expectation_suite_warning_severity_only_notes(
+    sqlite: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    sqlite.run(SETUP)
+    failing = e("expect_column_values_to_not_be_null", column="a") | {
+        "meta": {"severity": "warning"}
+    }
+    check = run_check(run_yaml, sqlite, write_suite(tmp_path / "s.gx.json", [failing]))
+    assert (check["status"], len(check["failures"])) == ("PASS", 1)
+    assert "severity warning/info only" in " ".join(check["notes"])
+
+
+def test_expectation_suite_falls_back_to_gx(
+    duck: Database, sqlite: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """Unknown expectations run through GX: SQL on SQLite (regex too: SQLite has none), a
+    DataFrame on DuckDB, whose SQLAlchemy results GX reads after closing the connection."""
+    lengths = e("expect_column_value_lengths_to_be_between", column="b", min_value=1, max_value=1)
+    regex = REGEX[0]
+    suite = write_suite(tmp_path / "s.gx.json", [lengths, regex])
+    sqlite.run(SETUP)
+    on_sqlite = run_check(run_yaml, sqlite, suite)["observed"]["results"]
+    assert [(r["engine"], r["success"], r["unexpected_count"]) for r in on_sqlite] == [
+        ("great_expectations", False, 1),
+        ("great_expectations", False, 1),
+    ]
+    duck.run(SETUP)
+    on_duck = run_check(run_yaml, duck, write_suite(tmp_path / "l.gx.json", [lengths]))
+    assert [(r["engine"], r["unexpected_count"]) for r in on_duck["observed"]["results"]] == [
+        ("great_expectations", 1)
+    ]
+    too_big = run_check(run_yaml, duck, suite, ", max_rows: 3")
+    assert too_big["status"] == "ERROR"
+    assert "has 8 rows (max_rows 3)" in too_big["error"]["message"]
+
+
+def test_expectation_suite_compiled_only_never_imports_gx(duck: Database, tmp_path: Path) -> None:
+    duck.run(SETUP)
+    suite = write_suite(tmp_path / "s.gx.json", CORPUS)
+    (tmp_path / "suite.yml").write_text(
+        textwrap.dedent(
+            f"""\
+            suite: gx
+            sources:
+              w: {{url: "{duck.url}"}}
+            checks:
+              - {{type: expectation_suite, table: t, suite: "{suite}"}}
+            """
+        )
+    )
+    script = (
+        "import sys; from runner import load_suite, run_suite; "
+        f"v = run_suite(load_suite({str(tmp_path / 'suite.yml')!r}, env={{}})); "
+        "print(v.checks[0].status, 'great_expectations' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["FAIL", "False", "False"]
