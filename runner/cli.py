@@ -181,6 +181,11 @@ def list_types() -> None:
             need = "required" if info.is_required() else "optional"
             doc = " ".join((info.description or "").split())
             typer.echo(f"    {info.alias or field:<18} {need:<9} {doc}")
+        if name == "expectation_suite":
+            from runner.gx import COMPILED_TYPES
+
+            typer.echo("    compiled to SQL: " + ", ".join(COMPILED_TYPES))
+            typer.echo("    every other GX expectation runs through great_expectations itself")
         typer.echo("")
     typer.echo("Every check also takes: " + ", ".join(sorted(common - {"type"})))
 
