@@ -135,6 +135,15 @@ class Context:
         self._collect_notes(target)
         return rows, record
 
+    def columns(self, relation: Relation) -> list[str]:
+        """The relation's column names, from a select that returns no rows."""
+        stmt = self.select(relation, sa.literal_column("*")).where(sa.false())
+        target, record = self._before(stmt, self.relation_source(relation))
+        started = time.perf_counter()
+        names = target.columns(stmt, self.params, deadline=self.deadline)
+        record.duration_s = round(time.perf_counter() - started, 4)
+        return names
+
     def share(self, record: QueryRecord, source: str) -> None:
         """Count ``record``, run by another check, among the statements this check used."""
         self.queries.append(record)

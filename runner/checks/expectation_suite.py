@@ -90,7 +90,7 @@ def _judge(
     if compiled.grouped:
         mine["bad"] = _duplicated_rows(compiled, spec, ctx)
     if compiled.expectation.type == "expect_column_to_exist":
-        mine["columns"] = _columns(spec, ctx)
+        mine["columns"] = ctx.columns(spec.relation)
     judged = compiled.judge(mine)
     if not judged["success"] and compiled.unexpected is not None:
         judged["result"]["partial_unexpected_list"] = _sample(compiled, spec, ctx)
@@ -106,18 +106,6 @@ def _duplicated_rows(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Con
     inner = groups.subquery("dup")
     total = sa.select(sa.func.coalesce(sa.func.sum(inner.c.n), 0).label("bad"))
     return int(ctx.scalar(total))
-
-
-def _columns(spec: ExpectationSuiteSpec, ctx: Context) -> list[str]:
-    """The relation's columns, from a select that returns no rows."""
-    stmt = ctx.select(spec.relation, sa.literal_column("*")).where(sa.false())
-    from runner.sources import SqlSource
-
-    source = ctx.source()
-    if not isinstance(source, SqlSource):
-        raise CheckConfigError(f"source '{source.name}' is not a database")
-    with source.connection(ctx.deadline) as conn:
-        return list(conn.execute(stmt, ctx.params).keys())
 
 
 def _sample(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> list[Any]:

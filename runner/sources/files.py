@@ -106,6 +106,15 @@ class FileSource:
         parts = self.stream(stmt, params, interrupter, deadline=deadline)
         return [row for part in parts for row in part]
 
+    def columns(
+        self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
+    ) -> list[str]:
+        """The names of the columns ``stmt`` returns; see ``SqlSource.columns``."""
+        try:
+            return self._sql_source().columns(stmt, params, deadline=deadline)
+        except SourceError as exc:
+            raise self._explain_empty(exc) from exc
+
     def stream(
         self,
         stmt: sa.Executable,

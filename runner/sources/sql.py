@@ -111,6 +111,16 @@ class SqlSource:
                 if interrupter is not None:
                     interrupter(None)
 
+    def columns(
+        self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
+    ) -> list[str]:
+        """The names of the columns ``stmt`` returns, without fetching its rows."""
+        with self.connection(deadline) as conn:
+            try:
+                return list(conn.execute(stmt, params).keys())
+            except sa.exc.DBAPIError as exc:
+                raise translate_error(exc, self, connecting=False) from exc
+
     def dialect(self) -> sa.Dialect:
         """The SQL dialect, without connecting: compiling a statement needs no server."""
         if self._engine is not None:

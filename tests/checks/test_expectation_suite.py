@@ -303,3 +303,14 @@ def test_expectation_suite_compiled_only_never_imports_gx(duck: Database, tmp_pa
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["FAIL", "False", "False"]
+
+
+def test_expectation_suite_missing_table_is_a_query_error_not_a_bug(
+    db: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    db.run("create table other (a integer);")
+    suite = write_suite(tmp_path / "s.json", [e("expect_column_to_exist", column="a")])
+    result = run_check(run_yaml, db, suite)
+    assert result["status"] == "ERROR"
+    assert result["error"]["category"] in ("query", "schema_mismatch"), result["error"]
+    assert result["queries"]  # the statement that failed is on record
