@@ -314,3 +314,44 @@ def test_expectation_suite_missing_table_is_a_query_error_not_a_bug(
     assert result["status"] == "ERROR"
     assert result["error"]["category"] in ("query", "schema_mismatch"), result["error"]
     assert result["queries"]  # the statement that failed is on record
+
+
+# --- the shipped GX suite on the demo batch ---------------------------------------------------
+
+SHIPPED = Path(__file__).parents[2] / "expectations" / "portfolio_snapshots.gx.json"
+
+
+@pytest.mark.parametrize(("fault", "status"), [("none", "PASS"), ("null-pnl", "FAIL")])
+def test_expectation_suite_shipped_suite_on_the_demo_batch(
+    fault: str, status: str, tmp_path: Path, run_yaml: RunYaml
+) -> None:
+    from runner.demo import build_demo
+
+    batch = build_demo(tmp_path / "demo", [fault])
+    result = only_check(
+        run_yaml(
+            f"""\
+            suite: gx-demo
+            params:
+              run_date: {{type: date, default: 2025-11-06}}
+            sources:
+              warehouse: {{url: "duckdb:///{batch.root / "portfolio.duckdb"}"}}
+            checks:
+              - type: expectation_suite
+                table: portfolio_snapshots
+                where: "snapshot_date = :run_date"
+                suite: "{SHIPPED}"
+            """
+        )
+    )
+    assert result["status"] == status, result["message"]
+    # every expectation of the shipped suite runs as SQL on DuckDB: GX is never needed
+    assert (result["observed"]["compiled"], result["observed"]["great_expectations"]) == (7, 0)
+    failed = [f["expectation"] for f in result["failures"]]
+    if fault == "none":
+        assert failed == []
+    else:
+        assert failed == [
+            "expect_column_values_to_not_be_null(daily_pnl)",
+            "expect_column_values_to_not_be_null(cumulative_pnl)",
+        ]
