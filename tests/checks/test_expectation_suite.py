@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -355,3 +356,35 @@ def test_expectation_suite_shipped_suite_on_the_demo_batch(
             "expect_column_values_to_not_be_null(daily_pnl)",
             "expect_column_values_to_not_be_null(cumulative_pnl)",
         ]
+
+
+def test_expectation_suite_gx_itself_cannot_judge_duckdb(
+    duck: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """Why DuckDB never goes through GX's SQL datasource: GX 1.x fetches metric results after
+    the connection is closed, DuckDB has discarded them, and every expectation comes back failed
+    (an IndexError in GX's metrics; upstream GX issues #10738 and #11579). The compiled path
+    judges the same data correctly. If this test starts failing, GX has fixed it."""
+    import warnings
+
+    duck.run("create table t as select range as a from range(10);")
+    copy = tmp_path / "for_gx.duckdb"  # DuckDB allows one configuration per file and process
+    shutil.copy(duck.path, copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx_lib
+        import great_expectations.expectations as gxe
+
+        context = gx_lib.get_context(mode="ephemeral")
+        source = context.data_sources.add_sql("duck", connection_string=f"duckdb:///{copy}")
+        batch = (
+            source.add_table_asset("t", table_name="t")
+            .add_batch_definition_whole_table("all")
+            .get_batch()
+        )
+        by_gx = batch.validate(gxe.ExpectTableRowCountToEqual(value=10))
+    assert by_gx.success is False
+    assert "IndexError" in str(by_gx.exception_info)
+    suite = write_suite(tmp_path / "s.json", [e("expect_table_row_count_to_equal", value=10)])
+    result = run_check(run_yaml, duck, suite)
+    assert result["status"] == "PASS", result["error"]
