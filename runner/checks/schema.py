@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from runner.checks.base import Key, Relation, RelationCheck, check_relation, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Query
+from runner.plan import Query, Scan
 from runner.results import Outcome
 from runner.sources.files import expand
 
@@ -77,21 +77,24 @@ class SchemaSpec(RelationCheck):
             yield "", self.relation
 
 
+def scans(spec: SchemaSpec) -> list[Scan]:
+    """The row count that bounds the read (shared with other checks on the relation)."""
+    return [] if spec.files is not None else [Scan(spec.relation, {"rows": sa.func.count()})]
+
+
 def queries(spec: SchemaSpec, ctx: Context) -> list[Query]:
-    """The row count that bounds the read, and the read itself."""
-    if spec.files is not None:
-        return []
-    return [Query(_count(spec, ctx)), Query(_rows(spec, ctx))]
+    """The read of the rows themselves."""
+    return [] if spec.files is not None else [Query(_rows(spec, ctx))]
 
 
-@register(SchemaSpec, queries=queries)
+@register(SchemaSpec, scans=scans, queries=queries)
 def schema(spec: SchemaSpec, ctx: Context) -> Outcome:
     pandera_schema, backend = _load(spec)
     expected = {"schema": spec.schema_path or spec.object, "backend": backend}
     if spec.files is not None:
         return _judge_files(spec, ctx, pandera_schema, backend, expected)
     target = spec.relation.describe()
-    count = int(ctx.scalar(_count(spec, ctx)))
+    count = int(ctx.scan(spec.relation)["rows"])
     if count > spec.max_rows:
         raise CheckConfigError(
             f"{target} has {count} rows, more than max_rows {spec.max_rows}: narrow it with "
@@ -284,10 +287,6 @@ def _plural(n: int, word: str) -> str:
 
 
 # --- reading -------------------------------------------------------------------------------
-
-
-def _count(spec: SchemaSpec, ctx: Context) -> sa.Select[Any]:
-    return ctx.select(spec.relation, sa.func.count().label("rows"))
 
 
 def _rows(spec: SchemaSpec, ctx: Context) -> sa.Select[Any]:
