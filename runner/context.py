@@ -6,7 +6,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -15,9 +16,12 @@ from runner.plan import Plan, QueryRecord, relation_key
 from runner.results import ErrorCategory
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from runner.checks.base import CheckSpec, Relation
     from runner.sources import FileSource, Source
 
+T = TypeVar("T")
 DEFAULT_SAMPLE_LIMIT = 20
 _POSTCOMPILE = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _WAIT_S = 0.05
@@ -129,20 +133,22 @@ class Context:
     ) -> tuple[list[dict[str, Any]], QueryRecord]:
         """``fetch``, and the record of the statement (which other checks may share)."""
         target, record = self._before(stmt, source)
-        started = time.perf_counter()
-        rows = target.execute(stmt, self.params, self._interrupter, deadline=self.deadline)
-        record.duration_s = round(time.perf_counter() - started, 4)
-        self._collect_notes(target)
-        return rows, record
+        run = partial(target.execute, stmt, self.params, self._interrupter, deadline=self.deadline)
+        return self._timed(target, record, run), record
+
+    def fetch_arrow(self, stmt: sa.Executable, source: str | None = None) -> pa.Table:
+        """Run ``stmt`` and return its rows as an Arrow table with the database's own types,
+        for check types that hand rows to a dataframe library (pandera, GX)."""
+        target, record = self._before(stmt, source)
+        run = partial(target.arrow, stmt, self.params, self._interrupter, deadline=self.deadline)
+        return self._timed(target, record, run)
 
     def columns(self, relation: Relation) -> list[str]:
         """The relation's column names, from a select that returns no rows."""
         stmt = self.select(relation, sa.literal_column("*")).where(sa.false())
         target, record = self._before(stmt, self.relation_source(relation))
-        started = time.perf_counter()
-        names = target.columns(stmt, self.params, deadline=self.deadline)
-        record.duration_s = round(time.perf_counter() - started, 4)
-        return names
+        run = partial(target.columns, stmt, self.params, deadline=self.deadline)
+        return self._timed(target, record, run)
 
     def share(self, record: QueryRecord, source: str) -> None:
         """Count ``record``, run by another check, among the statements this check used."""
@@ -182,6 +188,14 @@ class Context:
         record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
         self.queries.append(record)
         return target, record
+
+    def _timed(self, target: Source, record: QueryRecord, run: Callable[[], T]) -> T:
+        """``run()``'s answer, its duration kept in ``record`` and the source's notes taken."""
+        started = time.perf_counter()
+        answer = run()
+        record.duration_s = round(time.perf_counter() - started, 4)
+        self._collect_notes(target)
+        return answer
 
     def _collect_notes(self, source: Source) -> None:
         for note in source.notes():

@@ -10,10 +10,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 
 from runner import RunOptions, load_suite, run_suite
+from runner.errors import SourceError
 from runner.results import ErrorCategory
-from runner.sources.sql import _categorize, jsonable, read_only_url
+from runner.sources.sql import SqlSource, _categorize, jsonable, read_only_url
 from tests.conftest import Database, RunYaml, check_verdict, only_check
 
 SETUP = """
@@ -283,6 +285,71 @@ def test_sources_driver_errors_map_to_categories(
 )
 def test_sources_values_become_json(value: Any, expected: Any) -> None:
     assert jsonable(value) == expected
+
+
+# --- Arrow reads: rows for dataframe libraries, with the database's types ---------------------
+
+ARROW_TYPES = {
+    "duckdb": ["int32", "decimal128(10, 2)", "date32[day]", "string", "int32"],
+    "sqlite": ["int64", "double", "string", "string", "null"],  # SQLite: dates are text
+    "postgresql": ["int64", "decimal128(3, 2)", "date32[day]", "string", "null"],
+}
+
+
+def test_sources_arrow_keeps_the_database_types(db: Database) -> None:
+    db.run(
+        """
+        create table t (id integer, amount decimal(10, 2), day date, name text, gone integer);
+        insert into t values (1, 1.50, '2025-11-06', 'a', null), (2, 2.25, '2025-11-07', 'b',
+            null), (3, 3.00, '2025-11-08', null, null);
+        """
+    )
+    source = SqlSource("w", db.url)
+    stmt = sa.text("select * from t where id in :ids and name is not null order by id")
+    stmt = stmt.bindparams(sa.bindparam("ids", expanding=True))
+    try:
+        table = source.arrow(stmt, {"ids": [1, 2, 3]})
+        empty = source.arrow(sa.text("select * from t where id < :n"), {"n": 0})
+    finally:
+        source.close()
+    assert [str(f.type) for f in table.schema] == ARROW_TYPES[db.kind]
+    day = date(2025, 11, 6) if db.kind != "sqlite" else "2025-11-06"
+    amount = 1.5 if db.kind == "sqlite" else Decimal("1.50")
+    assert table.to_pylist()[0] == {
+        "id": 1,
+        "amount": amount,
+        "day": day,
+        "name": "a",
+        "gone": None,
+    }
+    assert (table.num_rows, empty.num_rows, empty.column_names) == (2, 0, table.column_names)
+
+
+def test_sources_arrow_reads_values_pyarrow_cannot_type_as_text(tmp_path: Path) -> None:
+    """SQLite lets one column hold an integer and a text: the column comes back as text."""
+    sqlite = Database("sqlite", tmp_path / "mixed.sqlite")
+    sqlite.run("create table t (v); insert into t values (1), ('x'), (null);")
+    source = SqlSource("w", sqlite.url)
+    try:
+        table = source.arrow(sa.text("select v from t"), {})
+    finally:
+        source.close()
+    assert (str(table.schema.field("v").type), table.column("v").to_pylist()) == (
+        "string",
+        ["1", "x", None],
+    )
+
+
+def test_sources_arrow_errors_are_translated(db: Database) -> None:
+    db.run("create table present (x integer);")
+    source = SqlSource("w", db.url)
+    try:
+        with pytest.raises(SourceError) as raised:
+            source.arrow(sa.text("select * from missing_table"), {})
+    finally:
+        source.close()
+    assert raised.value.category is ErrorCategory.SCHEMA_MISMATCH
+    assert raised.value.message.startswith("Source 'w' refused the query: ")
 
 
 # --- file sources: result files as SQL tables -----------------------------------------------

@@ -229,6 +229,35 @@ def test_timeouts_database_keeps_the_deadline_without_a_cancel(db: Database) -> 
     assert [(e.category, e.retryable) for e in errors] == [(ErrorCategory.TIMEOUT, True)]
 
 
+def test_timeouts_arrow_read_stops_on_cancel(db: Database) -> None:
+    """The Arrow read that hands a relation to pandera or GX stops like any other statement
+    (on DuckDB it runs outside SQLAlchemy's cursor, straight from the connection)."""
+    if db.kind != "postgresql":
+        db.run("create table t (x integer);")
+    source = SqlSource("slow", db.url)
+    cancels: list[Callable[[], None]] = []
+    errors: list[SourceError] = []
+
+    def run() -> None:
+        try:
+            source.arrow(sa.text(ENDLESS[db.kind]), {}, keep(cancels))
+        except SourceError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    end = time.monotonic() + WALL_S
+    while not cancels and time.monotonic() < end:
+        time.sleep(0.01)
+    time.sleep(0.3)  # into the statement
+    cancels[-1]()
+    worker.join(WALL_S)
+    stopped = not worker.is_alive()
+    source.close()
+    assert stopped, "the Arrow read outlived its cancel"
+    assert [(e.category, e.retryable) for e in errors] == [(ErrorCategory.TIMEOUT, True)]
+
+
 @pytest.mark.postgres
 def test_timeouts_postgres_transaction_gets_the_remaining_time(pg: Database) -> None:
     source = SqlSource("pg", pg.url)

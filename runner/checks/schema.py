@@ -6,8 +6,9 @@ import importlib
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field, model_validator
@@ -18,6 +19,10 @@ from runner.errors import CheckConfigError
 from runner.plan import Query, Scan
 from runner.results import Outcome
 from runner.sources.files import expand
+from runner.sources.sql import jsonable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_MAX_ROWS = 1_000_000
 _SHOWN_GROUPS = 5
@@ -100,14 +105,15 @@ def schema(spec: SchemaSpec, ctx: Context) -> Outcome:
             f"{target} has {count} rows, more than max_rows {spec.max_rows}: narrow it with "
             "'where' or raise 'max_rows'"
         )
-    rows = ctx.fetch(_rows(spec, ctx)) if count else []
-    cases = _validate(pandera_schema, backend, rows)
-    observed = {"rows": len(rows), "failure_cases": len(cases)}
-    failures = [_with_key(c, rows, spec.key) for c in cases[: ctx.sample_limit]]
+    table = ctx.fetch_arrow(_rows(spec, ctx))
+    cases = _validate(pandera_schema, _arrow_frame(backend, table))
+    observed = {"rows": table.num_rows, "failure_cases": len(cases)}
     if not cases:
-        return Outcome(
-            True, f"{target}: the schema holds on {_plural(len(rows), 'row')}", observed, expected
-        )
+        message = f"{target}: the schema holds on {_plural(table.num_rows, 'row')}"
+        return Outcome(True, message, observed, expected)
+    keyed = table.select(spec.key).to_pylist() if spec.key else []
+    keys = [{k: jsonable(v) for k, v in row.items()} for row in keyed]
+    failures = [_with_key(c, keys, spec.key) for c in cases[: ctx.sample_limit]]
     message = f"{target}: {_summary(cases)}"
     return Outcome(False, message, observed, expected, failures, len(cases))
 
@@ -123,7 +129,8 @@ def _judge_files(
     for path in paths:
         ctx.raise_if_cancelled()
         records, problem = _read_records(path, spec.records or "")
-        found = [problem] if problem else _validate(pandera_schema, backend, records)
+        frame = _records_frame(backend, records) if records else None
+        found = [problem] if problem else _validate(pandera_schema, frame)
         total += len(records)
         for case in found:
             cases.append({"file": str(path), **case})
@@ -209,15 +216,12 @@ def _import_object(name: str, backend: str | None) -> tuple[Any, str]:
 # --- validation ----------------------------------------------------------------------------
 
 
-def _validate(
-    pandera_schema: Any, backend: str, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """pandera's failure cases for ``rows``, all of them (lazy validation)."""
-    if not rows:
+def _validate(pandera_schema: Any, frame: Any) -> list[dict[str, Any]]:
+    """pandera's failure cases for ``frame`` (None: no records), all of them (lazy)."""
+    if frame is None:
         return []
     from pandera.errors import SchemaErrors
 
-    frame = _frame(backend, rows)
     # pandera's polars backend crashes when it coerces a column that is absent: report absent
     # columns the way pandera does and validate the rest.
     absent = [
@@ -227,22 +231,55 @@ def _validate(
     ]
     missing = [_file_case("column_in_dataframe", name) | {"column": name} for name in absent]
     try:
+        frame = _untyped_as_declared(frame, pandera_schema)
         pandera_schema.remove_columns(absent).validate(frame, lazy=True)
     except SchemaErrors as exc:
         table = exc.failure_cases
-        found = table.to_dicts() if backend == "polars" else table.to_dict("records")
+        found = table.to_dicts() if hasattr(table, "to_dicts") else table.to_dict("records")
         return missing + [_case(c) for c in found]
     return missing
 
 
-def _frame(backend: str, rows: list[dict[str, Any]]) -> Any:
+def _untyped_as_declared(frame: Any, pandera_schema: Any) -> Any:
+    """Columns holding only NULLs carry no type when the driver gives none (SQLite, an empty
+    result, records without the key): they take the schema's dtype, and NULLs are then judged
+    by `nullable` alone rather than failing the dtype check."""
+    declared = {
+        name: column.dtype.type
+        for name, column in pandera_schema.columns.items()
+        if column.dtype is not None and name in frame.columns
+    }
+    if hasattr(frame, "with_columns"):  # polars
+        import polars as pl
+
+        untyped = [n for n, t in frame.schema.items() if t == pl.Null and n in declared]
+        return frame.with_columns(pl.col(n).cast(declared[n]) for n in untyped)
+    for name, dtype in declared.items():
+        column = frame[name]
+        if column.dtype == object and column.isna().all():
+            with suppress(TypeError, ValueError):  # a NULL has no integer form in numpy
+                frame[name] = column.astype(dtype)
+    return frame
+
+
+def _arrow_frame(backend: str, table: pa.Table) -> Any:
+    """A fetched relation as the backend's frame, column types kept (polars takes the Arrow
+    buffers as they are; pandas converts, DATE to Python dates)."""
+    if backend == "pandas":
+        return table.to_pandas()
+    import polars as pl
+
+    return pl.from_arrow(table)
+
+
+def _records_frame(backend: str, records: list[dict[str, Any]]) -> Any:
     if backend == "pandas":
         import pandas as pd  # type: ignore[import-untyped]
 
-        return pd.DataFrame.from_records(rows)
+        return pd.DataFrame.from_records(records)
     import polars as pl
 
-    return pl.DataFrame(rows, infer_schema_length=None)
+    return pl.DataFrame(records, infer_schema_length=None)
 
 
 def _case(raw: dict[str, Any]) -> dict[str, Any]:

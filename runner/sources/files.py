@@ -14,6 +14,7 @@ from runner.results import ErrorCategory
 from runner.sources.sql import Interrupter, SqlSource
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import sqlalchemy as sa
 
 FORMATS = ("json", "ndjson", "csv", "parquet")
@@ -105,6 +106,20 @@ class FileSource:
     ) -> list[dict[str, Any]]:
         parts = self.stream(stmt, params, interrupter, deadline=deadline)
         return [row for part in parts for row in part]
+
+    def arrow(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> pa.Table:
+        """Query the tables into Arrow; see ``SqlSource.arrow``."""
+        try:
+            return self._sql_source().arrow(stmt, params, interrupter, deadline=deadline)
+        except SourceError as exc:
+            raise self._explain_empty(exc) from exc
 
     def columns(
         self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None

@@ -221,6 +221,42 @@ def test_schema_empty_relation_passes(snapshots: Database, run_yaml: RunYaml) ->
     )
 
 
+DATED_SCHEMA = """\
+schema_type: polars_dataframe
+columns:
+  portfolio_id: {dtype: String, nullable: false}
+  snapshot_date: {dtype: Date, nullable: false}
+  daily_pnl: {dtype: Float64, coerce: true, nullable: false}
+  note: {dtype: String, nullable: true}
+"""
+
+
+def test_schema_sees_the_database_types(db: Database, run_yaml: RunYaml, tmp_path: Path) -> None:
+    """Rows reach pandera through Arrow: a DATE is a date on DuckDB and PostgreSQL (SQLite stores
+    text, and says so), a DECIMAL a number, and a column of NULLs takes the declared dtype."""
+    db.run(
+        """
+        create table snaps (portfolio_id varchar(10), snapshot_date date,
+            daily_pnl decimal(12, 2), note varchar(10));
+        insert into snaps values ('PF-1', '2025-11-06', 1.50, null),
+            ('PF-2', '2025-11-06', null, null), ('PF-3', '2025-11-06', -2.25, null);
+        """
+    )
+    (tmp_path / "dated.yml").write_text(DATED_SCHEMA)
+    check = "{type: schema, table: snaps, schema: dated.yml, key: [snapshot_date, portfolio_id]}"
+    result = run(run_yaml, db, check)
+    found = [(f["column"], f["check"], f.get("key")) for f in result["failures"]]
+    null_pnl = (
+        "daily_pnl",
+        "not_nullable",
+        {"snapshot_date": "2025-11-06", "portfolio_id": "PF-2"},
+    )
+    if db.kind == "sqlite":
+        assert found == [("snapshot_date", "dtype('Date')", None), null_pnl]
+    else:
+        assert found == [null_pnl]
+
+
 @pytest.mark.parametrize(
     ("content", "name", "says"),
     [
