@@ -32,8 +32,8 @@ with open(os.environ["POSTRUN_PROBE"], "w") as out:
 """
 """Runs the CLI in a fresh interpreter, then records the exit code and every module loaded."""
 
-NEVER = ["pandas", "pyarrow", "great_expectations", "pandera", "polars"]
-"""Libraries postrun itself never needs (only the bench extra installs them)."""
+DATAFRAMES = ["pandas", "pyarrow", "great_expectations", "pandera", "polars"]
+"""Libraries only the expectation_suite fallback and the schema check load."""
 
 
 def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
@@ -103,7 +103,7 @@ def test_imports_help_loads_no_library_a_command_needs(tmp_path: Path) -> None:
     code, modules = loaded(tmp_path, "--help")
     assert code == 0
     heavy = ["sqlalchemy", "duckdb", "duckdb_engine", "psycopg", "pydantic", "sqlglot", "jinja2"]
-    assert imported(modules, *heavy, "jsonschema", "ruamel", *NEVER) == []
+    assert imported(modules, *heavy, "jsonschema", "ruamel", *DATAFRAMES) == []
     assert imported(modules, "runner.engine", "runner.suite", "runner.results") == []
 
 
@@ -120,7 +120,7 @@ def test_imports_duckdb_check_with_json_report(duckdb_suite: Path, tmp_path: Pat
     # no PostgreSQL driver, no HTML/JUnit/Markdown renderer, no JSON Schema validator, and
     # plain SQL passes the read-only guard without sqlglot
     unused = ["psycopg", "jinja2", "jsonschema", "sqlglot", "xml.etree"]
-    assert imported(modules, *unused, *NEVER) == []
+    assert imported(modules, *unused, *DATAFRAMES) == []
     renderers = ["runner.render.html", "runner.render.junit", "runner.render.markdown"]
     assert imported(modules, *renderers) == []
     # no file checks in the suite: no file inspector, no simdjson (orjson writes the verdict)
@@ -138,7 +138,7 @@ def test_imports_all_formats_load_their_renderers(duckdb_suite: Path, tmp_path: 
     code, modules = loaded(tmp_path, "check", str(duckdb_suite), "--out", "out")
     assert code == 0
     assert imported(modules, "jinja2", "xml.etree") == ["jinja2", "xml.etree"]
-    assert imported(modules, "psycopg", "jsonschema", *NEVER) == []
+    assert imported(modules, "psycopg", "jsonschema", *DATAFRAMES) == []
 
 
 def test_imports_postgresql_suite_loads_no_duckdb(tmp_path: Path) -> None:
@@ -153,11 +153,11 @@ def test_imports_postgresql_suite_loads_no_duckdb(tmp_path: Path) -> None:
     )
     code, modules = loaded(tmp_path, "validate", str(suite))
     assert code == 0
-    assert imported(modules, "duckdb", "duckdb_engine", "psycopg", "jinja2", *NEVER) == []
+    assert imported(modules, "duckdb", "duckdb_engine", "psycopg", "jinja2", *DATAFRAMES) == []
     code, modules = loaded(tmp_path, "check", str(suite), "--out", "out", "--format", "json")
     assert code == 3  # ERROR / connectivity
     assert imported(modules, "psycopg") == ["psycopg"]
-    assert imported(modules, "duckdb", "duckdb_engine", "jinja2", *NEVER) == []
+    assert imported(modules, "duckdb", "duckdb_engine", "jinja2", *DATAFRAMES) == []
 
 
 # --- the read-only guard's shortcut: plain SQL needs no sqlglot, and it never lets more pass ---
