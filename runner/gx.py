@@ -6,21 +6,30 @@ expectations postrun can push down into SQL aggregates, with GX's own semantics 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import re
 import threading
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
 from runner.errors import CheckConfigError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_CONDITION_KEYS = ("row_condition", "condition_parser")
+TYPE_EXPECTATIONS = (
+    "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_in_type_list",
+)
+"""Expectations GX judges from a table's declared column types, which a query has not."""
 
 SEVERITIES = {"critical": "error", "warning": "warn", "info": "warn"}
 """GX severity → what a failure of the expectation means to postrun."""
@@ -39,6 +48,17 @@ class Expectation:
     def column(self) -> str | None:
         column = self.kwargs.get("column")
         return column if isinstance(column, str) else None
+
+    @property
+    def condition(self) -> sa.ColumnElement[bool] | None:
+        """The `row_condition` as SQL, or None when there is none or it does not compile."""
+        raw = self.kwargs.get("row_condition")
+        return None if raw is None else compile_condition(raw, self.kwargs.get("condition_parser"))
+
+    def unconditioned(self) -> Expectation:
+        """This expectation without its `row_condition` (applied in SQL instead)."""
+        kwargs = {k: v for k, v in self.kwargs.items() if k not in _CONDITION_KEYS}
+        return replace(self, kwargs=kwargs)
 
     def describe(self) -> str:
         target = self.column or ", ".join(self.kwargs.get("column_list", ()))
@@ -203,14 +223,9 @@ def compile_expectation(exp: Expectation) -> Compiled | None:
     build = _COMPILERS.get(exp.type)
     if build is None:
         return None
-    condition: sa.ColumnElement[bool] = sa.true()
-    if exp.kwargs.get("row_condition") is not None:
-        compiled = compile_condition(
-            exp.kwargs["row_condition"], exp.kwargs.get("condition_parser")
-        )
-        if compiled is None:
-            return None
-        condition = compiled
+    condition = exp.condition if exp.kwargs.get("row_condition") is not None else sa.true()
+    if condition is None:
+        return None
     try:
         return build(exp, condition)
     except (KeyError, TypeError, ValueError):
@@ -483,18 +498,20 @@ def validate_sql(
     return _validate(batch, expectations, sample)
 
 
-def validate_records(
-    records: list[dict[str, Any]], expectations: list[Expectation], sample: int
+def validate_arrow(
+    table: pa.Table, expectations: list[Expectation], sample: int
 ) -> dict[int, dict[str, Any]]:
-    """Run ``expectations`` through GX's pandas datasource on ``records``."""
-    pd: Any = importlib.import_module("pandas")
+    """Run ``expectations`` through GX's pandas datasource on the rows of ``table``: DECIMAL
+    columns become floats and DATE columns datetime64, as pandas holds them."""
+    import pyarrow as pa
 
+    columns = [c.cast(pa.float64()) if pa.types.is_decimal(c.type) else c for c in table.columns]
+    frame = pa.Table.from_arrays(columns, names=table.column_names).to_pandas(date_as_object=False)
     context = _context()
     with _GX_LOCK:
         source = context.data_sources.add_pandas(_unique_name("pandas"))
         asset = source.add_dataframe_asset(_unique_name("frame"))
         definition = asset.add_batch_definition_whole_dataframe(_unique_name("batch"))
-    frame = pd.DataFrame.from_records(records)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         batch = definition.get_batch(batch_parameters={"dataframe": frame})
@@ -561,8 +578,12 @@ def _context() -> Any:
         warnings.simplefilter("ignore")
         if not _GX_CONTEXT:
             import great_expectations as gxc
+            from great_expectations.data_context.types.base import ProgressBarsConfig
 
-            _GX_CONTEXT.append(gxc.get_context(mode="ephemeral"))
+            context = gxc.get_context(mode="ephemeral")
+            # GX draws a progress bar on stderr for every validation: not in a gate's output.
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            _GX_CONTEXT.append(context)
         return _GX_CONTEXT[0]
 
 

@@ -66,9 +66,9 @@ def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
             continue
         results[exp.index] = _judge(compiled, values, spec, ctx) | {"engine": "postrun"}
     if fallback:
-        rows = int(values["rows"] or 0)
-        for index, result in _run_gx(spec, ctx, fallback, rows).items():
+        for index, result in _run_gx(spec, ctx, fallback).items():
             results[index] = result | {"engine": "great_expectations"}
+    ctx.notes.extend(_vacuous(suite, results, int(values["rows"] or 0)))
     listed = [_entry(e, results[e.index]) for e in suite.expectations]
     return _outcome(spec, suite, listed)
 
@@ -167,25 +167,92 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
 _SUMMARY_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "observed_value")
 
 
+def _vacuous(suite: gx.GxSuite, results: dict[int, dict[str, Any]], rows: int) -> list[str]:
+    """Notes for expectations that passed on no rows because their `row_condition` matched none
+    (a misspelt value, or a date given as text that GX on pandas compares with a datetime)."""
+    return [
+        f"{e.describe()}: its row_condition matched none of the {rows} rows, so it judged nothing"
+        for e in suite.expectations
+        if rows
+        and e.kwargs.get("row_condition") is not None
+        and results[e.index].get("result", {}).get("element_count") == 0
+    ]
+
+
 def _run_gx(
-    spec: ExpectationSuiteSpec, ctx: Context, expectations: list[gx.Expectation], rows: int
+    spec: ExpectationSuiteSpec, ctx: Context, expectations: list[gx.Expectation]
 ) -> dict[int, dict[str, Any]]:
-    """GX's own results for ``expectations``: over SQL on SQLite and PostgreSQL; on DuckDB, which
-    GX cannot read through SQLAlchemy (GX issues #10738, #11579), over the rows as a DataFrame."""
+    """GX's own results for ``expectations``: through its SQL datasource on SQLite and
+    PostgreSQL; on DuckDB, which GX cannot read through SQLAlchemy (GX issues #10738, #11579),
+    over the rows as a DataFrame."""
     source = ctx.source()
     url = getattr(source, "url", None)
     if source.dialect().name in ("sqlite", "postgresql") and isinstance(url, str):
-        plain = spec.table if spec.table is not None and spec.where is None else None
-        relation = plain or _literal_sql(spec, ctx)
-        return gx.validate_sql(url, relation, expectations, ctx.sample_limit)
-    if rows > spec.max_rows:
+        return _gx_sql(spec, ctx, url, expectations)
+    results: dict[int, dict[str, Any]] = {}
+    for condition, group in _by_condition(expectations).values():
+        results |= _gx_frame(spec, ctx, condition, group)
+    return results
+
+
+def _gx_sql(
+    spec: ExpectationSuiteSpec, ctx: Context, url: str, expectations: list[gx.Expectation]
+) -> dict[int, dict[str, Any]]:
+    """A plain table is a GX table asset; a `where` or `query` relation a GX query asset, which
+    has no column types: type expectations then go to the table (types do not depend on rows)."""
+    if spec.table is not None and spec.where is None:
+        return gx.validate_sql(url, spec.table, expectations, ctx.sample_limit)
+    typed = [e for e in expectations if e.type in gx.TYPE_EXPECTATIONS]
+    rest = [e for e in expectations if e.type not in gx.TYPE_EXPECTATIONS]
+    if typed and spec.table is None:  # a query
+        raise CheckConfigError(
+            f"{typed[0].describe()} needs column types, which GX reads from a table, not from "
+            "a query: write the check against 'table' (with 'where')"
+        )
+    results = {}
+    if typed:
+        assert spec.table is not None
+        results = gx.validate_sql(url, spec.table, typed, ctx.sample_limit)
+    if rest:
+        results |= gx.validate_sql(url, _literal_sql(spec, ctx), rest, ctx.sample_limit)
+    return results
+
+
+def _by_condition(
+    expectations: list[gx.Expectation],
+) -> dict[str, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]]:
+    """The expectations grouped by the rows they need: a `row_condition` postrun compiles is
+    applied in SQL (fewer rows fetched, and SQL's comparison of a date with '2025-11-06', which
+    GX on pandas gets wrong); one it does not is left to GX, on all the rows."""
+    groups: dict[str, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]] = {}
+    for exp in expectations:
+        condition = exp.condition
+        mine = exp.unconditioned() if condition is not None else exp
+        key = str(condition) if condition is not None else ""
+        groups.setdefault(key, (condition, []))[1].append(mine)
+    return groups
+
+
+def _gx_frame(
+    spec: ExpectationSuiteSpec,
+    ctx: Context,
+    condition: sa.ColumnElement[bool] | None,
+    expectations: list[gx.Expectation],
+) -> dict[int, dict[str, Any]]:
+    stmt = ctx.select(spec.relation, sa.literal_column("*"))
+    if condition is not None:
+        stmt = stmt.where(condition)
+    table = ctx.fetch_arrow(stmt.limit(spec.max_rows + 1))
+    if table.num_rows > spec.max_rows:
+        rows = spec.relation.describe() + (
+            " (row_condition applied)" if condition is not None else ""
+        )
         raise CheckConfigError(
             f"{len(expectations)} expectation(s) need GX, which reads DuckDB only as a DataFrame, "
-            f"and {spec.relation.describe()} has {rows} rows (max_rows {spec.max_rows}): raise "
-            "max_rows or keep to the expectations postrun compiles (postrun list)"
+            f"and {rows} has more than max_rows {spec.max_rows} rows: raise max_rows or keep to "
+            "the expectations postrun compiles (postrun list)"
         )
-    records = ctx.fetch(ctx.select(spec.relation, sa.literal_column("*")))
-    return gx.validate_records(records, expectations, ctx.sample_limit)
+    return gx.validate_arrow(table, expectations, ctx.sample_limit)
 
 
 def _literal_sql(spec: ExpectationSuiteSpec, ctx: Context) -> str:

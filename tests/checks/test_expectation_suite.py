@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +280,123 @@ def test_expectation_suite_falls_back_to_gx(
         ("great_expectations", 1)
     ]
     too_big = run_check(run_yaml, duck, suite, ", max_rows: 3")
-    assert too_big["status"] == "ERROR"
-    assert "has 8 rows (max_rows 3)" in too_big["error"]["message"]
+    assert (too_big["status"], too_big["error"]["category"]) == ("ERROR", "config")
+    assert "t has more than max_rows 3 rows" in too_big["error"]["message"]
+
+
+def test_expectation_suite_gx_runs_quietly(
+    sqlite: Database, run_yaml: RunYaml, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """GX draws progress bars on stderr unless told not to; a gate's output stays its own."""
+    sqlite.run(SETUP)
+    lengths = e("expect_column_value_lengths_to_be_between", column="b", min_value=1, max_value=1)
+    capfd.readouterr()
+    run_check(run_yaml, sqlite, write_suite(tmp_path / "s.gx.json", [lengths]))
+    assert capfd.readouterr() == ("", "")
+
+
+LENGTHS = e("expect_column_value_lengths_to_be_between", column="b", min_value=1, max_value=1)
+OF_TYPE = e("expect_column_values_to_be_of_type", column="id", type_="INTEGER")
+
+
+@pytest.mark.parametrize(
+    "data", ["sqlite", pytest.param("pg", marks=pytest.mark.postgres)], indirect=True
+)
+def test_expectation_suite_gx_on_a_where_or_query_relation(
+    data: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """GX judges the rows of the relation, not the whole table: a `where` or `query` becomes a
+    GX query asset. A query asset has no column types, so a type expectation on `table` +
+    `where` is judged on the table, and on a `query` is a config error saying so."""
+    both = write_suite(tmp_path / "s.gx.json", [LENGTHS, OF_TYPE])
+    where = run_check(run_yaml, data, both, ", where: \"g = 'q'\"")
+    assert [
+        (r["engine"], r["success"], r.get("element_count"), r.get("unexpected_count"))
+        for r in where["observed"]["results"]
+    ] == [("great_expectations", False, 3, 1), ("great_expectations", True, None, None)]
+    lengths = write_suite(tmp_path / "l.gx.json", [LENGTHS])
+    verdict = run_yaml(
+        f"""\
+        suite: gx
+        sources:
+          w: {{url: "{data.url}"}}
+        checks:
+          - {{name: lengths, type: expectation_suite, query: "select b from t where g = 'p'",
+              suite: "{lengths}"}}
+          - {{name: types, type: expectation_suite, query: "select b from t", suite: "{both}"}}
+        """
+    )
+    on_query, typed = (c.model_dump(mode="json") for c in verdict.checks)
+    assert (on_query["status"], on_query["observed"]["results"][0]["element_count"]) == (
+        "PASS",
+        4,
+    )
+    assert (typed["status"], typed["error"]["category"], typed["error"]["message"]) == (
+        "ERROR",
+        "config",
+        "expect_column_values_to_be_of_type(id) needs column types, which GX reads from a table,"
+        " not from a query: write the check against 'table' (with 'where')",
+    )
+
+
+def test_expectation_suite_date_row_condition_gx_on_pandas_matches_nothing(
+    duck: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """GX on pandas compares a datetime column with the text of a `row_condition`
+    ('col("day")=="2025-11-06"') and matches no row, so the expectation passes on nothing, a
+    NULL on the run date notwithstanding. postrun applies the condition in SQL, where the text
+    is read as a date, both when it compiles the expectation and when GX judges it on DuckDB."""
+    import pyarrow as pa
+
+    duck.run(
+        """
+        create table t (day date, v integer, b varchar);
+        insert into t values ('2025-11-06', 1, 'x'), ('2025-11-06', null, 'yy'),
+            ('2025-11-05', 3, 'z');
+        """
+    )
+    on_day = {"row_condition": 'col("day")=="2025-11-06"', "condition_parser": "great_expectations"}
+    not_null = e("expect_column_values_to_not_be_null", column="v", **on_day)
+    lengths = e("expect_column_value_lengths_to_be_between", column="b", max_value=1, **on_day)
+    frame = pa.table(
+        {
+            "day": pa.array([date(2025, 11, 6), date(2025, 11, 6), date(2025, 11, 5)]),
+            "v": [1, None, 3],
+            "b": ["x", "yy", "z"],
+        }
+    )
+    by_gx = gx.validate_arrow(
+        frame,
+        [gx.Expectation(i, x["type"], x["kwargs"]) for i, x in enumerate([not_null, lengths])],
+        5,
+    )
+    assert [(r["success"], r["result"]["element_count"]) for r in by_gx.values()] == [
+        (True, 0),
+        (True, 0),
+    ]
+    check = run_check(run_yaml, duck, write_suite(tmp_path / "s.gx.json", [not_null, lengths]))
+    assert [
+        (r["engine"], r["success"], r["element_count"], r["unexpected_count"])
+        for r in check["observed"]["results"]
+    ] == [("postrun", False, 2, 1), ("great_expectations", False, 2, 1)]
+
+
+def test_expectation_suite_notes_a_row_condition_that_matches_nothing(
+    sqlite: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    sqlite.run(SETUP)
+    nowhere = {"row_condition": 'col("g")=="nope"', "condition_parser": "great_expectations"}
+    suite = write_suite(
+        tmp_path / "s.gx.json", [e("expect_column_values_to_not_be_null", column="a", **nowhere)]
+    )
+    check = run_check(run_yaml, sqlite, suite)
+    assert (check["status"], check["notes"]) == (
+        "PASS",
+        [
+            "expect_column_values_to_not_be_null(a): its row_condition matched none of the 8"
+            " rows, so it judged nothing"
+        ],
+    )
 
 
 def test_expectation_suite_compiled_only_never_imports_gx(duck: Database, tmp_path: Path) -> None:
