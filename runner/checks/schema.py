@@ -313,10 +313,8 @@ def _summary(cases: list[dict[str, Any]]) -> str:
     columns = {c["column"] for c in cases if c["column"] is not None}
     shown = ", ".join(f"{g} {_TIMES}{n}" for g, n in list(groups.items())[:_SHOWN_GROUPS])
     more = ", …" if len(groups) > _SHOWN_GROUPS else ""
-    return (
-        f"{_plural(len(cases), 'failure case')} in {_plural(len(columns), 'column')} "
-        f"({shown}{more})"
-    )
+    where = f" in {_plural(len(columns), 'column')}" if columns else ""
+    return f"{_plural(len(cases), 'failure case')}{where} ({shown}{more})"
 
 
 def _plural(n: int, word: str) -> str:

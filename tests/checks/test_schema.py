@@ -403,6 +403,34 @@ def test_schema_files_unreadable_file_is_a_failure(
     assert reason in failure["failure_case"]
 
 
+STEPS = ROOT / "expectations" / "run_result_steps.pandera.yml"
+
+
+@pytest.mark.parametrize("fault", ["none", "truncated-result"])
+def test_schema_shipped_steps_schema_on_the_demo_batch(
+    fault: str, tmp_path: Path, run_yaml: RunYaml
+) -> None:
+    from runner.demo import build_demo
+
+    batch = build_demo(tmp_path / "demo", [fault])
+    check = (
+        f"{{type: schema, files: '{batch.root}/results/run_*.json', records: /steps,"
+        f" schema: '{STEPS}'}}"
+    )
+    result = only_check(run_yaml(f"suite: steps\nchecks:\n  - {check}\n"))
+    if fault == "none":
+        assert (result["status"], result["message"]) == (
+            "PASS",
+            "the schema holds on 35 records in 5 files",
+        )
+    else:
+        cut = batch.injected[fault][0]  # the file, then its batch
+        assert (result["status"], result["message"]) == (
+            "FAIL",
+            f"1 of 5 files fail the schema ({cut}): 1 failure case (invalid_json ×1)",
+        )
+
+
 def test_schema_files_none_match_fails(tmp_path: Path, run_yaml: RunYaml) -> None:
     (tmp_path / "ops.pandera.yml").write_text(OPERATIONS_SCHEMA)
     result = run_files(run_yaml)
