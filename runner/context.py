@@ -145,10 +145,13 @@ class Context:
 
     def columns(self, relation: Relation) -> list[str]:
         """The relation's column names, from a select that returns no rows."""
-        stmt = self.select(relation, sa.literal_column("*")).where(sa.false())
+        stmt = self.columns_statement(relation)
         target, record = self._before(stmt, self.relation_source(relation))
         run = partial(target.columns, stmt, self.params, deadline=self.deadline)
         return self._timed(target, record, run)
+
+    def columns_statement(self, relation: Relation) -> sa.Select[Any]:
+        return self.select(relation, sa.literal_column("*")).where(sa.false())
 
     def share(self, record: QueryRecord, source: str) -> None:
         """Count ``record``, run by another check, among the statements this check used."""

@@ -18,7 +18,7 @@ from runner import gx
 from runner.checks.base import Relation, RelationCheck, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Scan
+from runner.plan import Query, Scan
 from runner.results import Outcome
 
 
@@ -52,19 +52,31 @@ def scans(spec: ExpectationSuiteSpec) -> list[Scan]:
     return [Scan(spec.relation, columns), *wanted]
 
 
-@register(ExpectationSuiteSpec, scans=scans)
+def queries(spec: ExpectationSuiteSpec, ctx: Context) -> list[Query]:
+    """The statements besides the shared scan: regex aggregates, duplicate groups and the column
+    list of compiled expectations; for GX, the rows it reads (DuckDB) or, where GX queries the
+    database itself, a comment saying how many expectations it judges there."""
+    compiled, fallback = _split(gx.read_suite(spec.suite), ctx)
+    statements: list[sa.Executable] = [
+        s for c in compiled for s in _statements(c, spec, ctx).values()
+    ]
+    if fallback and _gx_reads_sql(ctx):
+        note = (
+            f"-- GX's SQL datasource judges {len(fallback)} expectation(s) with queries of its own"
+        )
+        statements.append(sa.text(note))
+    elif fallback:
+        groups = _by_condition(fallback).values()
+        statements += [_frame_statement(spec, ctx, condition) for condition, _ in groups]
+    return [Query(s) for s in statements]
+
+
+@register(ExpectationSuiteSpec, scans=scans, queries=queries)
 def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
     suite = gx.read_suite(spec.suite)
     values = ctx.scan(spec.relation)
-    dialect = ctx.source().dialect().name
-    results: dict[int, dict[str, Any]] = {}
-    fallback: list[gx.Expectation] = []
-    for exp in suite.expectations:
-        compiled = gx.compile_expectation(exp)
-        if compiled is None or (compiled.needs_regex and dialect not in _REGEX_DIALECTS):
-            fallback.append(exp)
-            continue
-        results[exp.index] = _judge(compiled, values, spec, ctx) | {"engine": "postrun"}
+    compiled, fallback = _split(suite, ctx)
+    results = {c.expectation.index: _judge(c, values, spec, ctx) for c in compiled}
     if fallback:
         for index, result in _run_gx(spec, ctx, fallback).items():
             results[index] = result | {"engine": "great_expectations"}
@@ -76,36 +88,66 @@ def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
 _REGEX_DIALECTS = ("duckdb", "postgresql")
 
 
+def _split(suite: gx.GxSuite, ctx: Context) -> tuple[list[gx.Compiled], list[gx.Expectation]]:
+    """The expectations postrun runs as SQL on this source, and those left to GX."""
+    dialect = ctx.source().dialect().name
+    compiled: list[gx.Compiled] = []
+    fallback: list[gx.Expectation] = []
+    for exp in suite.expectations:
+        one = gx.compile_expectation(exp)
+        if one is None or (one.needs_regex and dialect not in _REGEX_DIALECTS):
+            fallback.append(exp)
+        else:
+            compiled.append(one)
+    return compiled, fallback
+
+
+def _statements(
+    compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context
+) -> dict[str, sa.Select[Any]]:
+    """What a compiled expectation asks beyond the shared scan, by what the answer is."""
+    statements: dict[str, sa.Select[Any]] = {}
+    if compiled.needs_regex:
+        labelled = [e.label(k) for k, e in compiled.aggregates.items()]
+        statements["aggregates"] = ctx.select(spec.relation, *labelled)
+    if compiled.grouped:
+        statements["bad"] = _duplicated_rows(compiled, spec, ctx)
+    if compiled.expectation.type == "expect_column_to_exist":
+        statements["columns"] = ctx.columns_statement(spec.relation)
+    return statements
+
+
 def _judge(
     compiled: gx.Compiled, values: dict[str, Any], spec: ExpectationSuiteSpec, ctx: Context
 ) -> dict[str, Any]:
     prefix = f"e{compiled.expectation.index}_"
     mine = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
-    if compiled.needs_regex:
-        labelled = [e.label(k) for k, e in compiled.aggregates.items()]
-        mine = ctx.fetch(ctx.select(spec.relation, *labelled))[0]
+    statements = _statements(compiled, spec, ctx)
+    if "aggregates" in statements:
+        mine = ctx.fetch(statements["aggregates"])[0]
     if compiled.other_table is not None:
         other = Relation(table=compiled.other_table, source=spec.source)
         mine["other"] = int(ctx.scan(other)["count"])
-    if compiled.grouped:
-        mine["bad"] = _duplicated_rows(compiled, spec, ctx)
-    if compiled.expectation.type == "expect_column_to_exist":
+    if "bad" in statements:
+        mine["bad"] = int(ctx.scalar(statements["bad"]))
+    if "columns" in statements:
         mine["columns"] = ctx.columns(spec.relation)
     judged = compiled.judge(mine)
     if not judged["success"] and compiled.unexpected is not None:
         judged["result"]["partial_unexpected_list"] = _sample(compiled, spec, ctx)
-    return judged
+    return judged | {"engine": "postrun"}
 
 
-def _duplicated_rows(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> int:
+def _duplicated_rows(
+    compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context
+) -> sa.Select[Any]:
     """GX's unexpected count for uniqueness: every row whose value (tuple) occurs twice or more."""
     assert compiled.where is not None
     keys: list[sa.ColumnElement[Any]] = [sa.column(c) for c in compiled.grouped]
     groups = ctx.select(spec.relation, sa.func.count().label("n")).where(compiled.where)
     groups = groups.group_by(*keys).having(sa.func.count() > 1)
     inner = groups.subquery("dup")
-    total = sa.select(sa.func.coalesce(sa.func.sum(inner.c.n), 0).label("bad"))
-    return int(ctx.scalar(total))
+    return sa.select(sa.func.coalesce(sa.func.sum(inner.c.n), 0).label("bad"))
 
 
 def _sample(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> list[Any]:
@@ -185,14 +227,19 @@ def _run_gx(
     """GX's own results for ``expectations``: through its SQL datasource on SQLite and
     PostgreSQL; on DuckDB, which GX cannot read through SQLAlchemy (GX issues #10738, #11579),
     over the rows as a DataFrame."""
-    source = ctx.source()
-    url = getattr(source, "url", None)
-    if source.dialect().name in ("sqlite", "postgresql") and isinstance(url, str):
+    url = getattr(ctx.source(), "url", None)
+    if _gx_reads_sql(ctx) and isinstance(url, str):
         return _gx_sql(spec, ctx, url, expectations)
     results: dict[int, dict[str, Any]] = {}
     for condition, group in _by_condition(expectations).values():
         results |= _gx_frame(spec, ctx, condition, group)
     return results
+
+
+def _gx_reads_sql(ctx: Context) -> bool:
+    """Whether GX reads this source through its own SQL datasource (not DuckDB: see _run_gx)."""
+    source = ctx.source()
+    return source.dialect().name in ("sqlite", "postgresql") and hasattr(source, "url")
 
 
 def _gx_sql(
@@ -239,10 +286,7 @@ def _gx_frame(
     condition: sa.ColumnElement[bool] | None,
     expectations: list[gx.Expectation],
 ) -> dict[int, dict[str, Any]]:
-    stmt = ctx.select(spec.relation, sa.literal_column("*"))
-    if condition is not None:
-        stmt = stmt.where(condition)
-    table = ctx.fetch_arrow(stmt.limit(spec.max_rows + 1))
+    table = ctx.fetch_arrow(_frame_statement(spec, ctx, condition))
     if table.num_rows > spec.max_rows:
         rows = spec.relation.describe() + (
             " (row_condition applied)" if condition is not None else ""
@@ -253,6 +297,16 @@ def _gx_frame(
             "the expectations postrun compiles (postrun list)"
         )
     return gx.validate_arrow(table, expectations, ctx.sample_limit)
+
+
+def _frame_statement(
+    spec: ExpectationSuiteSpec, ctx: Context, condition: sa.ColumnElement[bool] | None
+) -> sa.Select[Any]:
+    """The rows GX judges on a DataFrame: one more than max_rows tells it was too many."""
+    stmt = ctx.select(spec.relation, sa.literal_column("*"))
+    if condition is not None:
+        stmt = stmt.where(condition)
+    return stmt.limit(spec.max_rows + 1)
 
 
 def _literal_sql(spec: ExpectationSuiteSpec, ctx: Context) -> str:

@@ -433,6 +433,42 @@ def test_expectation_suite_missing_table_is_a_query_error_not_a_bug(
     assert result["queries"]  # the statement that failed is on record
 
 
+@pytest.mark.parametrize("data", ["duck", "sqlite"], indirect=True)
+def test_expectation_suite_explain_shows_what_a_run_sends(data: Database, tmp_path: Path) -> None:
+    """`--explain` lists every statement a run sends: the shared scan, a duplicate count, a
+    regex aggregate, the column list; and GX's rows on DuckDB, or on SQLite a line saying GX
+    queries the database itself."""
+    from runner import load_suite, run_suite
+    from runner.plan import explain
+
+    suite = write_suite(
+        tmp_path / "s.gx.json",
+        [
+            e("expect_column_values_to_be_unique", column="id"),
+            e("expect_column_values_to_match_regex", column="b", regex="^[a-z]+$"),
+            e("expect_column_to_exist", column="id"),
+            e("expect_column_value_lengths_to_be_between", column="b", max_value=2),
+        ],
+    )
+    path = tmp_path / "suite.yml"
+    path.write_text(
+        f'suite: gx\nsources:\n  w: {{url: "{data.url}"}}\nchecks:\n'
+        f'  - {{name: gx, type: expectation_suite, table: t, suite: "{suite}"}}\n'
+    )
+    loaded = load_suite(path, env={})
+    shown = explain(loaded, {"gx": True}, sample_limit=20)
+    verdict = run_suite(loaded)
+    assert verdict.checks[0].status.value == "PASS", verdict.checks[0].message
+    sent = [q.sql for q in verdict.queries]
+    for sql in sent:
+        assert "\n".join(f"    {line.rstrip()}" for line in sql.splitlines()) in shown, sql
+    gx_note = "-- GX's SQL datasource judges 2 expectation(s) with queries of its own"
+    if data.kind == "duckdb":
+        assert (len(sent), gx_note in shown) == (5, False)  # scan, dup, regex, columns, GX rows
+    else:
+        assert (len(sent), gx_note in shown) == (3, True)  # scan, dup, columns; GX: regex, lengths
+
+
 # --- the shipped GX suite on the demo batch ---------------------------------------------------
 
 SHIPPED = Path(__file__).parents[2] / "expectations" / "portfolio_snapshots.gx.json"
