@@ -232,7 +232,8 @@ def _validate(pandera_schema: Any, frame: Any) -> list[dict[str, Any]]:
     missing = [_file_case("column_in_dataframe", name) | {"column": name} for name in absent]
     try:
         frame = _untyped_as_declared(frame, pandera_schema)
-        pandera_schema.remove_columns(absent).validate(frame, lazy=True)
+        present = pandera_schema.remove_columns(absent) if absent else pandera_schema  # a copy
+        present.validate(frame, lazy=True)
     except SchemaErrors as exc:
         table = exc.failure_cases
         found = table.to_dicts() if hasattr(table, "to_dicts") else table.to_dict("records")
