@@ -106,7 +106,10 @@ def test_dagster_faulty_batch_blocks_downstream_with_evidence(
     assert materialized(result) == ["portfolio_batch"]  # daily_report did not run
     found = evaluations(result)
     failed = {name: e for name, e in found.items() if not e.passed}
-    assert list(failed) == [NAMES["run-date snapshots have P&L"]]
+    assert list(failed) == [
+        NAMES["run-date snapshots have P&L"],
+        NAMES["run-date snapshots meet their GX suite"],
+    ]
     check = failed[NAMES["run-date snapshots have P&L"]]
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert check.description == (
@@ -152,7 +155,8 @@ def test_dagster_unreachable_source_is_an_error_that_blocks(tmp_path: Path, inst
     assert materialized(result) == ["portfolio_batch"]
     found = evaluations(result)
     assert [n for n, e in found.items() if e.passed] == [
-        NAMES["ETL batch status matches its operations"]
+        NAMES["ETL batch status matches its operations"],
+        NAMES["ETL run steps are well-formed"],
     ]
     stress = found[NAMES["stress tests calculated"]]  # severity warn, but not evaluated
     assert (stress.passed, stress.severity) == (False, dg.AssetCheckSeverity.ERROR)

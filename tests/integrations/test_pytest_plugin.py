@@ -16,7 +16,9 @@ pytest_plugins = ["pytester"]
 
 REPO = find_demo_suite().parent.parent
 CHECKS = [c.name for c in load_suite(find_demo_suite(), {"run_date": "2025-11-06"}).checks]
-WAREHOUSE_CHECKS = [n for n in CHECKS if n != "ETL batch status matches its operations"]
+FILE_CHECKS = ["ETL batch status matches its operations", "ETL run steps are well-formed"]
+"""The demo checks that read result files only."""
+WAREHOUSE_CHECKS = [n for n in CHECKS if n not in FILE_CHECKS]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,7 +94,11 @@ def test_plugin_clean_demo_passes_every_check(pytester: pytest.Pytester, project
     [
         (
             "truncated-result",
-            ["ETL result files are complete JSON", "ETL batch status matches its operations"],
+            [
+                "ETL result files are complete JSON",
+                "ETL batch status matches its operations",
+                "ETL run steps are well-formed",
+            ],
         ),
         ("stuck-batch", ["processing batches match their files"]),
         (
@@ -133,7 +139,7 @@ def test_plugin_failure_text_is_message_then_facts(
             [
                 "portfolio_snapshots has NULLs in 4 of 58 rows (daily_pnl 4, cumulative_pnl 4)",
                 "check 'run-date snapshots have P&L' (not_null, severity error) at "
-                "checks/demo.yml:227: FAIL",
+                "checks/demo.yml:237: FAIL",
                 'observed: {"nulls": {"cumulative_pnl": 4, "daily_pnl": 4}, "rows": 58}',
                 'expected: {"max_nulls": 0}',
                 "failures (4 of 4):",
@@ -153,7 +159,7 @@ def test_plugin_unreachable_source_gives_errors_not_failures(
     demo = build_demo(project / "demo", ("none",)).root
     reprec = pytester.inline_run(*postrun_args(demo, db=project / "gone" / "portfolio.duckdb"))
     assert outcomes(reprec) == {
-        "passed": ["ETL batch status matches its operations"],
+        "passed": FILE_CHECKS,
         "failed": [],
         "error": WAREHOUSE_CHECKS,
         "skipped": [],
@@ -178,7 +184,9 @@ def test_plugin_junitxml_has_one_testcase_per_check(
     assert failed == [
         "ETL result files are complete JSON",
         "ETL batch status matches its operations",
+        "ETL run steps are well-formed",
         "run-date snapshots have P&L",
+        "run-date snapshots meet their GX suite",
     ]
     assert not [c for c in cases if c.find("error") is not None]
     properties = {p.get("name"): p.get("value") for p in cases[0].iter("property")}
@@ -226,7 +234,7 @@ def test_plugin_warn_passes_with_a_warning_even_under_filterwarnings_error(
         ]
     )
     result.stdout.fnmatch_lines(
-        ["postrun: suite 'demo' (checks/demo.yml): WARN (14 PASS, 1 WARN)*"]
+        ["postrun: suite 'demo' (checks/demo.yml): WARN (16 PASS, 1 WARN)*"]
     )
 
 
@@ -253,9 +261,10 @@ def test_plugin_k_selects_checks_and_runs_only_those(
     batch = build_demo(project / "demo", ("null-pnl",))
     reprec = pytester.inline_run(*postrun_args(batch.root), "-k", "snapshot and not equity")
     selected = [n for n in CHECKS if "snapshot" in n and "equity" not in n]
+    null_pnl = ["run-date snapshots have P&L", "run-date snapshots meet their GX suite"]
     assert outcomes(reprec) == {
-        "passed": [n for n in selected if n != "run-date snapshots have P&L"],
-        "failed": ["run-date snapshots have P&L"],
+        "passed": [n for n in selected if n not in null_pnl],
+        "failed": null_pnl,
         "error": [],
         "skipped": [],
     }
