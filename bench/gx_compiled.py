@@ -1,6 +1,5 @@
 """A GX suite compiled by postrun vs Great Expectations itself: the same suite JSON, the same data.
 
-    pip install -e '.[bench]'
     python bench/gx_compiled.py                          # 10M rows, 5 repeats (3 for GX)
     python bench/gx_compiled.py --rows 1000000           # a quick look
     python bench/gx_compiled.py --dir /tmp/bench-full --skip-sqlite   # reuse bench/run.py's data

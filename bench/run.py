@@ -1,6 +1,5 @@
 """postrun measured side by side with the alternatives, on the same data, in one run.
 
-    pip install -e '.[bench]'
     python bench/run.py                                  # 10M rows, 20,000 files (~1 GB), 5 repeats
     python bench/run.py --rows 1000000 --files 2000      # a quick look
     python bench/run.py --dir /tmp/bench --skip-gx       # keep (and reuse) the data; no GX
