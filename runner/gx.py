@@ -482,11 +482,19 @@ def validate_sql(
     url: str, relation: str, expectations: list[Expectation], sample: int
 ) -> dict[int, dict[str, Any]]:
     """Run ``expectations`` through GX's SQL datasource on a table (``schema.name``) or on the
-    rows of a query (a ``relation`` starting with SELECT)."""
+    rows of a query (a ``relation`` starting with SELECT), connected read-only as postrun's own
+    sources are."""
+    from runner.sources.sql import read_only_url
+
     context = _context()
+    read_only, connect_args = read_only_url(url)
     with _GX_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "a more specific datasource may be more appropriate"
-        source = context.data_sources.add_sql(_unique_name("sql"), connection_string=url)
+        source = context.data_sources.add_sql(
+            _unique_name("sql"),
+            connection_string=read_only.render_as_string(hide_password=False),
+            kwargs={"connect_args": connect_args},
+        )
         if relation.lstrip()[:6].lower() == "select":
             asset = source.add_query_asset(_unique_name("query"), query=relation)
         else:

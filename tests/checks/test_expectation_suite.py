@@ -339,6 +339,31 @@ def test_expectation_suite_gx_on_a_where_or_query_relation(
     )
 
 
+@pytest.mark.postgres
+def test_expectation_suite_gx_connects_read_only(
+    pg: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """GX opens a connection of its own for the expectations it judges: as read-only as
+    postrun's (PostgreSQL's session default, here read back through GX itself)."""
+    pg.run("create table t (x integer);")
+    read_only = e("expect_column_distinct_values_to_equal_set", column="ro", value_set=["on"])
+    suite = write_suite(tmp_path / "s.gx.json", [read_only])
+    query = "select current_setting('default_transaction_read_only') as ro"
+    check = only_check(
+        run_yaml(
+            f"""\
+            suite: gx
+            sources:
+              w: {{url: "{pg.url}"}}
+            checks:
+              - {{type: expectation_suite, query: "{query}", suite: "{suite}"}}
+            """
+        )
+    )
+    (result,) = check["observed"]["results"]
+    assert (check["status"], result["engine"]) == ("PASS", "great_expectations"), check["failures"]
+
+
 def test_expectation_suite_date_row_condition_gx_on_pandas_matches_nothing(
     duck: Database, run_yaml: RunYaml, tmp_path: Path
 ) -> None:
