@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-from runner.errors import CheckConfigError
+from runner.errors import CheckConfigError, SourceError
+from runner.results import ErrorCategory
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -479,31 +480,48 @@ _GX_CONTEXT: list[Any] = []
 
 
 def validate_sql(
-    url: str, relation: str, expectations: list[Expectation], sample: int
+    url: str,
+    relation: str,
+    expectations: list[Expectation],
+    sample: int,
+    deadline: float | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Run ``expectations`` through GX's SQL datasource on a table (``schema.name``) or on the
-    rows of a query (a ``relation`` starting with SELECT), connected read-only as postrun's own
-    sources are."""
-    from runner.sources.sql import read_only_url
+    rows of a query (a ``relation`` starting with SELECT). GX connects read-only as postrun's
+    own sources do; on PostgreSQL the server stops each of its statements after the time left
+    until ``deadline`` (GX's connection is its own: postrun cannot cancel it)."""
+    from runner.sources.sql import read_only_url, statement_timeout_ms
 
-    context = _context()
+    context = gx_context()
     read_only, connect_args = read_only_url(url)
+    if "options" in connect_args and deadline is not None:  # PostgreSQL
+        connect_args["options"] += f" -c statement_timeout={statement_timeout_ms(deadline)}"
+    name = _unique_name("sql")
     with _GX_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "a more specific datasource may be more appropriate"
         source = context.data_sources.add_sql(
-            _unique_name("sql"),
+            name,
             connection_string=read_only.render_as_string(hide_password=False),
             kwargs={"connect_args": connect_args},
         )
-        if relation.lstrip()[:6].lower() == "select":
-            asset = source.add_query_asset(_unique_name("query"), query=relation)
-        else:
-            schema, _, table = relation.rpartition(".")
-            asset = source.add_table_asset(
-                _unique_name("table"), table_name=table, schema_name=schema or None
-            )
-        batch = asset.add_batch_definition_whole_table(_unique_name("batch")).get_batch()
-    return _validate(batch, expectations, sample)
+    try:
+        with _GX_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if relation.lstrip()[:6].lower() == "select":
+                asset = source.add_query_asset(_unique_name("query"), query=relation)
+            else:
+                schema, _, table = relation.rpartition(".")
+                asset = source.add_table_asset(
+                    _unique_name("table"), table_name=table, schema_name=schema or None
+                )
+            batch = asset.add_batch_definition_whole_table(_unique_name("batch")).get_batch()
+        return _validate(batch, expectations, sample)
+    except (CheckConfigError, SourceError):
+        raise
+    except Exception as exc:  # GX raises its own kinds for a database it cannot read
+        raise gx_error(f"GX could not read {relation}", str(exc).strip().split("\n")[0]) from exc
+    finally:
+        _forget(context, name, source.get_engine().dispose)
 
 
 def validate_arrow(
@@ -515,15 +533,29 @@ def validate_arrow(
 
     columns = [c.cast(pa.float64()) if pa.types.is_decimal(c.type) else c for c in table.columns]
     frame = pa.Table.from_arrays(columns, names=table.column_names).to_pandas(date_as_object=False)
-    context = _context()
+    context = gx_context()
+    name = _unique_name("pandas")
     with _GX_LOCK:
-        source = context.data_sources.add_pandas(_unique_name("pandas"))
-        asset = source.add_dataframe_asset(_unique_name("frame"))
-        definition = asset.add_batch_definition_whole_dataframe(_unique_name("batch"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        batch = definition.get_batch(batch_parameters={"dataframe": frame})
-    return _validate(batch, expectations, sample)
+        source = context.data_sources.add_pandas(name)
+    try:
+        with _GX_LOCK:
+            asset = source.add_dataframe_asset(_unique_name("frame"))
+            definition = asset.add_batch_definition_whole_dataframe(_unique_name("batch"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            batch = definition.get_batch(batch_parameters={"dataframe": frame})
+        return _validate(batch, expectations, sample)
+    finally:
+        _forget(context, name)
+
+
+def _forget(context: Any, name: str, close: Callable[[], None] | None = None) -> None:
+    """Remove a datasource from the process's one GX context once validated (a long-lived
+    process, Dagster's or pytest's, runs many suites), closing its connections first."""
+    with _GX_LOCK:
+        if close is not None:
+            close()
+        context.data_sources.delete(name)
 
 
 def _validate(
@@ -552,10 +584,22 @@ def _validate(
         result = by_key[_key(exp.type, exp.kwargs)]
         problem = _exception(result.exception_info or {})
         if problem is not None:
-            raise CheckConfigError(f"GX could not evaluate {exp.describe()}: {problem}")
+            raise gx_error(f"GX could not evaluate {exp.describe()}", problem)
         summary = json.loads(json.dumps(dict(result.result or {}), default=str))
         out[exp.index] = {"success": bool(result.success), "result": summary}
     return out
+
+
+def gx_error(what: str, problem: str) -> CheckConfigError | SourceError:
+    """What GX reported, as postrun's error: the database's own troubles (a statement stopped
+    at the deadline, a lost connection, a missing table) keep their category; anything else is
+    the suite's configuration."""
+    from runner.sources.sql import categorize
+
+    category, retryable = categorize(RuntimeError(problem), problem.lower(), connecting=False)
+    if category in (ErrorCategory.QUERY, ErrorCategory.DATA_MALFORMED):
+        return CheckConfigError(f"{what}: {problem}")
+    return SourceError(f"{what}: {problem}", category=category, retryable=retryable)
 
 
 def _key(kind: str, kwargs: dict[str, Any]) -> str:
@@ -580,7 +624,8 @@ def _exception(info: dict[str, Any]) -> str | None:
     return None
 
 
-def _context() -> Any:
+def gx_context() -> Any:
+    """The process's one ephemeral GX context (importing GX, ~3 s, the first time)."""
     with _GX_LOCK, warnings.catch_warnings():
         # GX's imports warn (deprecated modules): its warnings are not the run's to raise.
         warnings.simplefilter("ignore")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from runner import RunOptions, load_suite, run_suite
 from runner.errors import SourceError
 from runner.results import ErrorCategory
-from runner.sources.sql import SqlSource, _categorize, jsonable, read_only_url
+from runner.sources.sql import SqlSource, categorize, jsonable, read_only_url
 from tests.conftest import Database, RunYaml, check_verdict, only_check
 
 SETUP = """
@@ -260,7 +260,7 @@ def test_sources_driver_errors_map_to_categories(
     sqlstate: str | None, text: str, connecting: bool, category: str, retryable: bool
 ) -> None:
     error = FakeDriverError(sqlstate, text)
-    assert _categorize(error, text.lower(), connecting=connecting) == (
+    assert categorize(error, text.lower(), connecting=connecting) == (
         ErrorCategory(category),
         retryable,
     )

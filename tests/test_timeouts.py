@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runner import RunOptions, load_suite, run_suite
+from runner import RunOptions, gx, load_suite, run_suite
 from runner.checks import REGISTRY
 from runner.checks.base import parse_duration
 from runner.context import Context
@@ -256,6 +256,36 @@ def test_timeouts_arrow_read_stops_on_cancel(db: Database) -> None:
     source.close()
     assert stopped, "the Arrow read outlived its cancel"
     assert [(e.category, e.retryable) for e in errors] == [(ErrorCategory.TIMEOUT, True)]
+
+
+@pytest.mark.postgres
+def test_timeouts_gx_statements_end_at_the_deadline(pg: Database) -> None:
+    """GX judges what postrun does not compile over a connection of its own, which postrun
+    cannot cancel: PostgreSQL stops each of GX's statements after the time the check had left
+    when GX connected (GX runs one per metric, so several may each take that long), and the
+    check says it timed out."""
+    marker = f"postrun-gx-{secrets.token_hex(6)}"
+    pg.run("create table t (x integer); insert into t values (1);")
+    slow = f"select /* {marker} */ x from t cross join (select pg_sleep(30)) as s"
+    expectation = gx.Expectation(  # not compiled by postrun: GX runs it
+        0, "expect_column_distinct_values_to_equal_set", {"column": "x", "value_set": [1]}
+    )
+    errors: list[SourceError] = []
+
+    def run() -> None:
+        try:
+            gx.validate_sql(pg.url, slow, [expectation], 20, deadline=time.monotonic() + 0.3)
+        except SourceError as exc:
+            errors.append(exc)
+
+    gx.gx_context()  # imported beforehand: the deadline is for the statement alone
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(WALL_S)
+    assert not worker.is_alive(), "GX's statement outlived the deadline"
+    assert [(e.category, e.retryable) for e in errors] == [(ErrorCategory.TIMEOUT, True)]
+    assert "statement timeout" in errors[0].message
+    assert statements_still_running(pg, marker) == []
 
 
 @pytest.mark.postgres

@@ -176,8 +176,7 @@ class SqlSource:
                     if deadline is not None:
                         # The server keeps the deadline even when a cancel never arrives (sent
                         # before the statement began, or postrun already gone).
-                        ms = math.ceil((deadline - monotonic()) * 1000)
-                        ms = min(max(ms, 1), _PG_MAX_TIMEOUT_MS)
+                        ms = statement_timeout_ms(deadline)
                         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
                 except sa.exc.DBAPIError as exc:
                     raise translate_error(exc, self, connecting=True) from exc
@@ -237,6 +236,11 @@ class SqlSource:
             engine.dispose()
             raise translate_error(exc, self, connecting=True) from exc
         return engine
+
+
+def statement_timeout_ms(deadline: float) -> int:
+    """PostgreSQL's statement_timeout for a statement that must end by ``deadline``."""
+    return min(max(math.ceil((deadline - monotonic()) * 1000), 1), _PG_MAX_TIMEOUT_MS)
 
 
 def read_only_url(url: str) -> tuple[sa.URL, dict[str, Any]]:
@@ -438,7 +442,7 @@ def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bo
     orig = exc.orig if exc.orig is not None else exc
     raw = str(orig).strip()
     first_line = raw.splitlines()[0] if raw else type(orig).__name__
-    category, retryable = _categorize(orig, raw.lower(), connecting=connecting)
+    category, retryable = categorize(orig, raw.lower(), connecting=connecting)
     if connecting and category not in (ErrorCategory.AUTH, ErrorCategory.CONFIG):
         category, retryable = ErrorCategory.CONNECTIVITY, True
     if connecting:
@@ -456,7 +460,7 @@ def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bo
     )
 
 
-def _categorize(orig: BaseException, text: str, *, connecting: bool) -> tuple[ErrorCategory, bool]:
+def categorize(orig: BaseException, text: str, *, connecting: bool) -> tuple[ErrorCategory, bool]:
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         if sqlstate in _PG_CODES:
