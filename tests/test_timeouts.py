@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runner import RunOptions, gx, load_suite, run_suite
+from runner import RunOptions, gx, gx_fallback, load_suite, run_suite
 from runner.checks import REGISTRY
 from runner.checks.base import parse_duration
 from runner.context import Context
@@ -274,11 +274,13 @@ def test_timeouts_gx_statements_end_at_the_deadline(pg: Database) -> None:
 
     def run() -> None:
         try:
-            gx.validate_sql(pg.url, slow, [expectation], 20, deadline=time.monotonic() + 0.3)
+            gx_fallback.validate_sql(
+                pg.url, slow, [expectation], 20, deadline=time.monotonic() + 0.3
+            )
         except SourceError as exc:
             errors.append(exc)
 
-    gx.gx_context()  # imported beforehand: the deadline is for the statement alone
+    gx_fallback.gx_context()  # imported beforehand: the deadline is for the statement alone
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(WALL_S)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field
 
-from runner import gx
+from runner import gx, gx_fallback
 from runner.checks.base import Relation, RelationCheck, register
 from runner.context import Context
 from runner.errors import CheckConfigError
@@ -227,7 +227,7 @@ def _run_gx(
     """GX's own results for ``expectations``: through its SQL datasource on SQLite and
     PostgreSQL; on DuckDB, which GX cannot read through SQLAlchemy (GX issues #10738, #11579),
     over the rows as a DataFrame."""
-    gx.gx_context()
+    gx_fallback.gx_context()
     ctx.raise_if_cancelled()  # importing GX may have taken the check's time
     url = getattr(ctx.source(), "url", None)
     if _gx_reads_sql(ctx) and isinstance(url, str):
@@ -250,7 +250,9 @@ def _gx_sql(
     """A plain table is a GX table asset; a `where` or `query` relation a GX query asset, which
     has no column types: type expectations then go to the table (types do not depend on rows)."""
     if spec.table is not None and spec.where is None:
-        return gx.validate_sql(url, spec.table, expectations, ctx.sample_limit, ctx.deadline)
+        return gx_fallback.validate_sql(
+            url, spec.table, expectations, ctx.sample_limit, ctx.deadline
+        )
     typed = [e for e in expectations if e.type in gx.TYPE_EXPECTATIONS]
     rest = [e for e in expectations if e.type not in gx.TYPE_EXPECTATIONS]
     if typed and spec.table is None:  # a query
@@ -261,9 +263,9 @@ def _gx_sql(
     results = {}
     if typed:
         assert spec.table is not None
-        results = gx.validate_sql(url, spec.table, typed, ctx.sample_limit, ctx.deadline)
+        results = gx_fallback.validate_sql(url, spec.table, typed, ctx.sample_limit, ctx.deadline)
     if rest:
-        results |= gx.validate_sql(
+        results |= gx_fallback.validate_sql(
             url, _literal_sql(spec, ctx), rest, ctx.sample_limit, ctx.deadline
         )
     return results
@@ -300,7 +302,7 @@ def _gx_frame(
             f"and {rows} has more than max_rows {spec.max_rows} rows: raise max_rows or keep to "
             "the expectations postrun compiles (postrun list)"
         )
-    return gx.validate_arrow(table, expectations, ctx.sample_limit)
+    return gx_fallback.validate_arrow(table, expectations, ctx.sample_limit)
 
 
 def _frame_statement(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runner import gx
+from runner import gx, gx_fallback
 from tests.conftest import Database, RunYaml, only_check
 
 SETUP = """
@@ -187,7 +187,7 @@ def data(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 
 def gx_results(url: str, expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     parsed = [gx.Expectation(i, x["type"], x["kwargs"]) for i, x in enumerate(expectations)]
-    out = gx.validate_sql(url, "t", parsed, 20)
+    out = gx_fallback.validate_sql(url, "t", parsed, 20)
     return [out[i] for i in range(len(parsed))]
 
 
@@ -390,7 +390,7 @@ def test_expectation_suite_date_row_condition_gx_on_pandas_matches_nothing(
             "b": ["x", "yy", "z"],
         }
     )
-    by_gx = gx.validate_arrow(
+    by_gx = gx_fallback.validate_arrow(
         frame,
         [gx.Expectation(i, x["type"], x["kwargs"]) for i, x in enumerate([not_null, lengths])],
         5,
