@@ -208,17 +208,10 @@ def test_timeouts_database_keeps_the_deadline_without_a_cancel(db: Database) -> 
         db.run("create table t (x integer);")
     source = SqlSource("slow", db.url)
     cancels: list[Callable[[], None]] = []
-    errors: list[SourceError] = []
-
-    def run() -> None:
-        try:
-            source.execute(sa.text(ENDLESS[db.kind]), {}, keep(cancels), deadline=deadline)
-        except SourceError as exc:
-            errors.append(exc)
-
     deadline = time.monotonic() + 1
-    worker = threading.Thread(target=run)
-    worker.start()
+    worker, errors = collecting(
+        lambda: source.execute(sa.text(ENDLESS[db.kind]), {}, keep(cancels), deadline=deadline)
+    )
     worker.join(WALL_S)
     stopped = not worker.is_alive()
     if not stopped:  # fail, not hang: stop it the way the engine would
@@ -236,16 +229,7 @@ def test_timeouts_arrow_read_stops_on_cancel(db: Database) -> None:
         db.run("create table t (x integer);")
     source = SqlSource("slow", db.url)
     cancels: list[Callable[[], None]] = []
-    errors: list[SourceError] = []
-
-    def run() -> None:
-        try:
-            source.arrow(sa.text(ENDLESS[db.kind]), {}, keep(cancels))
-        except SourceError as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    worker, errors = collecting(lambda: source.arrow(sa.text(ENDLESS[db.kind]), {}, keep(cancels)))
     end = time.monotonic() + WALL_S
     while not cancels and time.monotonic() < end:
         time.sleep(0.01)
@@ -270,19 +254,11 @@ def test_timeouts_gx_statements_end_at_the_deadline(pg: Database) -> None:
     expectation = gx.Expectation(  # not compiled by postrun: GX runs it
         0, "expect_column_distinct_values_to_equal_set", {"column": "x", "value_set": [1]}
     )
-    errors: list[SourceError] = []
-
-    def run() -> None:
-        try:
-            gx_fallback.validate_sql(
-                pg.url, slow, [expectation], 20, deadline=time.monotonic() + 0.3
-            )
-        except SourceError as exc:
-            errors.append(exc)
-
     gx_fallback.gx_context()  # imported beforehand: the deadline is for the statement alone
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
+    deadline = time.monotonic() + 0.3
+    worker, errors = collecting(
+        lambda: gx_fallback.validate_sql(pg.url, slow, [expectation], 20, deadline=deadline)
+    )
     worker.join(WALL_S)
     assert not worker.is_alive(), "GX's statement outlived the deadline"
     assert [(e.category, e.retryable) for e in errors] == [(ErrorCategory.TIMEOUT, True)]
@@ -487,6 +463,21 @@ def test_timeouts_reported_promptly_while_other_checks_keep_finishing(
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def collecting(work: Callable[[], object]) -> tuple[threading.Thread, list[SourceError]]:
+    """``work`` running in a daemon thread, and the SourceErrors it raises once it ends."""
+    errors: list[SourceError] = []
+
+    def run() -> None:
+        try:
+            work()
+        except SourceError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker, errors
 
 
 def keep(cancels: list[Callable[[], None]]) -> Interrupter:
