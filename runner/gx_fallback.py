@@ -9,6 +9,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import CheckConfigError, SourceError
@@ -42,11 +43,14 @@ def validate_sql(
     name = _unique_name("sql")
     with _GX_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "a more specific datasource may be more appropriate"
-        source = context.data_sources.add_sql(
-            name,
-            connection_string=read_only.render_as_string(hide_password=False),
-            kwargs={"connect_args": connect_args},
-        )
+        try:  # GX connects here, to test the connection
+            source = context.data_sources.add_sql(
+                name,
+                connection_string=read_only.render_as_string(hide_password=False),
+                kwargs={"connect_args": connect_args},
+            )
+        except Exception as exc:  # GX wraps the driver's error in its own kinds
+            raise gx_error("GX could not connect", _first_line(exc), connecting=True) from exc
     try:
         with _GX_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -62,9 +66,9 @@ def validate_sql(
     except (CheckConfigError, SourceError):
         raise
     except Exception as exc:  # GX raises its own kinds for a database it cannot read
-        raise gx_error(f"GX could not read {relation}", str(exc).strip().split("\n")[0]) from exc
+        raise gx_error(f"GX could not read {relation}", _first_line(exc)) from exc
     finally:
-        _forget(context, name, source.get_engine().dispose)
+        _forget(context, name, lambda: source.get_engine().dispose())
 
 
 def validate_arrow(
@@ -97,7 +101,8 @@ def _forget(context: Any, name: str, close: Callable[[], None] | None = None) ->
     process, Dagster's or pytest's, runs many suites), closing its connections first."""
     with _GX_LOCK:
         if close is not None:
-            close()
+            with suppress(Exception):  # an engine GX never managed to create: nothing to close
+                close()
         context.data_sources.delete(name)
 
 
@@ -133,13 +138,20 @@ def _validate(
     return out
 
 
-def gx_error(what: str, problem: str) -> CheckConfigError | SourceError:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def gx_error(
+    what: str, problem: str, *, connecting: bool = False
+) -> CheckConfigError | SourceError:
     """What GX reported, as postrun's error: the database's own troubles (a statement stopped
     at the deadline, a lost connection, a missing table) keep their category; anything else is
     the suite's configuration."""
     from runner.sources.sql import categorize
 
-    category, retryable = categorize(RuntimeError(problem), problem.lower(), connecting=False)
+    category, retryable = categorize(RuntimeError(problem), problem.lower(), connecting=connecting)
     if category in (ErrorCategory.QUERY, ErrorCategory.DATA_MALFORMED):
         return CheckConfigError(f"{what}: {problem}")
     return SourceError(f"{what}: {problem}", category=category, retryable=retryable)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from runner import gx, gx_fallback
+from runner.errors import SourceError
+from runner.results import ErrorCategory
 from tests.conftest import Database, RunYaml, only_check
 
 SETUP = """
@@ -337,6 +339,32 @@ def test_expectation_suite_gx_on_a_where_or_query_relation(
         "expect_column_values_to_be_of_type(id) needs column types, which GX reads from a table,"
         " not from a query: write the check against 'table' (with 'where')",
     )
+
+
+@pytest.mark.parametrize(
+    ("problem", "kind", "category"),
+    [
+        ("canceling statement due to statement timeout", "SourceError", "timeout"),
+        ('relation "t" does not exist', "SourceError", "schema_mismatch"),
+        ("No provider found for column_values.increasing", "CheckConfigError", None),
+    ],
+)
+def test_expectation_suite_gx_errors_keep_their_category(
+    problem: str, kind: str, category: str | None
+) -> None:
+    error = gx_fallback.gx_error("GX could not evaluate x", problem)
+    assert (type(error).__name__, getattr(error, "category", None)) == (
+        kind,
+        category and ErrorCategory(category),
+    )
+
+
+def test_expectation_suite_gx_unreachable_database_is_connectivity() -> None:
+    lengths = gx.Expectation(0, "expect_column_value_lengths_to_be_between", {"column": "b"})
+    with pytest.raises(SourceError) as raised:
+        gx_fallback.validate_sql("postgresql://u:pw@127.0.0.1:1/db", "t", [lengths], 5)
+    assert (raised.value.category, raised.value.retryable) == (ErrorCategory.CONNECTIVITY, True)
+    assert raised.value.message.startswith("GX could not connect: ")
 
 
 @pytest.mark.postgres
