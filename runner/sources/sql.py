@@ -97,22 +97,12 @@ class SqlSource:
         the statement at ``deadline`` (``time.monotonic()``) where it can: PostgreSQL through
         ``statement_timeout``, SQLite through a progress handler; ``interrupter`` receives the
         function that stops it sooner (DuckDB relies on that alone)."""
-        with self.connection(deadline) as conn:
-            raw = conn.connection.dbapi_connection
-            if interrupter is not None:
-                interrupter(lambda: interrupt(raw))
-            try:
-                options = (
-                    conn.execution_options(stream_results=True, yield_per=batch) if batch else conn
-                )
-                with _sqlite_deadline(raw, deadline):
-                    for part in options.execute(stmt, params).mappings().partitions():
-                        yield [{k: jsonable(v) for k, v in row.items()} for row in part]
-            except sa.exc.DBAPIError as exc:
-                raise translate_error(exc, self, connecting=False) from exc
-            finally:
-                if interrupter is not None:
-                    interrupter(None)
+        with self._statement(deadline, interrupter) as conn:
+            options = (
+                conn.execution_options(stream_results=True, yield_per=batch) if batch else conn
+            )
+            for part in options.execute(stmt, params).mappings().partitions():
+                yield [{k: jsonable(v) for k, v in row.items()} for row in part]
 
     def arrow(
         self,
@@ -126,16 +116,25 @@ class SqlSource:
         database's types (a DATE stays a date, a DECIMAL a decimal), for dataframe libraries.
         DuckDB hands its result over as Arrow; other drivers' rows are converted column by
         column. Deadlines and cancellation as in ``stream``."""
+        with self._statement(deadline, interrupter) as conn:
+            if conn.dialect.name == "duckdb":
+                return _duckdb_arrow(conn, stmt, params)
+            result = conn.execute(stmt, params)
+            return rows_to_arrow(list(result.keys()), result.fetchall())
+
+    @contextmanager
+    def _statement(
+        self, deadline: float | None, interrupter: Interrupter | None
+    ) -> Iterator[Connection]:
+        """A connection for one read statement: ``interrupter`` gets the function that stops it,
+        SQLite stops it at ``deadline``, and driver errors become ``SourceError``."""
         with self.connection(deadline) as conn:
             raw = conn.connection.dbapi_connection
             if interrupter is not None:
                 interrupter(lambda: interrupt(raw))
             try:
                 with _sqlite_deadline(raw, deadline):
-                    if conn.dialect.name == "duckdb":
-                        return _duckdb_arrow(conn, stmt, params)
-                    result = conn.execute(stmt, params)
-                    return rows_to_arrow(list(result.keys()), result.fetchall())
+                    yield conn
             except sa.exc.DBAPIError as exc:
                 raise translate_error(exc, self, connecting=False) from exc
             finally:
