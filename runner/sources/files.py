@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,19 +117,15 @@ class FileSource:
         deadline: float | None = None,
     ) -> pa.Table:
         """Query the tables into Arrow; see ``SqlSource.arrow``."""
-        try:
-            return self._sql_source().arrow(stmt, params, interrupter, deadline=deadline)
-        except SourceError as exc:
-            raise self._explain_empty(exc) from exc
+        with self._tables() as sql:
+            return sql.arrow(stmt, params, interrupter, deadline=deadline)
 
     def columns(
         self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
     ) -> list[str]:
         """The names of the columns ``stmt`` returns; see ``SqlSource.columns``."""
-        try:
-            return self._sql_source().columns(stmt, params, deadline=deadline)
-        except SourceError as exc:
-            raise self._explain_empty(exc) from exc
+        with self._tables() as sql:
+            return sql.columns(stmt, params, deadline=deadline)
 
     def stream(
         self,
@@ -140,11 +137,8 @@ class FileSource:
         deadline: float | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Query the tables (DuckDB in memory); see ``SqlSource.stream``."""
-        sql = self._sql_source()
-        try:
+        with self._tables() as sql:
             yield from sql.stream(stmt, params, interrupter, batch=batch, deadline=deadline)
-        except SourceError as exc:
-            raise self._explain_empty(exc) from exc
 
     def dialect(self) -> sa.Dialect:
         return self._sql_source().dialect()
@@ -152,6 +146,15 @@ class FileSource:
     def close(self) -> None:
         if self._sql is not None:
             self._sql.close()
+
+    @contextmanager
+    def _tables(self) -> Iterator[SqlSource]:
+        """The DuckDB over the tables, its errors naming a table whose files all failed."""
+        sql = self._sql_source()
+        try:
+            yield sql
+        except SourceError as exc:
+            raise self._explain_empty(exc) from exc
 
     def _sql_source(self) -> SqlSource:
         with self._lock:
