@@ -60,7 +60,7 @@ def queries(spec: ExpectationSuiteSpec, ctx: Context) -> list[Query]:
     statements: list[sa.Executable] = [
         s for c in compiled for s in _statements(c, spec, ctx).values()
     ]
-    if fallback and _gx_reads_sql(ctx):
+    if fallback and _gx_url(ctx) is not None:
         note = (
             f"-- GX's SQL datasource judges {len(fallback)} expectation(s) with queries of its own"
         )
@@ -229,8 +229,8 @@ def _run_gx(
     over the rows as a DataFrame."""
     gx_fallback.gx_context()
     ctx.raise_if_cancelled()  # importing GX may have taken the check's time
-    url = getattr(ctx.source(), "url", None)
-    if _gx_reads_sql(ctx) and isinstance(url, str):
+    url = _gx_url(ctx)
+    if url is not None:
         return _gx_sql(spec, ctx, url, expectations)
     results: dict[int, dict[str, Any]] = {}
     for condition, group in _by_condition(expectations).values():
@@ -238,10 +238,12 @@ def _run_gx(
     return results
 
 
-def _gx_reads_sql(ctx: Context) -> bool:
-    """Whether GX reads this source through its own SQL datasource (not DuckDB: see _run_gx)."""
+def _gx_url(ctx: Context) -> str | None:
+    """The URL GX reads the source through with its own SQL datasource; None on DuckDB (see
+    _run_gx), a file source's tables included."""
     source = ctx.source()
-    return source.dialect().name in ("sqlite", "postgresql") and hasattr(source, "url")
+    url = getattr(source, "url", None)
+    return url if source.dialect().name in ("sqlite", "postgresql") else None
 
 
 def _gx_sql(
