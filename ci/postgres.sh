@@ -20,8 +20,11 @@ postrun_pg_start() {
   local as_pg=(su postgres -s /bin/sh -c)
   "${as_pg[@]}" "$bin/initdb -D $PG_DIR/data -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=$PG_DIR/pw >$PG_DIR/initdb.log 2>&1" || return 1
   "${as_pg[@]}" "$bin/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60 -o '-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1' start >/dev/null" || return 1
-  "${as_pg[@]}" "psql -q -h $PG_DIR -p $PG_PORT -U postgres -c \"create role postrun login createdb password '$password'\" -c 'create database postrun_test owner postrun'" || return 1
+  # postrun owns the test databases and their tables; postrun_reader may only read them, as
+  # the role postrun itself connects as must (a role that can write is refused).
+  "${as_pg[@]}" "psql -q -h $PG_DIR -p $PG_PORT -U postgres -c \"create role postrun login createdb password '$password'\" -c \"create role postrun_reader login password '$password'\" -c 'create database postrun_test owner postrun'" || return 1
   export POSTRUN_TEST_PG_URL="postgresql://postrun:$password@127.0.0.1:$PG_PORT/postrun_test"
+  export POSTRUN_TEST_PG_READER_URL="postgresql://postrun_reader:$password@127.0.0.1:$PG_PORT/postrun_test"
   export POSTRUN_TEST_PG_ADMIN="postgresql://postgres:$password@127.0.0.1:$PG_PORT/postrun_test"
   echo "ci: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $PG_PORT"
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -117,6 +118,8 @@ def check(
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
     if notify_on not in ("failure", "always"):
         _usage(f"--notify-on must be 'failure' or 'always', not '{notify_on}'")
+    if notify is not None:
+        _check_notify(notify)
     options = RunOptions(
         only=only or [],
         skip=skip or [],
@@ -130,6 +133,7 @@ def check(
         options.rerun = _rerun(rerun, loaded)
     if explain:
         _explain(loaded, options)
+    started = time.monotonic()
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
     index_root = _existing_index(out_dir) if out else out_dir.parent.parent
@@ -141,7 +145,7 @@ def check(
         step_summary=True,
         quiet=quiet,
         verbose=verbose,
-        notify=(notify, notify_on) if notify else None,
+        notify=(notify, notify_on, _notify_timeout(started, options)) if notify else None,
     )
 
 
@@ -448,7 +452,7 @@ def _emit(
     step_summary: bool,
     quiet: bool,
     verbose: bool,
-    notify: tuple[str, str] | None = None,
+    notify: tuple[str, str, float] | None = None,
 ) -> NoReturn:
     """Print the table, write the reports, the run index and the step summary, notify; exit
     per verdict (a failed notification is reported and changes nothing)."""
@@ -474,12 +478,31 @@ def _emit(
     raise typer.Exit(verdict.exit_code)
 
 
-def _notify(verdict: Verdict, url: str, on: str, *, report: str) -> None:
+def _check_notify(url: str) -> None:
+    """Refuse a --notify URL that cannot be posted to before anything runs (exit 2)."""
+    from runner.notify import notify_problem
+
+    problem = notify_problem(url)
+    if problem is not None:
+        _usage(f"--notify: {problem}")
+
+
+def _notify_timeout(started: float, options: RunOptions) -> float:
+    """The notification's whole budget: 10 s, and no more than --max-time leaves (but 1 s)."""
+    from runner.notify import TIMEOUT_S
+
+    if options.max_time is None:
+        return TIMEOUT_S
+    left = options.max_time.total_seconds() - (time.monotonic() - started)
+    return min(TIMEOUT_S, max(left, 1.0))
+
+
+def _notify(verdict: Verdict, url: str, on: str, timeout: float, *, report: str) -> None:
     from runner.notify import display, send, should_notify
 
     if not should_notify(verdict, "always" if on == "always" else "failure"):
         return
-    problem = send(url, verdict, report)
+    problem = send(url, verdict, report, timeout=timeout)
     if problem is not None:
         typer.echo(f"postrun: {problem} (the exit code is unchanged)", err=True)
     else:

@@ -21,12 +21,14 @@ from runner.checks.base import CheckSpec
 from runner.context import DEFAULT_SAMPLE_LIMIT, Context
 from runner.errors import CheckConfigError, SourceError, UsageError
 from runner.plan import Plan, number_queries
+from runner.redact import MASK, Redactor
 from runner.results import (
     DETAIL_LIMIT,
     CheckError,
     CheckResult,
     ErrorCategory,
     ExitCode,
+    SourceInfo,
     Status,
     SuiteInfo,
     ToolInfo,
@@ -74,10 +76,11 @@ def run_suite(
     selected = selection(suite, options)
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
-    redact = _redactor(suite.secrets())
+    redact = Redactor(suite.secrets())
     runner = _Runner(suite, sources, options, redact, on_result)
     try:
         results = runner.run(selected)
+        infos = [source.info() for source in sources.values()]
     finally:
         for source in sources.values():
             source.close()
@@ -89,7 +92,7 @@ def run_suite(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
-        params={k: _param_json(v, redact) for k, v in suite.params.items()},
+        params=_params_json(suite, redact),
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),
         duration_s=round((finished_at - started_at).total_seconds(), 3),
@@ -98,6 +101,7 @@ def run_suite(
         counts=count_statuses(statuses),
         checks=results,
         queries=queries,
+        sources=[SourceInfo.model_validate(_scrub(i.model_dump(), redact)) for i in infos],
         rerun_of=options.rerun.of if options.rerun is not None else None,
     )
 
@@ -394,17 +398,6 @@ def _timeout_result(check: CheckSpec, message: str, *, duration: float) -> Check
     )
 
 
-def _redactor(values: list[str]) -> Callable[[str], str]:
-    ordered = sorted({v for v in values if v}, key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for value in ordered:
-            text = text.replace(value, "***")
-        return text
-
-    return redact
-
-
 def _redacted(result: CheckResult, redact: Callable[[str], str]) -> CheckResult:
     """``result`` with every secret replaced, wherever it hides (messages, samples, notes)."""
     return CheckResult.model_validate(_scrub(result.model_dump(mode="json"), redact))
@@ -435,8 +428,17 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _params_json(suite: Suite, redact: Callable[[str], str]) -> dict[str, Any]:
+    """The run's params for the verdict: a secret param as ***, any other value with every
+    secret in it masked (a param may carry a source's password: `postgresql://u:{pw}@…`)."""
+    secret = set(suite.secret_params())
+    return {
+        name: MASK if name in secret and value is not None else _param_json(value, redact)
+        for name, value in suite.params.items()
+    }
+
+
 def _param_json(value: Any, redact: Callable[[str], str]) -> Any:
-    # a param may carry a source's password (`postgresql://u:{pw}@…`)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, list):

@@ -6,6 +6,8 @@ code stays what the checks decided.
 
 from __future__ import annotations
 
+import ipaddress
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, Literal
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from runner.redact import Redactor
 from runner.results import Status, Verdict
 
 NotifyOn = Literal["failure", "always"]
@@ -60,20 +63,61 @@ def payload(verdict: Verdict, report: str | None = None) -> dict[str, Any]:
     }
 
 
-def send(url: str, verdict: Verdict, report: str | None = None) -> str | None:
-    """POST the payload to ``url``; None when it was accepted, else what went wrong (the URL
-    reduced to its host: webhook paths are secrets)."""
+def notify_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook, checked before the run (``--notify``; exit 2): an
+    http(s) URL with a host, a valid port, no spaces or control characters."""
     where = display(url)
-    if urlsplit(url).scheme not in ("http", "https"):
-        return f"notification not sent: {where} is not an http(s) URL"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"{where} holds spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number in range
+        host = parts.hostname
+        if host and ":" in host:
+            ipaddress.ip_address(host)  # an IPv6 literal must be one
+    except ValueError:
+        return f"{where} is not a valid URL (host or port)"
+    if parts.scheme not in ("http", "https"):
+        return f"{where} is not an http(s) URL"
+    if not host:
+        return f"{where} has no host"
+    del port
+    return None
+
+
+def send(
+    url: str, verdict: Verdict, report: str | None = None, *, timeout: float = TIMEOUT_S
+) -> str | None:
+    """POST the payload to ``url`` within ``timeout`` seconds in all (a server that answers one
+    byte at a time is cut off); None when it was accepted, else what went wrong (the URL
+    reduced to its host: webhook paths and queries are secrets)."""
+    where = display(url)
+    problem = notify_problem(url)
+    if problem is not None:
+        return f"notification not sent: {problem}"
     request = urllib.request.Request(
         url,
         data=orjson.dumps(payload(verdict, report)),
         headers={"Content-Type": "application/json", "User-Agent": "postrun"},
         method="POST",
     )
+    outcome: list[str | None] = []
+    poster = threading.Thread(
+        target=lambda: outcome.append(_post(request, where, timeout)),
+        name="postrun-notify",
+        daemon=True,  # a post still hanging at the deadline is abandoned with the process
+    )
+    poster.start()
+    poster.join(timeout)
+    if not outcome:
+        return f"notification to {where} timed out after {timeout:g}s"
+    reason = outcome[0]
+    return None if reason is None else Redactor(_url_secrets(url))(reason)
+
+
+def _post(request: urllib.request.Request, where: str, timeout: float) -> str | None:
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         return f"notification to {where} failed: HTTP {exc.code} {exc.reason}"
@@ -84,11 +128,27 @@ def send(url: str, verdict: Verdict, report: str | None = None) -> str | None:
 
 
 def display(url: str) -> str:
-    """scheme://host[:port]/… — enough to know where, nothing of the token in the path."""
+    """scheme://host[:port]/… — enough to know where, nothing of the token in the path; only
+    the scheme when the host cannot be read."""
+    scheme = url.partition(":")[0] if ":" in url else ""
+    shown = f"{scheme}://…" if scheme.isalpha() else "the notification URL"
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        return "the notification URL"
-    return f"{parts.scheme}://{host}{port}/…" if host else "the notification URL"
+        return shown
+    if not host or any(c.isspace() or not c.isprintable() for c in host):
+        return shown
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _url_secrets(url: str) -> list[str]:
+    """What a failure message must not repeat: the path, query and userinfo of ``url``."""
+    after = url.partition("://")[2]
+    netloc, slash, rest = after.partition("/")
+    secrets = [url, after, slash + rest, rest, *rest.replace("?", "/").split("/")]
+    if "@" in netloc:
+        secrets.append(netloc.rpartition("@")[0])
+    return secrets

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from runner.checks.base import Spec
 from runner.errors import UsageError
+from runner.redact import is_secret_name
 
 ParamType = Literal["string", "int", "float", "bool", "date", "path", "list"]
 ENV_PREFIX = "POSTRUN_PARAM_"
@@ -34,13 +34,12 @@ class ParamSpec(Spec):
     """Value when neither --param nor POSTRUN_PARAM_<NAME> gives one."""
     description: str | None = None
     """What the param means."""
+    secret: bool | None = None
+    """Mask the value in every report and message; by default, a param whose name says secret
+    (password, token, secret, key …) is masked."""
 
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a value came from: written in the suite, or given from outside (CLI, environment)."""
-
-    outside: bool
+    def is_secret(self, name: str) -> bool:
+        return self.secret if self.secret is not None else is_secret_name(name)
 
 
 def resolve_params(
@@ -60,12 +59,13 @@ def resolve_params(
     values: dict[str, Any] = {}
     for name, spec in specs.items():
         env_key = ENV_PREFIX + name.upper()
+        secret = spec.is_secret(name)
         if name in given:
-            values[name] = coerce(name, spec.type, given[name], base=cwd)
+            values[name] = coerce(name, spec.type, given[name], base=cwd, secret=secret)
         elif env_key in env:
-            values[name] = coerce(name, spec.type, env[env_key], base=cwd)
+            values[name] = coerce(name, spec.type, env[env_key], base=cwd, secret=secret)
         elif spec.default is not None:
-            values[name] = coerce(name, spec.type, spec.default, base=suite_dir)
+            values[name] = coerce(name, spec.type, spec.default, base=suite_dir, secret=secret)
         elif spec.required:
             raise UsageError(f"param '{name}' is required: pass --param {name}=… or set {env_key}")
         else:
@@ -73,12 +73,18 @@ def resolve_params(
     return values
 
 
-def coerce(name: str, kind: ParamType, value: Any, *, base: Path) -> Any:
-    """``value`` as the param's type; paths become absolute against ``base``."""
+def coerce(name: str, kind: ParamType, value: Any, *, base: Path, secret: bool = False) -> Any:
+    """``value`` as the param's type; paths become absolute against ``base``. The message for a
+    bad secret value does not repeat it."""
     try:
         return _coerce(kind, value, base)
     except (TypeError, ValueError) as exc:
         article = "an" if kind == "int" else "a"
+        if secret:
+            raise UsageError(
+                f"param '{name}' must be {article} {kind}; the value given is not one (not "
+                "shown: the param is secret)"
+            ) from None
         raise UsageError(f"param '{name}' must be {article} {kind}, got {value!r}: {exc}") from exc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -132,6 +132,33 @@ class QueryInfo(BaseModel):
     )
 
 
+class RoleInfo(BaseModel):
+    """The PostgreSQL role a source read as, and what else it could have done."""
+
+    name: str = Field(description="The role postrun connected as (current_user).")
+    superuser: bool = Field(description="Whether the role is a superuser.")
+    memberships: list[str] = Field(
+        default_factory=list,
+        description="Predefined roles it belongs to that write or reach the server "
+        "(pg_write_all_data, pg_execute_server_program, pg_read_server_files, …).",
+    )
+    writable_tables: list[str] = Field(
+        default_factory=list, description="Up to five tables it may change (owned or granted)."
+    )
+    can_write: bool = Field(description="Whether the role could write anything at all.")
+
+
+class SourceInfo(BaseModel):
+    """A source of the run as the verdict records it: never a secret."""
+
+    name: str
+    kind: Literal["database", "files"]
+    location: str = Field(description="The URL with its userinfo masked, or the file globs.")
+    role: RoleInfo | None = Field(
+        default=None, description="PostgreSQL: the role read as, once connected."
+    )
+
+
 class ToolInfo(BaseModel):
     name: str = "postrun"
     version: str
@@ -168,6 +195,9 @@ class Verdict(BaseModel):
     checks: list[CheckResult]
     queries: list[QueryInfo] = Field(
         default_factory=list, description="Every SQL statement the run sent, and to which checks."
+    )
+    sources: list[SourceInfo] = Field(
+        default_factory=list, description="The suite's sources: where each is, and its role."
     )
     rerun_of: RerunOf | None = Field(
         default=None, description="Set by --rerun: the earlier run whose failures this repeats."

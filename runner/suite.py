@@ -17,8 +17,10 @@ from runner.checks import REGISTRY
 from runner.checks.base import CheckSpec, Spec, document_fields
 from runner.errors import SuiteError, SuiteIssue
 from runner.params import ParamSpec, interpolate, placeholders, resolve_params
+from runner.redact import mask_url, url_secrets
 from runner.sources import FileSource, Source, SqlSource
-from runner.sources.files import FORMATS, FileTable, infer_format
+from runner.sources.files import FORMATS, TABLE_NAME, FileTable, infer_format
+from runner.sources.sql import Access, duckdb_file, url_access_problem
 from runner.sqlguard import read_only_problem
 from runner.yamlfile import Document, Loc, load_yaml
 
@@ -45,6 +47,23 @@ class SourceSpec(Spec):
     """Glob(s) of result files; `{param}` substitution applies."""
     tables: dict[str, str | list[str] | TableSpec] | None = None
     """File contents as SQL tables (through DuckDB): table name → glob(s) or {files, format}."""
+    allow_paths: list[str] = Field(default_factory=list)
+    """Folders (or files) DuckDB may read besides the source's own database file and the files
+    behind its tables, e.g. for `read_csv` in a query; `{param}` substitution applies."""
+    allow_privileged_role: bool = False
+    """Accept a PostgreSQL role that can write (a superuser, a member of pg_write_all_data, an
+    owner of tables); refused by default."""
+
+    @field_validator("tables")
+    @classmethod
+    def _table_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in value or {}:
+            if not re.match(TABLE_NAME, name):
+                raise ValueError(
+                    f"table name {name!r} is not an identifier (letters, digits and '_', "
+                    "not starting with a digit)"
+                )
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
@@ -52,6 +71,8 @@ class SourceSpec(Spec):
             raise ValueError("give 'url' (a database) or 'files' / 'tables' (result files)")
         if self.url is not None and (self.files is not None or self.tables is not None):
             raise ValueError("a source is a database ('url') or files ('files'/'tables'), not both")
+        if self.url is None and self.allow_privileged_role:
+            raise ValueError("'allow_privileged_role' applies to a database ('url')")
         return self
 
 
@@ -86,11 +107,16 @@ class SourceConfig:
     url: str | None = None
     patterns: tuple[str, ...] = ()
     tables: tuple[FileTable, ...] = ()
+    allow_paths: tuple[str, ...] = ()
+    allow_privileged_role: bool = False
 
     def open(self) -> Source:
         if self.url is not None:
-            return SqlSource(self.name, self.url)
-        return FileSource(self.name, list(self.patterns), list(self.tables))
+            access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
+            return SqlSource(self.name, self.url, access=access)
+        return FileSource(
+            self.name, list(self.patterns), list(self.tables), allow_paths=self.allow_paths
+        )
 
 
 @dataclass
@@ -107,10 +133,17 @@ class Suite:
     param_specs: dict[str, ParamSpec] = field(default_factory=dict)
 
     def secrets(self) -> list[str]:
-        """Every value that must never be printed (passwords, tokens in source URLs)."""
-        from runner.sources.sql import url_secrets
+        """Every value that must never be printed: passwords and tokens in source URLs, and the
+        values of secret params."""
+        found = [s for c in self.sources.values() if c.url for s in url_secrets(c.url)]
+        for name in self.secret_params():
+            value = self.params.get(name)
+            found += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        return [s for s in found if s and s != "None"]
 
-        return [s for c in self.sources.values() if c.url for s in url_secrets(c.url)]
+    def secret_params(self) -> list[str]:
+        """The params whose values are secrets (named so, or declared `secret: true`)."""
+        return [name for name, spec in self.param_specs.items() if spec.is_secret(name)]
 
 
 @dataclass
@@ -138,6 +171,7 @@ class ParsedSuite:
         )
         binder = _Binder(self, params, env, cwd or Path.cwd())
         sources = {name: binder.source(name, spec) for name, spec in self.spec.sources.items()}
+        binder.shared_duckdb_files(sources)
         checks = [
             binder.check(spec, loc) for spec, loc in zip(self.checks, self.check_locs, strict=True)
         ]
@@ -316,6 +350,7 @@ def _check_read_only(
 def _source_texts(source: SourceSpec) -> Iterable[str]:
     if source.url:
         yield source.url
+    yield from source.allow_paths
     for value in (source.files, *(source.tables or {}).values()):
         files = value.files if isinstance(value, TableSpec) else value
         yield from [files] if isinstance(files, str) else files or []
@@ -336,8 +371,22 @@ class _Binder:
 
     def source(self, name: str, spec: SourceSpec) -> SourceConfig:
         what = f"source '{name}'"
+        allow_paths = tuple(self.paths(spec.allow_paths, what))
         if spec.url is not None:
-            return SourceConfig(name, url=self.url(spec.url, what))
+            url = self.url(spec.url, what)
+            problem = url_access_problem(url)
+            if problem is not None:
+                self.issues.append(
+                    self.document.issue(
+                        ("sources", name, "url"), f"{what}: url {mask_url(url)} {problem}"
+                    )
+                )
+            return SourceConfig(
+                name,
+                url=url,
+                allow_paths=allow_paths,
+                allow_privileged_role=spec.allow_privileged_role,
+            )
         tables = []
         for table, value in (spec.tables or {}).items():
             files = value.files if isinstance(value, TableSpec) else value
@@ -355,8 +404,30 @@ class _Binder:
                 continue
             tables.append(FileTable(table, tuple(patterns), fmt))
         return SourceConfig(
-            name, patterns=tuple(self.paths(spec.files, what)), tables=tuple(tables)
+            name,
+            patterns=tuple(self.paths(spec.files, what)),
+            tables=tuple(tables),
+            allow_paths=allow_paths,
         )
+
+    def shared_duckdb_files(self, sources: dict[str, SourceConfig]) -> None:
+        """Sources on one DuckDB file share its sandbox (DuckDB keeps one instance per file in
+        a process): they must allow the same paths."""
+        first: dict[str, SourceConfig] = {}
+        for name, config in sources.items():
+            path = duckdb_file(config.url) if config.url else None
+            if path is None:
+                continue
+            other = first.setdefault(path, config)
+            if other.allow_paths != config.allow_paths:
+                self.issues.append(
+                    self.document.issue(
+                        ("sources", name),
+                        f"source '{name}' reads the DuckDB file of source '{other.name}' with "
+                        "other allow_paths: DuckDB keeps one sandbox per file, so give both "
+                        "the same allow_paths",
+                    )
+                )
 
     def check(self, check: CheckSpec, loc: Loc) -> CheckSpec:
         update: dict[str, Any] = {}

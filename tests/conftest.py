@@ -23,15 +23,21 @@ VERDICT_SCHEMA = VerdictModel.model_json_schema()
 
 @dataclass
 class Database:
-    """A throwaway database file of one kind, filled with setup SQL."""
+    """A throwaway database file of one kind, filled with setup SQL.
+
+    On PostgreSQL ``dsn`` is the owner's (setup writes through it) and ``url`` a role that may
+    only read, as postrun requires of the role it reads through."""
 
     kind: str
     path: Path
     dsn: str = ""
+    reader: str = ""
 
     @property
     def url(self) -> str:
-        return self.dsn if self.kind == "postgresql" else f"{self.kind}:///{self.path}"
+        if self.kind == "postgresql":
+            return self.reader or self.dsn
+        return f"{self.kind}:///{self.path}"
 
     def run(self, script: str) -> None:
         script = textwrap.dedent(script)
@@ -72,11 +78,24 @@ def _postgres(tmp_path: Path) -> Iterator[Database]:
         pytest.skip("no PostgreSQL server (run the tests through ci/test.sh)")
     import psycopg
 
+    reader = os.environ.get("POSTRUN_TEST_PG_READER_URL")
+    if not reader:
+        pytest.fail("POSTRUN_TEST_PG_READER_URL is not set: ci/postgres.sh exports it")
     name = f"t_{secrets.token_hex(4)}"
     with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
         admin.execute(f"create database {name}".encode())
-    yield Database("postgresql", tmp_path, dsn=url.rsplit("/", 1)[0] + f"/{name}")
-    with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
+    dsn = url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(dsn, autocommit=True) as owner:  # what the owner creates, it may read
+        owner.execute(
+            f"grant connect on database {name} to postrun_reader;"
+            " grant usage on schema public to postrun_reader;"
+            " alter default privileges grant select on tables to postrun_reader;"
+            " alter default privileges grant usage on schemas to postrun_reader;".encode()
+        )
+    yield Database("postgresql", tmp_path, dsn=dsn, reader=reader.rsplit("/", 1)[0] + f"/{name}")
+    # as the superuser: the reader's sessions (GX's abandoned ones too) are not the owner's to end
+    admin_url = os.environ.get("POSTRUN_TEST_PG_ADMIN") or url
+    with psycopg.connect(admin_url, dbname="postgres", autocommit=True) as admin:
         admin.execute(f"drop database {name} with (force)".encode())
 
 

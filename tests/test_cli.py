@@ -218,7 +218,7 @@ def test_cli_unreachable_database_is_error_3_and_masks_password(
         True,
     )
     assert local["status"] == "PASS"
-    assert "gate:***@127.0.0.1:9/batch" in remote["message"]
+    assert "(postgresql://***@127.0.0.1:9/batch)" in remote["message"]  # the whole userinfo
     written = (
         result.stdout + result.stderr + "".join(p.read_text() for p in tmp_path.rglob("*.json"))
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +72,32 @@ def test_cli_explain_honours_only_and_unknown_names_are_usage_errors(
         2,
         "postrun: no check named 'pnl filed' in the suite (did you mean 'pnl filled'?)\n",
     )
+
+
+def test_cli_explain_reads_no_file(tmp_path: Path) -> None:
+    """--explain prints the statements of a file source's tables without opening a file: a FIFO
+    that would block a reader, a symlink loop and a 5,000-digit number are never touched."""
+    results = tmp_path / "results"
+    results.mkdir()
+    os.mkfifo(results / "batch_blocking.json")
+    (results / "batch_huge.json").write_text('[{"id": ' + "9" * 5000 + "}]")
+    (results / "loop").symlink_to(results, target_is_directory=True)
+    write(
+        tmp_path / "checks" / "files.yml",
+        """\
+        suite: files
+        sources:
+          results:
+            tables: {batches: "../results/**/batch_*.json"}
+        checks:
+          - {type: sql, name: no dangling, query: "select id from batches where id < 0"}
+          - {type: row_count, name: some, table: batches, min: 1}
+        """,
+    )
+    done = postrun("check", "checks/files.yml", "--explain", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "FROM batches" in done.stdout
+    assert not (tmp_path / "reports").exists()
 
 
 def test_cli_rerun_runs_the_failed_check_and_links_the_earlier_verdict(
@@ -155,6 +185,65 @@ def test_cli_notify_on_pass_only_when_asked(
         2,
         "postrun: --notify-on must be 'failure' or 'always', not 'sometimes'\n",
     )
+
+
+TOKEN = "T0KEN-s3cr3t-9d1f"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (f"https://hooks.example.com:99999/{TOKEN}", "https://… is not a valid URL (host or port)"),
+        (f"https://hooks.example.com:port/{TOKEN}", "https://… is not a valid URL (host or port)"),
+        (f"https://[::1/{TOKEN}", "https://… is not a valid URL (host or port)"),
+        (f"https://[zz::1]/{TOKEN}", "https://… is not a valid URL (host or port)"),
+        (f"https://hooks.example.com/a b/{TOKEN}", "https://hooks.example.com/… holds spaces or"),
+        (f"https://hooks.example.com/{TOKEN}\r\nX: y", "https://hooks.example.com/… holds spaces"),
+        (f"ftp://hooks.example.com/{TOKEN}", "ftp://hooks.example.com/… is not an http(s) URL"),
+        (f"https:///{TOKEN}", "https://… has no host"),
+    ],
+)
+def test_cli_notify_url_is_checked_before_anything_runs(
+    nightly: dict[str, str], tmp_path: Path, url: str, problem: str
+) -> None:
+    code, out, err = check(tmp_path, nightly, "-q", "--notify", url)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"postrun: --notify: {problem}"), err
+    assert TOKEN not in err
+    assert not (tmp_path / "reports").exists()  # nothing was judged
+
+
+def test_cli_notify_is_bounded_by_a_deadline(nightly: dict[str, str], tmp_path: Path) -> None:
+    """A webhook that answers one byte every few seconds cannot hold the gate: the whole post
+    ends at the deadline (here what --max-time leaves, at least 1 s), the exit code stands."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\n":
+                if stop.wait(3):
+                    return
+                conn.sendall(bytes([byte]))
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    started = time.monotonic()
+    try:
+        code, _, err = check(
+            tmp_path, nightly, "-q", "--max-time", "2s", "--notify", f"http://127.0.0.1:{port}/x"
+        )
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 8  # the drip alone would take about 50 s
+    assert code == 1
+    assert "notification to http://127.0.0.1:" in err and "timed out after" in err
 
 
 def test_cli_sample_limit(nightly: dict[str, str], tmp_path: Path, duck: Database) -> None:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from runner import RunOptions, load_suite, run_suite
 from runner.errors import SourceError
@@ -24,12 +25,17 @@ insert into portfolios values (1, 'a'), (2, 'b'), (3, 'c');
 """
 
 
-def one_check(db: Database, check: str) -> str:
+def one_check(db: Database, check: str, *, owner: bool = False) -> str:
+    """A suite of one check on ``db``; ``owner``: on PostgreSQL as the tables' owner, who could
+    write, so that only the read-only connection stands in the way."""
+    source = f'url: "{db.url}"'
+    if owner and db.kind == "postgresql":
+        source = f'url: "{db.dsn}", allow_privileged_role: true'
     return textwrap.dedent(
         f"""\
         suite: sources
         sources:
-          w: {{url: "{db.url}"}}
+          w: {{{source}}}
         checks:
           - {check}
         """
@@ -69,7 +75,7 @@ def test_sources_database_is_read_only(
     db: Database, run_yaml: RunYaml, query: str, kind: str
 ) -> None:
     db.run(SETUP)
-    verdict = run_yaml(one_check(db, f'{{type: sql, query: "{query}", min: 0}}'))
+    verdict = run_yaml(one_check(db, f'{{type: sql, query: "{query}", min: 0}}', owner=True))
     expected = REFUSED + READ_ONLY[db.kind].format(kind=kind, command=PG_COMMANDS.get(kind, kind))
     assert error_of(verdict) == ("ERROR", "query", False, expected)
     after = run_yaml(one_check(db, "{type: sql, query: 'select id, name from portfolios'}"))
@@ -115,32 +121,62 @@ def test_sources_writes_inside_checked_queries_are_refused(
     db: Database, run_yaml: RunYaml, check: str, messages: dict[str, str]
 ) -> None:
     db.run(SETUP)
-    verdict = run_yaml(one_check(db, check))
+    verdict = run_yaml(one_check(db, check, owner=True))
     assert error_of(verdict) == ("ERROR", "query", False, REFUSED + messages[db.kind])
     after = run_yaml(one_check(db, "{type: row_count, table: portfolios, equals: 3}"))
     assert only_check(after)["status"] == "PASS"
 
 
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+PG_ARGS = {"connect_timeout": 10, "prepare_threshold": 0}
+
+
 @pytest.mark.parametrize(
     ("url", "opened"),
     [
-        ("duckdb:////d/w.duckdb", ("duckdb", "/d/w.duckdb", {}, {"read_only": True})),
-        ("duckdb:///:memory:", ("duckdb", ":memory:", {}, {})),
+        (
+            "duckdb:////d/w.duckdb",
+            ("duckdb", "/d/w.duckdb", {}, {"read_only": True, "config": DUCKDB_CONFIG}),
+        ),
+        ("duckdb:///:memory:", ("duckdb", ":memory:", {}, {"config": DUCKDB_CONFIG})),
+        (  # the URL cannot open the file writable, nor loosen the sandbox
+            "duckdb:////d/w.duckdb?access_mode=read_write&threads=2"
+            "&enable_external_access=true&autoinstall_known_extensions=true",
+            (
+                "duckdb",
+                "/d/w.duckdb",
+                {"threads": "2"},
+                {"read_only": True, "config": DUCKDB_CONFIG},
+            ),
+        ),
         (
             "sqlite:////d/w.sqlite",
             ("sqlite", "file:/d/w.sqlite", {"mode": "ro", "uri": "true"}, {}),
         ),
         ("sqlite://", ("sqlite", None, {}, {})),
+        (  # a file: URI keeps its own parameters but not its mode
+            "sqlite:///file:/d/w.sqlite?mode=rwc&cache=shared&uri=true",
+            ("sqlite", "file:/d/w.sqlite", {"mode": "ro", "cache": "shared", "uri": "true"}, {}),
+        ),
         (
             "postgresql://u:p@h/db",
             (
                 "postgresql",
                 "db",
                 {},
+                {"options": "-c default_transaction_read_only=on", **PG_ARGS},
+            ),
+        ),
+        (  # the URL's own options come first: postrun's setting, last, wins
+            "postgresql://u:p@h/db?options=-c%20default_transaction_read_only%3Doff&sslmode=require",
+            (
+                "postgresql",
+                "db",
+                {"sslmode": "require"},
                 {
-                    "options": "-c default_transaction_read_only=on",
-                    "connect_timeout": 10,
-                    "prepare_threshold": 0,
+                    "options": "-c default_transaction_read_only=off "
+                    "-c default_transaction_read_only=on",
+                    **PG_ARGS,
                 },
             ),
         ),
@@ -462,7 +498,9 @@ def test_sources_file_table_is_read_once_per_run(
 def test_sources_postgres_is_read_only(pg: Database, run_yaml: RunYaml) -> None:
     pg.run(SETUP)
     verdict = run_yaml(
-        one_check(pg, "{type: sql, query: 'delete from portfolios returning 1', min: 0}")
+        one_check(
+            pg, "{type: sql, query: 'delete from portfolios returning 1', min: 0}", owner=True
+        )
     )
     assert error_of(verdict) == (
         "ERROR",
@@ -499,4 +537,5 @@ def test_sources_postgres_wrong_password_is_auth(pg: Database, run_yaml: RunYaml
         False,
     )
     assert "Wrong-Password-1" not in str(data)
-    assert f"{user}:***@" in data["message"]
+    assert f"(postgresql://***@{make_url(pg.dsn).host}:" in data["message"]  # the whole userinfo
+    assert f'for user "{user}"' in data["message"]

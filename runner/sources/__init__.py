@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runner.sources.files import FileSource
-from runner.sources.sql import SqlSource, mask_url
+from runner.sources.sql import SqlSource
 
 Source = SqlSource | FileSource
 
-__all__ = ["FileSource", "Source", "SqlSource", "mask_url"]
+__all__ = ["FileSource", "Source", "SqlSource"]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import SourceError
-from runner.results import ErrorCategory
-from runner.sources.sql import Interrupter, SqlSource
+from runner.results import ErrorCategory, SourceInfo
+from runner.sources.sql import Access, Interrupter, SqlSource, read_only_url, sandbox_duckdb
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -27,12 +27,8 @@ _SUFFIX_FORMATS = {
     ".tsv": "csv",
     ".parquet": "parquet",
 }
-_READERS = {
-    "json": "read_json_auto({files}, union_by_name = true)",
-    "ndjson": "read_json_auto({files}, format = 'newline_delimited', union_by_name = true)",
-    "csv": "read_csv_auto({files}, union_by_name = true)",
-    "parquet": "read_parquet({files}, union_by_name = true)",
-}
+TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""What a file table may be called: a plain identifier (it becomes a DuckDB view name)."""
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -68,28 +64,38 @@ def glob_root(pattern: str) -> Path:
 
 
 class FileSource:
-    """Result files matched by globs; optional tables over their contents, queried with DuckDB."""
+    """Result files matched by globs; optional tables over their contents, queried with DuckDB
+    (in memory, sandboxed to the files behind the tables and the source's ``allow_paths``)."""
 
     kind = "files"
 
-    def __init__(self, name: str, patterns: list[str], tables: list[FileTable]) -> None:
+    def __init__(
+        self,
+        name: str,
+        patterns: list[str],
+        tables: list[FileTable],
+        *,
+        allow_paths: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.patterns = tuple(patterns)
         self.tables = tables
         self.display_url = ", ".join(self.patterns) or ", ".join(
             p for t in tables for p in t.patterns
         )
-        self._sql: SqlSource | None = None
-        self._views: dict[str, str] = {}
+        self._allow_paths = allow_paths
+        self._sql = SqlSource(
+            name, "duckdb:///:memory:", access=Access(folders=allow_paths), on_connect=self._views
+        )
+        self._files: dict[str, list[str]] = {}
+        """Table name → the readable files behind it, once the tables are prepared."""
+        self._prepared = False
         self._skipped: list[str] = []
         self._empty: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def paths(self) -> list[Path]:
-        return expand(self.patterns)
-
-    def roots(self) -> list[Path]:
-        return [glob_root(p) for p in self.patterns]
+    def info(self) -> SourceInfo:
+        return SourceInfo(name=self.name, kind="files", location=self.display_url)
 
     def secrets(self) -> list[str]:
         return []
@@ -141,43 +147,44 @@ class FileSource:
             yield from sql.stream(stmt, params, interrupter, batch=batch, deadline=deadline)
 
     def dialect(self) -> sa.Dialect:
-        return self._sql_source().dialect()
+        """DuckDB's dialect, without reading a file (``--explain`` reads no data)."""
+        return self._sql.dialect()
 
     def close(self) -> None:
-        if self._sql is not None:
-            self._sql.close()
+        self._sql.close()
 
     @contextmanager
     def _tables(self) -> Iterator[SqlSource]:
         """The DuckDB over the tables, its errors naming a table whose files all failed."""
-        sql = self._sql_source()
+        self._prepare_tables()
         try:
-            yield sql
+            yield self._sql
         except SourceError as exc:
             raise self._explain_empty(exc) from exc
 
-    def _sql_source(self) -> SqlSource:
+    def _prepare_tables(self) -> None:
+        """Find the readable files behind each table, once, before DuckDB first connects."""
         with self._lock:
-            if self._sql is None:
-                if not self.tables:
-                    raise SourceError(
-                        f"Source '{self.name}' has no tables; add 'tables:' to query its files",
-                        category=ErrorCategory.CONFIG,
-                    )
-                for table in self.tables:
-                    self._prepare(table)
-                self._sql = SqlSource(
-                    self.name, "duckdb:///:memory:", on_connect=self._create_views
+            if self._prepared:
+                return
+            if not self.tables:
+                raise SourceError(
+                    f"Source '{self.name}' has no tables; add 'tables:' to query its files",
+                    category=ErrorCategory.CONFIG,
                 )
-            return self._sql
+            for table in self.tables:
+                self._prepare(table)
+            files = tuple(f for listed in self._files.values() for f in listed)
+            self._sql.access = Access(files=files, folders=self._allow_paths)
+            self._prepared = True
 
     def _prepare(self, table: FileTable) -> None:
         files = expand(table.patterns)
-        good: list[Path] = []
+        good: list[str] = []
         bad: list[str] = []
         for path in files:
             problem = _unreadable_reason(path, table.format)
-            (bad.append(f"{path} ({problem})") if problem else good.append(path))
+            (bad.append(f"{path} ({problem})") if problem else good.append(str(path)))
         if bad:
             self._skipped.append(
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
@@ -187,13 +194,14 @@ class FileSource:
         if not good:
             self._empty[table.name] = ", ".join(table.patterns)
             return
-        listing = "[" + ", ".join(_sql_string(str(p)) for p in good) + "]"
-        reader = _READERS[table.format].format(files=listing)
-        self._views[table.name] = f'CREATE VIEW "{table.name}" AS SELECT * FROM {reader}'
+        self._files[table.name] = good
 
-    def _create_views(self, dbapi_conn: Any) -> None:
-        for ddl in self._views.values():
-            dbapi_conn.execute(ddl)
+    def _views(self, dbapi_conn: Any) -> None:
+        """Each table as a view over its files, built through DuckDB's relation API: neither a
+        table name nor a file name is ever pasted into SQL."""
+        formats = {table.name: table.format for table in self.tables}
+        for name, files in self._files.items():
+            read(dbapi_conn, formats[name], files).create_view(name, replace=True)
 
     def _explain_empty(self, exc: SourceError) -> SourceError:
         for table, patterns in self._empty.items():
@@ -206,6 +214,17 @@ class FileSource:
         return exc
 
 
+def read(conn: Any, fmt: str, files: list[str]) -> Any:
+    """A DuckDB relation over ``files`` read as ``fmt``, columns matched by name across files."""
+    if fmt == "json":
+        return conn.read_json(files, union_by_name=True)
+    if fmt == "ndjson":
+        return conn.read_json(files, format="newline_delimited", union_by_name=True)
+    if fmt == "csv":
+        return conn.read_csv(files, union_by_name=True)
+    return conn.read_parquet(files, union_by_name=True)
+
+
 def _unreadable_reason(path: Path, fmt: str) -> str | None:
     """Why DuckDB could not read ``path`` as ``fmt``, or None when it can."""
     if fmt in ("json", "ndjson"):
@@ -215,14 +234,11 @@ def _unreadable_reason(path: Path, fmt: str) -> str | None:
         return problems[0].reason if problems else None
     import duckdb  # not at module level: only CSV and Parquet file tables need it here
 
-    reader = _READERS[fmt].format(files=_sql_string(str(path)))
+    config = read_only_url("duckdb:///:memory:")[1]["config"]
     try:
-        with duckdb.connect() as probe:
-            probe.execute(f"DESCRIBE SELECT * FROM {reader}")
+        with duckdb.connect(config=config) as probe:
+            sandbox_duckdb(probe, [str(path)], [])
+            read(probe, fmt, [str(path)]).columns  # noqa: B018  (reading the schema is the probe)
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     return None
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from time import monotonic
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from runner.errors import SourceError
-from runner.results import ErrorCategory
+from runner.redact import Redactor, mask_url, url_problem, url_secrets
+from runner.results import ErrorCategory, RoleInfo, SourceInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "key")
-
 # SQLAlchemy finds a dialect it does not ship by reading the entry points of every installed
 # package (milliseconds per run); DuckDB's is named here, as duckdb-engine's entry point names it.
 sa.dialects.registry.register("duckdb", "duckdb_engine", "Dialect")
-
-
-def is_secret_key(name: str) -> bool:
-    """Whether a URL query parameter holds a secret (sslpassword, access_token, api-key, …)."""
-    return any(word in name.lower() for word in _SECRET_WORDS)
 
 
 Interrupter = Callable[[Callable[[], None] | None], None]
@@ -45,23 +38,52 @@ _PG_MAX_TIMEOUT_MS = 2**31 - 1
 """The largest statement_timeout PostgreSQL accepts (about 24 days)."""
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a source may reach beyond reading its own tables (SPEC §6, read-only)."""
+
+    files: tuple[str, ...] = ()
+    """Files DuckDB may read: the files behind a file source's tables."""
+    folders: tuple[str, ...] = ()
+    """Folders DuckDB may read (the source's ``allow_paths``)."""
+    privileged_role: bool = False
+    """Whether a PostgreSQL role that can write is accepted (``allow_privileged_role``)."""
+
+
 class SqlSource:
     """A database reached through one SQLAlchemy URL, connected once and lazily."""
 
     kind = "sql"
 
-    def __init__(self, name: str, url: str, *, on_connect: Callable[[Any], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        access: Access | None = None,
+        on_connect: Callable[[Any], None] | None = None,
+    ):
         self.name = name
         self.url = url
         self.display_url = mask_url(url)
+        self.access = access or Access()
+        self.role: RoleInfo | None = None
+        """The PostgreSQL role postrun reads as, once connected."""
         self._on_connect = on_connect
         self._engine: Engine | None = None
         """The engine once connected (a ``select 1`` went through)."""
         self._created: Engine | None = None
         """The one engine of this source, from when it is first needed, connected or not."""
+        self._root: _DuckDBRoot | None = None
         self._failure: SourceError | None = None
         self._lock = threading.Lock()
         self._create_lock = threading.Lock()
+
+    def info(self) -> SourceInfo:
+        """What the verdict says about the source: its masked URL and the role it read as."""
+        return SourceInfo(
+            name=self.name, kind="database", location=self.display_url, role=self.role
+        )
 
     def secrets(self) -> list[str]:
         """Values that must never be printed: the URL's password and secret query values."""
@@ -200,7 +222,9 @@ class SqlSource:
     def close(self) -> None:
         if self._created is not None:
             self._created.dispose()
-        self._engine = self._created = None
+        if self._root is not None:
+            self._root.close()
+        self._engine = self._created = self._root = None
 
     def _create(self) -> Engine:
         """The source's engine, created once, before any connection: a dialect made for
@@ -212,17 +236,30 @@ class SqlSource:
             return self._created
 
     def _new_engine(self) -> Engine:
+        problem = url_problem(self.url)
+        if problem is not None:
+            raise SourceError(
+                f"Source '{self.name}' has an unusable URL {self.display_url}: it {problem}",
+                category=ErrorCategory.CONFIG,
+            )
         try:
             url, connect_args = read_only_url(self.url)
-            engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=False)
+            duck = url.get_backend_name() == "duckdb"
+            # DuckDB: every connection is a cursor of one sandboxed root (see _DuckDBRoot)
+            pool: dict[str, Any] = {"poolclass": sa.pool.QueuePool} if duck else {}
+            engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=False, **pool)
         except Exception as exc:  # bad URL or missing driver: the user's configuration
+            detail = Redactor(self.secrets())(str(exc))
             raise SourceError(
-                f"Source '{self.name}' has an unusable URL {self.display_url}: {exc}",
+                f"Source '{self.name}' has an unusable URL {self.display_url}: {detail}",
                 category=ErrorCategory.CONFIG,
-                detail=str(exc),
+                detail=detail,
             ) from exc
-        on_connect = self._on_connect
-        if on_connect is not None:
+        if duck:
+            self._root = _DuckDBRoot(self, None if _is_memory(url.database) else url.database)
+            sa.event.listen(engine, "do_connect", self._root.connect)
+        elif self._on_connect is not None:
+            on_connect = self._on_connect
             sa.event.listen(engine, "connect", lambda dbapi_conn, _: on_connect(dbapi_conn))
         return engine
 
@@ -231,10 +268,69 @@ class SqlSource:
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("select 1"))
+                if conn.dialect.name == "postgresql":
+                    self.role = read_role(conn)
         except sa.exc.DBAPIError as exc:
             engine.dispose()
             raise translate_error(exc, self, connecting=True) from exc
+        if self.role is not None and self.role.can_write and not self.access.privileged_role:
+            engine.dispose()
+            raise SourceError(
+                privileged_role_message(self.name, self.role), category=ErrorCategory.CONFIG
+            )
         return engine
+
+
+_ROLE_SQL = r"""
+select current_user::text as name,
+       r.rolsuper as superuser,
+       array(select b.rolname::text from pg_roles b
+             where b.rolname in ('pg_write_all_data', 'pg_execute_server_program',
+                                 'pg_read_server_files', 'pg_write_server_files')
+               and pg_has_role(current_user, b.oid, 'MEMBER')
+             order by 1) as memberships,
+       array(select format('%I.%I', n.nspname, c.relname)
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             where c.relkind in ('r', 'p', 'v', 'm', 'f')
+               and n.nspname <> 'information_schema' and n.nspname not like 'pg\_%'
+               and has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+             order by 1 limit 6) as writable
+from pg_roles r where r.rolname = current_user
+"""
+"""The powers of the role postrun connected as: superuser, the predefined roles that write or
+reach the server's files and programs, and tables it may change (an owner may change its own)."""
+
+
+def read_role(conn: Connection) -> RoleInfo:
+    """What the PostgreSQL role of ``conn`` could do besides reading."""
+    row = conn.execute(sa.text(_ROLE_SQL)).mappings().one()
+    memberships, writable = list(row["memberships"]), list(row["writable"])
+    return RoleInfo(
+        name=row["name"],
+        superuser=bool(row["superuser"]),
+        memberships=memberships,
+        writable_tables=writable[:5],
+        can_write=bool(row["superuser"]) or bool(memberships) or bool(writable),
+    )
+
+
+def privileged_role_message(source: str, role: RoleInfo) -> str:
+    """Why a role that can write is refused, and how to make one that cannot."""
+    if role.superuser:
+        power = "is a superuser"
+    elif role.memberships:
+        power = f"is a member of {', '.join(role.memberships)}"
+    else:
+        more = " and more" if len(role.writable_tables) >= 5 else ""
+        power = f"can write {', '.join(role.writable_tables)}{more}"
+    return (
+        f"Source '{source}' connects as role '{role.name}', which {power}: postrun reads only "
+        "through a role that cannot write. Connect as a read-only role (CREATE ROLE "
+        "postrun_reader LOGIN PASSWORD '…'; GRANT CONNECT ON DATABASE <db> TO postrun_reader; "
+        "GRANT USAGE ON SCHEMA <schema> TO postrun_reader; GRANT SELECT ON ALL TABLES IN SCHEMA "
+        "<schema> TO postrun_reader; see the README's security model), or set "
+        "'allow_privileged_role: true' on the source to accept it."
+    )
 
 
 def statement_timeout_ms(deadline: float) -> int:
@@ -243,64 +339,230 @@ def statement_timeout_ms(deadline: float) -> int:
 
 
 def read_only_url(url: str) -> tuple[sa.URL, dict[str, Any]]:
-    """The URL and connect arguments that open ``url`` read-only where the driver allows."""
+    """The URL and connect arguments that open ``url`` read-only, whatever the URL says: a
+    DuckDB ``access_mode`` or SQLite ``mode=rwc`` in it is overridden, as are PostgreSQL
+    ``options`` that would turn read-only transactions off (``url_access_problem`` refuses
+    such URLs when a suite loads; this is the lock for every other caller)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
-        memory = parsed.database in (None, "", ":memory:") or str(parsed.database).startswith(
-            ":memory:"
-        )
-        return parsed, ({} if memory else {"read_only": True})
+        return _duckdb_url(parsed)
     if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            return parsed, {}
-        return parsed.set(database=f"file:{database}", query={"mode": "ro", "uri": "true"}), {}
+        return _sqlite_url(parsed), {}
     if backend == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", ""):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        options = "-c default_transaction_read_only=on"
+        user_options = parsed.query.get("options", "")
+        parsed = parsed.difference_update_query(["options"])
+        # The last -c wins: postrun's setting comes after whatever the URL asked for.
+        options = " ".join(
+            o for o in (_text(user_options), "-c default_transaction_read_only=on") if o
+        )
         # prepare_threshold=0: every statement is prepared, so PostgreSQL refuses a query that
         # smuggles several statements ("commit; begin read write; delete …").
         return parsed, {"options": options, "connect_timeout": 10, "prepare_threshold": 0}
     return parsed, {}
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password and secret query values replaced by ***."""
+def url_access_problem(url: str) -> str | None:
+    """Why ``url`` asks for more than a read-only connection (refused at load), or None."""
+    problem = url_problem(url)
+    if problem is not None:
+        return problem
     try:
         parsed = make_url(url)
-    except Exception:
-        return _mask_text(url, url_secrets(url))
-    query = {k: ("***" if is_secret_key(k) else v) for k, v in parsed.query.items()}
-    # rendering percent-encodes the query, which would show the mask as %2A%2A%2A
-    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    except Exception:  # the connection reports an unusable URL with its own message
+        return None
+    backend = parsed.get_backend_name()
+    query = {k.lower(): _text(v) for k, v in parsed.query.items()}
+    if backend == "duckdb":
+        for key in query:
+            if _duckdb_open_key(key):
+                return (
+                    f"sets {key}: postrun opens DuckDB read-only with its own sandbox, and a URL "
+                    "cannot change that (remove it; give extra folders in 'allow_paths')"
+                )
+    if backend == "sqlite" and _sqlite_mode(parsed) not in (None, "ro"):
+        return (
+            f"opens SQLite with mode={_sqlite_mode(parsed)}: postrun reads SQLite read-only "
+            "(remove mode, or use mode=ro)"
+        )
+    if backend == "postgresql":
+        options = query.get("options", "").lower()
+        for word in _PG_OPTION_WORDS:
+            if word in options:
+                return (
+                    f"passes options that set {word}: postrun's PostgreSQL sessions are "
+                    "read-only and a URL cannot change that (remove it from 'options')"
+                )
+    return None
 
 
-def url_secrets(url: str) -> list[str]:
-    """Password and secret query values found in ``url`` (best effort on unparsable URLs)."""
-    found: list[str] = []
+_DUCKDB_OPEN_WORDS = (
+    "access_mode",
+    "read_only",
+    "extension",
+    "external_access",
+    "allowed_",
+    "lock_configuration",
+    "secret",
+    "motherduck",
+    "saas_mode",
+    "attach_mode",
+    "temp_directory",
+)
+"""DuckDB settings a URL may not give: how the file is opened, where extensions come from, what
+the sandbox allows (``_sandbox_duckdb`` sets and locks those itself after connecting)."""
+_PG_OPTION_WORDS = ("read_only", "role", "session_authorization")
+_DUCKDB_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+"""Given when DuckDB opens: nothing is fetched or loaded behind postrun's back."""
+
+
+def duckdb_file(url: str) -> str | None:
+    """The database file a DuckDB URL opens (None for another database or in memory)."""
     try:
         parsed = make_url(url)
-    except Exception:
-        _, _, query = url.partition("?")
-        userinfo = re.match(r"^[^:/]+://[^:/@]*:([^@]*)@", url)
-        found = [userinfo[1]] if userinfo and userinfo[1] else []
-        return found + [v for k, v in parse_qsl(query) if is_secret_key(k) and v]
-    if parsed.password:
-        found.append(str(parsed.password))
-    for key, value in parsed.query.items():
-        if is_secret_key(key):
-            found.extend([value] if isinstance(value, str) else list(value))
-    # also the URL-encoded forms, as drivers may echo the DSN back
-    found.extend(urlencode({"": s})[1:] for s in list(found))
-    return [s for s in dict.fromkeys(found) if s]
+    except Exception:  # the connection reports an unusable URL
+        return None
+    if parsed.get_backend_name() != "duckdb" or _is_memory(parsed.database):
+        return None
+    return str(parsed.database)
 
 
-def _mask_text(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+def _duckdb_url(parsed: sa.URL) -> tuple[sa.URL, dict[str, Any]]:
+    unsafe = [k for k in parsed.query if _duckdb_open_key(k)]
+    parsed = parsed.difference_update_query(unsafe)
+    config = dict(_DUCKDB_CONFIG)
+    if _is_memory(parsed.database):
+        return parsed, {"config": config}
+    return parsed, {"read_only": True, "config": config}
+
+
+def _duckdb_open_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _DUCKDB_OPEN_WORDS)
+
+
+def _sqlite_url(parsed: sa.URL) -> sa.URL:
+    """A SQLite URL as a read-only ``file:`` URI; one that already is a URI gets ``mode=ro``."""
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return parsed
+    if database.startswith("file:"):
+        path, _, inline = database.partition("?")
+        kept = [p for p in inline.split("&") if p and not p.lower().startswith("mode=")]
+        database = path + ("?" + "&".join(kept) if kept else "")
+        return parsed.set(database=database).update_query_dict({"mode": "ro", "uri": "true"})
+    return parsed.set(database=f"file:{database}").update_query_dict({"mode": "ro", "uri": "true"})
+
+
+def _sqlite_mode(parsed: sa.URL) -> str | None:
+    database = parsed.database or ""
+    inline = [p for p in database.partition("?")[2].split("&") if p.lower().startswith("mode=")]
+    given = [*(p.partition("=")[2] for p in inline), *_values(parsed.query.get("mode"))]
+    return next((m for m in given if m != "ro"), given[0] if given else None)
+
+
+def _values(value: str | tuple[str, ...] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _text(value: str | tuple[str, ...]) -> str:
+    return " ".join(_values(value))
+
+
+def _is_memory(database: str | None) -> bool:
+    return database in (None, "") or str(database).startswith(":memory:")
+
+
+def sandbox_duckdb(dbapi_conn: Any, files: Sequence[str], folders: Sequence[str]) -> None:
+    """Lock a fresh DuckDB connection down: no file outside ``files`` and ``folders`` (the
+    source's own database file, the files behind its tables, its ``allow_paths``), no network,
+    no extension installed or loaded, and the configuration locked so that no statement can
+    undo it (DuckDB takes the allowed paths only once it is open). No progress bar is drawn on
+    postrun's stdout."""
+    dbapi_conn.execute("SET enable_progress_bar = false")
+    dbapi_conn.execute("SET allowed_paths = $1", [list(files)])
+    dbapi_conn.execute("SET allowed_directories = $1", [[_folder(f) for f in folders]])
+    dbapi_conn.execute("SET enable_external_access = false")
+    dbapi_conn.execute("SET lock_configuration = true")
+
+
+class _DuckDBRoot:
+    """One DuckDB connection per source, sandboxed and locked once; every connection the
+    engine's pool hands out is a duplicate of it (``DuckDBPyConnection.duplicate``, what
+    DuckDB's ``cursor()`` is; duckdb-engine's own ``cursor()`` would share the root). DuckDB
+    keeps one database instance per file, and once its configuration is locked a second
+    connection could not even turn its progress bar off, while a duplicate inherits the root's
+    settings. A file source's views live on the root, so every duplicate sees them."""
+
+    def __init__(self, source: SqlSource, database: str | None) -> None:
+        self.source = source
+        self.database = database
+        self.root: Any = None
+        self.lock = threading.Lock()
+
+    def connect(self, dialect: sa.Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        """SQLAlchemy's ``do_connect`` hook: a duplicate of the root, made on first use."""
+        from duckdb_engine import ConnectionWrapper
+
+        with self.lock:
+            if self.root is None:
+                root = dialect.connect(*cargs, **cparams)
+                try:
+                    self._prepare(root)
+                except BaseException:
+                    root.close()
+                    raise
+                self.root = root
+            return ConnectionWrapper(self.root.duplicate())
+
+    def _prepare(self, root: Any) -> None:
+        access = self.source.access  # read now: a file source learns its files late
+        files = (*(() if self.database is None else (self.database,)), *access.files)
+        if _sandboxed(root):
+            # DuckDB keeps one instance, and so one sandbox, per file: another source of this
+            # process opened it first, and may only have allowed what this one needs too.
+            if not _allows(root, files, access.folders):
+                raise SourceError(
+                    f"Source '{self.source.name}' reads {self.database}, which another source "
+                    "opened with other allow_paths: DuckDB keeps one sandbox per file, so give "
+                    "the sources on one file the same allow_paths",
+                    category=ErrorCategory.CONFIG,
+                )
+        else:
+            sandbox_duckdb(root, files, access.folders)
+        if self.source._on_connect is not None:
+            self.source._on_connect(root)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.root is not None:
+                with suppress(Exception):  # closed already with the process's last cursor
+                    self.root.close()
+                self.root = None
+
+
+def _sandboxed(conn: Any) -> bool:
+    row = conn.execute("select current_setting('enable_external_access')").fetchone()
+    return row is not None and row[0] is False
+
+
+def _allows(conn: Any, files: Sequence[str], folders: Sequence[str]) -> bool:
+    row = conn.execute(
+        "select current_setting('allowed_paths'), current_setting('allowed_directories')"
+    ).fetchone()
+    paths, directories = (set(row[0]), set(row[1])) if row is not None else (set(), set())
+    return set(files) <= paths and {_folder(f) for f in folders} <= directories
+
+
+def _folder(path: str) -> str:
+    return path if path.endswith("/") else path + "/"
 
 
 def interrupt(dbapi_conn: Any) -> None:
@@ -450,13 +712,13 @@ def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bo
         )
     else:
         message = f"Source '{source.name}' refused the query: {first_line}"
-    secrets = source.secrets()
-    return SourceError(
-        _mask_text(message, secrets),
-        category=category,
-        retryable=retryable,
-        detail=_mask_text(raw, secrets),
-    )
+    if type(orig).__name__ == "PermissionException":
+        message += (
+            " (postrun's DuckDB reads only the source's own files: name other folders in the "
+            "source's 'allow_paths')"
+        )
+    redact = Redactor(source.secrets())
+    return SourceError(redact(message), category=category, retryable=retryable, detail=redact(raw))
 
 
 def categorize(orig: BaseException, text: str, *, connecting: bool) -> tuple[ErrorCategory, bool]:
@@ -467,10 +729,14 @@ def categorize(orig: BaseException, text: str, *, connecting: bool) -> tuple[Err
         if sqlstate[:2] in _PG_CLASSES:
             return _PG_CLASSES[sqlstate[:2]]
     kind = type(orig).__name__
+    if kind == "PermissionException":  # DuckDB's sandbox: the suite reached outside its files
+        return ErrorCategory.CONFIG, False
     if kind == "InterruptException":
         return ErrorCategory.TIMEOUT, True
     if kind == "CatalogException":
         return ErrorCategory.SCHEMA_MISMATCH, False
+    if "configuration has been locked" in text:  # DuckDB's sandbox: SET refused
+        return ErrorCategory.CONFIG, False
     if kind in ("ConversionException", "InvalidInputException") and "read-only" not in text:
         return ErrorCategory.DATA_MALFORMED, False
     for hint, category, retryable in _MESSAGE_HINTS:

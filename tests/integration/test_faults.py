@@ -168,7 +168,7 @@ def test_faults_database_lost_mid_run_errors_its_checks_only(
     still PASS and FAIL, all reports are written, and the exit code is 3."""
     pg.run("create table t (id integer); insert into t values (1), (2), (3);")
     duck.run("create table u (id integer); insert into u values (1), (2);")
-    url = make_url(pg.dsn)
+    url = make_url(pg.url)
     proxy = _Proxy(url.host or "127.0.0.1", url.port or 5432) if how == "server-vanishes" else None
     if proxy is not None:
         url = url.set(port=proxy.port)

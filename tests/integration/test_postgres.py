@@ -45,10 +45,11 @@ def test_postgres_seed_004_zero_snapshots(pg: Database, run_yaml: RunYaml) -> No
 
 @pytest.mark.usefixtures("no_sqlguard")
 def test_postgres_session_is_read_only(pg: Database, run_yaml: RunYaml) -> None:
+    """As the owner, who could write: the read-only transaction alone refuses the write."""
     pg.run("create table t (a int); insert into t values (1); create sequence s;")
     verdict = run_yaml(f"""
         suite: w
-        sources: {{db: {{url: "{pg.url}"}}}}
+        sources: {{db: {{url: "{pg.dsn}", allow_privileged_role: true}}}}
         checks:
           - {{type: sql, query: "select nextval('s') as n", equals: 1}}
           - {{type: row_count, table: t, equals: 1}}
@@ -120,7 +121,7 @@ def test_postgres_read_only_cannot_be_talked_out_of(
     verdict = run_yaml(
         f"""
         suite: w
-        sources: {{db: {{url: "{pg.url}"}}}}
+        sources: {{db: {{url: "{pg.dsn}", allow_privileged_role: true}}}}
         checks:
           - {attack}
           - {{type: sql, name: write, query: "delete from t where a = 1 returning a", equals: 1}}
