@@ -153,15 +153,18 @@ def check(
 def validate(
     suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")], param: ParamOpt = None
 ) -> None:
-    """Validate a suite (and the files it references) without touching data; exit 0 or 2."""
-    from runner.errors import PostrunError
-    from runner.suite import parse_suite
+    """Validate a suite without touching data: the files it references, its database files and
+    result folders must exist; exit 0 or 2."""
+    from runner.errors import PostrunError, SuiteError
+    from runner.suite import missing_paths, parse_suite
 
     try:
         parsed = parse_suite(suite)
         missing = [n for n, p in parsed.spec.params.items() if p.required and not _given(n, param)]
         if not missing:
-            parsed.bind(_params(param))
+            absent = missing_paths(parsed, parsed.bind(_params(param)))
+            if absent:
+                raise SuiteError(absent)
     except PostrunError as exc:
         _usage(str(exc))
     note = f" (paths needing {', '.join(missing)} not checked: no value given)" if missing else ""

@@ -49,6 +49,9 @@ class Context:
         """When the check must be over (``time.monotonic()``); sources stop statements by then."""
         self.plan = plan or Plan()
         self.notes: list[str] = []
+        self.unseen: list[str] = []
+        """Notes on files skipped behind tables the check read, where that source fails closed:
+        the check may FAIL on what it saw, never PASS (the engine sees to it)."""
         self.queries: list[QueryRecord] = []
         """Every statement whose answer the check used, in order (shared scans included)."""
         self._cancel: Callable[[], None] | None = None
@@ -156,7 +159,7 @@ class Context:
     def share(self, record: QueryRecord, source: str) -> None:
         """Count ``record``, run by another check, among the statements this check used."""
         self.queries.append(record)
-        self._collect_notes(self.source(source))
+        self._collect_notes(self.source(source), record.sql)
 
     def wait(self, done: threading.Event) -> None:
         """Wait for another check's statement to finish, within this check's own deadline."""
@@ -167,11 +170,11 @@ class Context:
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
     ) -> Iterator[list[dict[str, Any]]]:
         """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
-        target, _ = self._before(stmt, source)
+        target, record = self._before(stmt, source)
         yield from target.stream(
             stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
         )
-        self._collect_notes(target)
+        self._collect_notes(target, record.sql)
 
     def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:
         """The single value ``stmt`` returns."""
@@ -197,13 +200,15 @@ class Context:
         started = time.perf_counter()
         answer = run()
         record.duration_s = round(time.perf_counter() - started, 4)
-        self._collect_notes(target)
+        self._collect_notes(target, record.sql)
         return answer
 
-    def _collect_notes(self, source: Source) -> None:
-        for note in source.notes():
+    def _collect_notes(self, source: Source, sql: str) -> None:
+        for note in source.notes_for(sql):
             if note not in self.notes:
                 self.notes.append(note)
+            if source.fails_closed and note not in self.unseen:
+                self.unseen.append(note)
 
     def relation_source(self, relation: Relation) -> str | None:
         return relation.source or self.spec.source

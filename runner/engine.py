@@ -28,6 +28,7 @@ from runner.results import (
     CheckResult,
     ErrorCategory,
     ExitCode,
+    Outcome,
     SourceInfo,
     Status,
     SuiteInfo,
@@ -92,7 +93,7 @@ def run_suite(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
-        params=_params_json(suite, redact),
+        params=verdict_params(suite, redact),
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),
         duration_s=round((finished_at - started_at).total_seconds(), 3),
@@ -107,11 +108,23 @@ def run_suite(
 
 
 def selection(suite: Suite, options: RunOptions) -> dict[str, bool]:
-    """Check name → whether this run runs it (--only, --skip, --rerun)."""
+    """Check name → whether this run runs it (--only, --skip, --rerun). A selection that runs
+    no check is a usage error: a run that judges nothing must not read as a pass."""
     selected = select_checks(suite.checks, options.only, options.skip)
-    if options.rerun is None:
-        return selected
-    return {name: run and name in options.rerun.checks for name, run in selected.items()}
+    if options.rerun is not None:
+        rerun = options.rerun
+        selected = {name: run and name in rerun.checks for name, run in selected.items()}
+        if not rerun.checks:
+            raise UsageError(
+                f"--rerun: run {rerun.of.run_id} had no check that FAILed or ERRORed: there is "
+                "nothing to run again"
+            )
+    if not any(selected.values()):
+        raise UsageError(
+            "the selection runs no check (every check is left out by --only / --skip / "
+            "--rerun): a run that judges nothing is refused"
+        )
+    return selected
 
 
 def select_checks(
@@ -357,6 +370,8 @@ def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
         return CheckResult(
             **base, status=Status.ERROR, message=error.message, error=error, notes=ctx.notes
         )
+    if outcome.passed and ctx.unseen:
+        return _unseen(check, ctx, outcome, base)
     if outcome.passed:
         status = Status.PASS
     else:
@@ -369,6 +384,28 @@ def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
         expected=outcome.expected,
         failures=outcome.failures[: ctx.sample_limit],
         failure_count=outcome.failure_count,
+        notes=[*ctx.notes, *outcome.notes],
+    )
+
+
+def _unseen(check: CheckSpec, ctx: Context, outcome: Outcome, base: dict[str, Any]) -> CheckResult:
+    """Never a pass on data it did not see (SPEC §6): a check that held on the readable files
+    of a table with skipped files is ERROR / data_malformed, its own findings kept."""
+    message = (
+        f"{'; '.join(ctx.unseen)}: check '{check.name}' cannot pass on data it did not see "
+        f"(on the readable files: {outcome.message}); fix the files, or set 'unreadable: skip' "
+        "on the source to judge the readable files alone"
+    )
+    error = CheckError(
+        category=ErrorCategory.DATA_MALFORMED, retryable=False, message=message, detail=message
+    )
+    return CheckResult(
+        **base,
+        status=Status.ERROR,
+        message=message,
+        error=error,
+        observed=outcome.observed,
+        expected=outcome.expected,
         notes=[*ctx.notes, *outcome.notes],
     )
 
@@ -428,9 +465,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _params_json(suite: Suite, redact: Callable[[str], str]) -> dict[str, Any]:
+def verdict_params(suite: Suite, redact: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The run's params for the verdict: a secret param as ***, any other value with every
     secret in it masked (a param may carry a source's password: `postgresql://u:{pw}@…`)."""
+    redact = redact or Redactor(suite.secrets())
     secret = set(suite.secret_params())
     return {
         name: MASK if name in secret and value is not None else _param_json(value, redact)

@@ -107,7 +107,7 @@ def _coerce(kind: ParamType, value: Any, base: Path) -> Any:
     if kind == "date":
         return value if isinstance(value, date) else date.fromisoformat(str(value))
     if kind == "path":
-        return str(base / Path(str(value)).expanduser())
+        return os.path.normpath(base / Path(str(value)).expanduser())
     return str(value)
 
 
@@ -125,6 +125,22 @@ def placeholders(text: str) -> tuple[list[str], list[str]]:
     envs = [m["env"] for m in _TOKEN.finditer(text) if m["env"]]
     params = [m["param"] for m in _TOKEN.finditer(text) if m["param"]]
     return envs, params
+
+
+def placeholders_in_sql(sql: str) -> list[tuple[str, bool]]:
+    """The ``{param}`` names written in SQL, each with whether it stands inside a '…' string
+    (where it may be meant literally); ``{param}`` is never substituted in SQL."""
+    found: list[tuple[str, bool]] = []
+    quoted = [False] * len(sql)
+    inside = False
+    for i, char in enumerate(sql):
+        if char == "'":
+            inside = not inside  # '' inside a string closes and reopens it: still inside
+        quoted[i] = inside
+    for match in _TOKEN.finditer(sql):
+        if match["param"]:
+            found.append((match["param"], quoted[match.start()]))
+    return found
 
 
 def interpolate(

@@ -33,6 +33,7 @@ def read_rerun(path: Path, suite: Suite) -> Rerun:
         raise UsageError(
             f"--rerun: {path} is a verdict of suite '{earlier.suite.name}', not '{suite.name}'"
         )
+    _same_params(earlier, suite)
     failed = [c.name for c in earlier.checks if c.status in (Status.FAIL, Status.ERROR)]
     names = {c.name for c in suite.checks}
     gone = [name for name in failed if name not in names]
@@ -42,6 +43,24 @@ def read_rerun(path: Path, suite: Suite) -> Rerun:
             f"{earlier.run_id} but is no longer in the suite; run the whole suite instead"
         )
     return Rerun(failed, RerunOf(run_id=earlier.run_id, path=str(path), checks=failed))
+
+
+def _same_params(earlier: Verdict, suite: Suite) -> None:
+    """A rerun judges the same batch: the checks that passed then stand for this run only when
+    every param is the same (a secret one, shown as *** in both, cannot be compared)."""
+    from runner.engine import verdict_params
+
+    now = verdict_params(suite)
+    differ = [
+        f"{name}={earlier.params.get(name)!r} then, {now.get(name)!r} now"
+        for name in sorted(set(earlier.params) | set(now))
+        if earlier.params.get(name) != now.get(name)
+    ]
+    if differ:
+        raise UsageError(
+            f"--rerun: run {earlier.run_id} was judged with other params ({'; '.join(differ)}): "
+            "rerun with the same params, or run the whole suite"
+        )
 
 
 def _status(verdict: Verdict, name: str) -> str:

@@ -16,11 +16,17 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from runner.checks import REGISTRY
 from runner.checks.base import CheckSpec, Spec, document_fields
 from runner.errors import SuiteError, SuiteIssue
-from runner.params import ParamSpec, interpolate, placeholders, resolve_params
+from runner.params import (
+    ParamSpec,
+    interpolate,
+    placeholders,
+    placeholders_in_sql,
+    resolve_params,
+)
 from runner.redact import mask_url, url_secrets
 from runner.sources import FileSource, Source, SqlSource
-from runner.sources.files import FORMATS, TABLE_NAME, FileTable, infer_format
-from runner.sources.sql import Access, duckdb_file, url_access_problem
+from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
+from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.sqlguard import read_only_problem
 from runner.yamlfile import Document, Loc, load_yaml
 
@@ -53,6 +59,10 @@ class SourceSpec(Spec):
     allow_privileged_role: bool = False
     """Accept a PostgreSQL role that can write (a superuser, a member of pg_write_all_data, an
     owner of tables); refused by default."""
+    unreadable: Literal["error", "skip"] = "error"
+    """Files behind `tables` that cannot be read are skipped; `error` (default): a check that
+    read such a table may FAIL on what it saw but never PASS (it is ERROR / data_malformed,
+    naming the files); `skip`: judge the readable files alone, with a note."""
 
     @field_validator("tables")
     @classmethod
@@ -73,6 +83,8 @@ class SourceSpec(Spec):
             raise ValueError("a source is a database ('url') or files ('files'/'tables'), not both")
         if self.url is None and self.allow_privileged_role:
             raise ValueError("'allow_privileged_role' applies to a database ('url')")
+        if self.tables is None and "unreadable" in self.model_fields_set:
+            raise ValueError("'unreadable' applies to a source with 'tables'")
         return self
 
 
@@ -109,13 +121,18 @@ class SourceConfig:
     tables: tuple[FileTable, ...] = ()
     allow_paths: tuple[str, ...] = ()
     allow_privileged_role: bool = False
+    unreadable: Literal["error", "skip"] = "error"
 
     def open(self) -> Source:
         if self.url is not None:
             access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
             return SqlSource(self.name, self.url, access=access)
         return FileSource(
-            self.name, list(self.patterns), list(self.tables), allow_paths=self.allow_paths
+            self.name,
+            list(self.patterns),
+            list(self.tables),
+            allow_paths=self.allow_paths,
+            unreadable=self.unreadable,
         )
 
 
@@ -188,6 +205,40 @@ class ParsedSuite:
             checks=checks,
             param_specs=dict(self.spec.params),
         )
+
+
+def missing_paths(parsed: ParsedSuite, suite: Suite) -> list[SuiteIssue]:
+    """The database files and result folders ``suite`` names that do not exist, with the line
+    that names them (`postrun validate`; a run reports them as ERROR / config)."""
+    document = parsed.document
+    issues: list[SuiteIssue] = []
+    for name, config in suite.sources.items():
+        path = database_file(config.url) if config.url else None
+        if path is not None and not Path(path).exists():
+            issues.append(
+                document.issue(
+                    ("sources", name, "url"), f"source '{name}': database file {path} not found"
+                )
+            )
+        patterns = [*config.patterns, *(p for t in config.tables for p in t.patterns)]
+        issues += _missing_folders(document, ("sources", name), f"source '{name}'", patterns)
+    for check, loc in zip(suite.checks, parsed.check_locs, strict=True):
+        for key in check.glob_fields:
+            value = getattr(check, key)
+            patterns = [value] if isinstance(value, str) else list(value or [])
+            issues += _missing_folders(document, (*loc, key), f"check '{check.name}'", patterns)
+    return issues
+
+
+def _missing_folders(
+    document: Document, loc: Loc, what: str, patterns: list[str]
+) -> list[SuiteIssue]:
+    roots = dict.fromkeys(glob_root(pattern) for pattern in patterns)
+    return [
+        document.issue(loc, f"{what}: folder {root} not found")
+        for root in roots
+        if not root.is_dir()
+    ]
 
 
 def load_suite(
@@ -287,6 +338,7 @@ def _cross_check(
         names.setdefault(check.name, loc)
         yield from _check_sources(document, spec, check, loc, label)
         yield from _check_read_only(document, check, loc, label)
+        yield from _check_braces(document, spec, check, loc, label)
         for path, sql in check.sql_fragments():
             for param in _BIND.findall(sql):
                 if param not in spec.params:
@@ -331,6 +383,24 @@ def _check_sources(
         if name is not None and name not in spec.sources and field_loc not in reported:
             reported.add(field_loc)  # a top-level relation's source is the check's own
             yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
+
+
+def _check_braces(
+    document: Document, spec: SuiteFile, check: CheckSpec, loc: Loc, label: str
+) -> Iterator[SuiteIssue]:
+    """``{param}`` in SQL would reach the database as text (substitution is for paths and URLs
+    only): refused with a pointer to the bound form ``:param``. Inside a string literal only a
+    declared param's name is taken for a mistake; other text there may be meant."""
+    for path, sql in check.sql_fragments():
+        for name, in_string in placeholders_in_sql(sql):
+            if in_string and name not in spec.params:
+                continue
+            yield document.issue(
+                _path_loc(loc, path),
+                f"{label}: {path or 'query'} uses {{{name}}}, which is substituted only in paths "
+                f"and URLs, never in SQL: use :{name} (a bound parameter)",
+            )
+            break
 
 
 def _check_read_only(
@@ -408,6 +478,7 @@ class _Binder:
             patterns=tuple(self.paths(spec.files, what)),
             tables=tuple(tables),
             allow_paths=allow_paths,
+            unreadable=spec.unreadable,
         )
 
     def shared_duckdb_files(self, sources: dict[str, SourceConfig]) -> None:
@@ -457,15 +528,21 @@ class _Binder:
         path = match["path"]
         start = match.start("path")
         base = self.cwd if outside[start] else self.suite_dir
-        return f"{match['scheme']}{base / Path(path).expanduser()}{match['rest']}"
+        return f"{match['scheme']}{_joined(base, path)}{match['rest']}"
 
     def paths(self, value: str | list[str] | None, what: str) -> list[str]:
         out = []
         for text in [value] if isinstance(value, str) else value or []:
             resolved, outside = interpolate(text, self.params, env=self.env, what=what)
             base = self.cwd if outside and outside[0] else self.suite_dir
-            out.append(str(base / Path(resolved).expanduser()))
+            out.append(_joined(base, resolved))
         return out
+
+
+def _joined(base: Path, path: str) -> str:
+    """``path`` against ``base``, with ``..`` and ``.`` folded (``checks/../data`` is shown as
+    ``data``; ``base`` is a resolved folder, so folding matches what the system would do)."""
+    return os.path.normpath(base / Path(path).expanduser())
 
 
 def _path_fields(check: CheckSpec) -> tuple[str, ...]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import jsonschema
 import pytest
 
@@ -179,6 +181,11 @@ def test_cli_typo_in_suite_exits_2_naming_line_and_key(tmp_path: Path) -> None:
             "postrun: no check named 'pnl filed' in the suite (did you mean 'pnl filled'?)",
         ),
         (
+            ("-p", "run_date=2025-11-06", "--only", "pnl filled", "--skip", "pnl filled"),
+            "postrun: the selection runs no check (every check is left out by --only / --skip / "
+            "--rerun): a run that judges nothing is refused",
+        ),
+        (
             ("-p", "run_date=2025-11-06", "--format", "pdf"),
             "postrun: --format takes a comma-separated subset of json, html, junit, md; got 'pdf'",
         ),
@@ -250,6 +257,44 @@ def test_cli_validate_list_and_schema(tmp_path: Path) -> None:
         jsonschema.validate({"suite": "x", "checks": [{"type": "row_count", "tabel": "t"}]}, schema)
     verdict_schema = json.loads(postrun("schema", "--verdict", cwd=tmp_path).stdout)
     assert verdict_schema == json.loads(json.dumps(VERDICT_SCHEMA))
+
+
+def test_cli_validate_reports_missing_database_files_and_result_folders(tmp_path: Path) -> None:
+    """A misspelt database file or results folder is a mistake in the suite or its params:
+    `validate` says so with the line; a run reports it as ERROR / config, never retried."""
+    (tmp_path / "results").mkdir()
+    write(
+        tmp_path / "checks" / "s.yml",
+        """\
+        suite: paths
+        params:
+          day: {type: string, default: "2025-11-06"}
+        sources:
+          warehouse: {url: "duckdb:///../data/warehuose.duckdb"}
+          ledger: {url: "sqlite:///../data/ledger.db"}
+          results: {files: "../results/{day}/run_*.json"}
+        checks:
+          - {type: row_count, table: t, min: 1, source: warehouse}
+          - {type: json_integrity, source: results}
+          - {type: json_integrity, name: old files, files: "../archive/*/run_*.json"}
+        """,
+    )
+    done = postrun("validate", "checks/s.yml", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"postrun: checks/s.yml:5: source 'warehouse': database file {tmp_path}/data/"
+        "warehuose.duckdb not found\n"
+        f"checks/s.yml:6: source 'ledger': database file {tmp_path}/data/ledger.db not found\n"
+        f"checks/s.yml:7: source 'results': folder {tmp_path}/results/2025-11-06 not found\n"
+        f"checks/s.yml:11: check 'old files': folder {tmp_path}/archive not found\n"
+    )
+    (tmp_path / "data").mkdir()
+    sqlite3.connect(tmp_path / "data" / "ledger.db").close()
+    (tmp_path / "results" / "2025-11-06").mkdir()
+    (tmp_path / "archive").mkdir()
+    duckdb.connect(str(tmp_path / "data" / "warehuose.duckdb")).close()
+    done = postrun("validate", "checks/s.yml", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "checks/s.yml: valid suite 'paths', 3 checks\n")
 
 
 def test_cli_help_is_fast_to_import() -> None:

@@ -262,7 +262,6 @@ THREE = """\
         (RunOptions(only=["pnl", "snapshots"]), [PASS, SKIP, WARN], WARN),
         (RunOptions(skip=["summaries"]), [PASS, SKIP, WARN], WARN),
         (RunOptions(only=["summaries", "pnl"], skip=["summaries"]), [SKIP, SKIP, WARN], WARN),
-        (RunOptions(skip=["snapshots", "summaries", "pnl"]), [SKIP, SKIP, SKIP], PASS),
         (RunOptions(), [PASS, FAIL, WARN], FAIL),
     ],
 )
@@ -277,6 +276,28 @@ def test_engine_only_and_skip_select_checks(
     assert [c.status for c in result.checks] == expected
     assert result.verdict == verdict
     assert result.counts["SKIP"] == expected.count(SKIP)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        RunOptions(skip=["snapshots", "summaries", "pnl"]),
+        RunOptions(only=["pnl"], skip=["pnl"]),
+    ],
+    ids=["skip-all", "only-and-skip-the-same"],
+)
+def test_engine_selection_that_judges_nothing_is_usage_error(
+    portfolios: Database, tmp_path: Path, options: RunOptions
+) -> None:
+    """Everything skipped used to be a PASS (exit 0) that saw nothing."""
+    path = tmp_path / "suite.yml"
+    path.write_text(suite_yaml(portfolios, THREE))
+    with pytest.raises(UsageError) as caught:
+        run_suite(load_suite(path, env={}), options)
+    assert str(caught.value) == (
+        "the selection runs no check (every check is left out by --only / --skip / --rerun): "
+        "a run that judges nothing is refused"
+    )
 
 
 def test_engine_skipped_check_is_not_run(
@@ -519,11 +540,13 @@ def test_engine_unreachable_sources_connect_once_and_error(
     assert (verdict.verdict, verdict.exit_code) == (ERROR, 3)
     errors = {c.name: c.error for c in verdict.checks if c.error is not None}
     assert {(n, e.category, e.retryable) for n, e in errors.items()} == {
-        (name, "connectivity", True) for name in ("gone-1", "gone-2", "pg-1", "pg-2", "pg-3")
+        *((name, "connectivity", True) for name in ("pg-1", "pg-2", "pg-3")),
+        # a missing database file is a mistake in the suite, not worth a retry
+        *((name, "config", False) for name in ("gone-1", "gone-2")),
     }
     assert errors["gone-1"].message == (
-        f"Could not connect to source 'gone' (duckdb:///{missing}): IO Error: Cannot open"
-        f' database "{missing}" in read-only mode: database does not exist'
+        f"Source 'gone': database file {missing} does not exist (check the URL and the params "
+        "that name it)"
     )
     assert errors["pg-1"].message.startswith(
         f"Could not connect to source 'pg' (postgresql://***@127.0.0.1:{port}/batch): "

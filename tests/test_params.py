@@ -11,7 +11,13 @@ import pytest
 
 from runner import load_suite, run_suite
 from runner.errors import UsageError
-from runner.params import ParamSpec, interpolate, placeholders, resolve_params
+from runner.params import (
+    ParamSpec,
+    interpolate,
+    placeholders,
+    placeholders_in_sql,
+    resolve_params,
+)
 from runner.suite import parse_suite
 from tests.conftest import Database, check_verdict, only_check
 
@@ -72,7 +78,7 @@ def test_params_coerce_command_line_text(kind: str, text: str, value: Any) -> No
         ("date", date(2025, 11, 6), date(2025, 11, 6)),
         ("date", "2025-11-06", date(2025, 11, 6)),
         ("path", "./results", "/suites/checks/results"),
-        ("path", "../expectations/x.json", "/suites/checks/../expectations/x.json"),
+        ("path", "../expectations/x.json", "/suites/expectations/x.json"),
         ("list", ["a", "b"], ["a", "b"]),
         ("list", "a,b", ["a", "b"]),
     ],
@@ -257,10 +263,10 @@ def bound_sources(project: Path, given: dict[str, str], env: dict[str, str]) -> 
 
 def test_params_suite_written_paths_resolve_against_suite_folder(project: Path) -> None:
     assert bound_sources(project, {"db": "x.duckdb"}, {}) == {
-        "warehouse": f"duckdb:///{project}/checks/../data/w.duckdb",
+        "warehouse": f"duckdb:///{project}/data/w.duckdb",
         "by_param": f"duckdb:///{project}/run/x.duckdb",
         "results": [f"{project}/checks/results/run_*.json"],
-        "written": [f"{project}/checks/../results/*.json"],
+        "written": [f"{project}/results/*.json"],
     }
 
 
@@ -270,7 +276,7 @@ def test_params_outside_values_resolve_against_cwd(project: Path) -> None:
         "warehouse": f"duckdb:///{project}/run/w2.duckdb",
         "by_param": f"duckdb:///{project}/run/e.duckdb",
         "results": [f"{project}/run/out/run_*.json"],
-        "written": [f"{project}/checks/../results/*.json"],
+        "written": [f"{project}/results/*.json"],
     }
 
 
@@ -361,3 +367,28 @@ def test_params_value_with_sql_is_bound_literally(db: Database, tmp_path: Path) 
         ("FAIL", [{"id": 2}], {"rows": 1}),
         ("PASS", [], {"count": 2}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("select 1", []),
+        ("where d = {run_date}", [("run_date", False)]),
+        ("where d = '{run_date}'", [("run_date", True)]),
+        ("where m like '%{error}%' and n = {n}", [("error", True), ("n", False)]),
+        ("where m = 'it''s {x}' and {y} = 1", [("x", True), ("y", False)]),
+        ("select {'a': 1} as s", []),  # a DuckDB struct literal is not a placeholder
+    ],
+)
+def test_params_placeholders_in_sql(sql: str, found: list[tuple[str, bool]]) -> None:
+    assert placeholders_in_sql(sql) == found
+
+
+def test_params_brace_text_in_a_string_is_allowed(tmp_path: Path) -> None:
+    """Inside a string literal only a declared param's name is taken for a mistake."""
+    suite = tmp_path / "s.yml"
+    suite.write_text(
+        "suite: s\nsources:\n  w: {url: 'duckdb:///:memory:'}\nchecks:\n"
+        "  - {type: sql, query: \"select 1 where 'x{error}' like '%{error}%'\"}\n"
+    )
+    assert parse_suite(suite).checks[0].type == "sql"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ def test_rerun_still_failing_fails(earlier: tuple[Path, Path]) -> None:
     assert verdict.exit_code == 3
 
 
-def test_rerun_of_a_passing_run_runs_nothing(duck: Database, tmp_path: Path) -> None:
+def test_rerun_of_a_passing_run_is_a_usage_error(duck: Database, tmp_path: Path) -> None:
+    """Nothing failed, so nothing would be judged: refused rather than a PASS that saw nothing."""
     duck.run("create table t (a int); insert into t values (1);")
     suite_path = tmp_path / "suite.yml"
     suite_path.write_text(
@@ -90,9 +92,39 @@ def test_rerun_of_a_passing_run_runs_nothing(duck: Database, tmp_path: Path) -> 
     suite = load_suite(suite_path, env={})
     earlier = tmp_path / "earlier.json"
     earlier.write_bytes(render_json(run_suite(suite)))
-    verdict = run_suite(suite, RunOptions(rerun=read_rerun(earlier, suite)))
-    assert [c.status for c in verdict.checks] == [Status.SKIP]
-    assert (verdict.verdict, verdict.exit_code, verdict.queries) == (Status.PASS, 0, [])
+    rerun = read_rerun(earlier, suite)
+    with pytest.raises(UsageError) as refused:
+        run_suite(suite, RunOptions(rerun=rerun))
+    assert str(refused.value) == (
+        f"--rerun: run {rerun.of.run_id} had no check that FAILed or ERRORed: there is nothing "
+        "to run again"
+    )
+
+
+def test_rerun_with_other_params_is_a_usage_error(duck: Database, tmp_path: Path) -> None:
+    """A verdict for one run date says nothing of another: the checks that passed then must not
+    stand for this run."""
+    duck.run("create table t (d date); insert into t values ('2026-12-02');")
+    suite_path = tmp_path / "suite.yml"
+    suite_path.write_text(
+        f"suite: rerun\nparams:\n  run_date: {{type: date}}\n  region: {{type: string}}\n"
+        f'sources:\n  w: {{url: "{duck.url}"}}\n'
+        "checks:\n  - {type: row_count, name: today, table: t, where: 'd = :run_date', min: 1}\n"
+        "  - {type: row_count, name: broken, table: t, min: 5}\n"
+    )
+    earlier = tmp_path / "earlier.json"
+    then = load_suite(suite_path, {"run_date": "2026-12-02", "region": "eu"}, env={})
+    earlier.write_bytes(render_json(run_suite(then)))
+    same = load_suite(suite_path, {"run_date": "2026-12-02", "region": "eu"}, env={})
+    assert read_rerun(earlier, same).checks == ["broken"]
+    now = load_suite(suite_path, {"run_date": "2026-12-03", "region": "eu"}, env={})
+    with pytest.raises(UsageError) as refused:
+        read_rerun(earlier, now)
+    run_id = json.loads(earlier.read_text())["run_id"]
+    assert str(refused.value) == (
+        f"--rerun: run {run_id} was judged with other params (run_date='2026-12-02' then, "
+        "'2026-12-03' now): rerun with the same params, or run the whole suite"
+    )
 
 
 @pytest.mark.parametrize(

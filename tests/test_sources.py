@@ -414,13 +414,48 @@ checks:
 """
 
 
-def test_sources_file_table_skips_corrupt_file_with_note(results: Path, run_yaml: RunYaml) -> None:
+def test_sources_file_table_with_a_skipped_file_never_passes(
+    results: Path, run_yaml: RunYaml
+) -> None:
+    """A check on a table behind which a file was skipped may FAIL on what it saw, but it
+    never PASSes: it is ERROR / data_malformed, naming the file, its findings kept."""
+    (results / "run_1.json").write_text('{"run_id": "R1"}')
     verdict = run_yaml(
-        FILE_SUITE
+        FILE_SUITE.replace("      lost:", '      runs: "results/run_*.json"\n      lost:')
         + """\
           - {type: row_count, name: count, table: batches, equals: 2}
           - {type: sql, name: many, query: "select batch_id from batches where files > 1"}
+          - {type: row_count, name: runs, table: runs, equals: 1}
         """
+    )
+    note = (
+        "1 of 3 files behind table 'batches' skipped as unreadable:"
+        f" {results}/batch_3.json (truncated)"
+    )
+    count, many, runs = check_verdict(verdict)["checks"]
+    message = (
+        f"{note}: check 'count' cannot pass on data it did not see (on the readable files: "
+        "batches has 2 rows where 2 expected); fix the files, or set 'unreadable: skip' on the "
+        "source to judge the readable files alone"
+    )
+    assert (count["status"], count["message"], count["notes"]) == ("ERROR", message, [note])
+    assert (count["error"]["category"], count["error"]["retryable"]) == ("data_malformed", False)
+    assert (count["observed"], count["expected"]) == ({"count": 2}, {"equals": 2})
+    assert (many["status"], many["message"], many["notes"]) == (
+        "FAIL",
+        "query returned 1 violating row; first: batch_id=B2",
+        [note],
+    )
+    assert (runs["status"], runs["notes"]) == ("PASS", [])  # another table: nothing skipped
+    assert verdict.exit_code == 3
+
+
+def test_sources_file_table_unreadable_skip_judges_the_readable_files(
+    results: Path, run_yaml: RunYaml
+) -> None:
+    verdict = run_yaml(
+        FILE_SUITE.replace("  results:\n", "  results:\n    unreadable: skip\n")
+        + "  - {type: row_count, name: count, table: batches, equals: 2}\n"
     )
     note = (
         "1 of 3 files behind table 'batches' skipped as unreadable:"
@@ -428,8 +463,58 @@ def test_sources_file_table_skips_corrupt_file_with_note(results: Path, run_yaml
     )
     assert [(c.name, c.status, c.message, c.notes) for c in verdict.checks] == [
         ("count", "PASS", "batches has 2 rows where 2 expected", [note]),
-        ("many", "FAIL", "query returned 1 violating row; first: batch_id=B2", [note]),
     ]
+
+
+def test_sources_ndjson_batch_cut_mid_record_is_not_a_pass(
+    tmp_path: Path, run_yaml: RunYaml
+) -> None:
+    """The outside tester's case: batch B-0415's file is cut mid-record, so B-0415 seems to have
+    no children ('queued' is then right) and status_consistency would pass on what is left; its
+    one readable child FAILED, which 'queued' contradicts."""
+    folder = tmp_path / "ingest"
+    folder.mkdir()
+    (folder / "batches.ndjson").write_text(
+        '{"batch_id": "B-0414", "status": "completed"}\n'
+        '{"batch_id": "B-0415", "status": "queued"}\n'
+    )
+    (folder / "files_0414.ndjson").write_text(
+        '{"batch_id": "B-0414", "file": "a", "status": "SUCCESS"}\n'
+    )
+    (folder / "files_0415.ndjson").write_text(
+        '{"batch_id": "B-0415", "file": "b", "status": "FAILED"}\n{"batch_id": "B-04'
+    )
+    suite = """\
+        suite: ingest
+        sources:
+          ingest:
+            tables:
+              batches: "ingest/batches.ndjson"
+              files: "ingest/files_*.ndjson"
+        checks:
+          - type: status_consistency
+            parent: {table: batches, id: batch_id, status: status}
+            children: {table: files, parent_id: batch_id, status: status}
+            success: [SUCCESS]
+            failure: [FAILED]
+            expect:
+              all_succeeded: [completed]
+              some_failed: [completed_with_errors]
+              all_failed: [failed]
+              no_children: [queued]
+        """
+    result = only_check(run_yaml(suite))
+    assert (result["status"], result["error"]["category"]) == ("ERROR", "data_malformed")
+    assert f"{folder}/files_0415.ndjson (truncated)" in result["message"]
+    skipped = only_check(
+        run_yaml(
+            suite.replace(
+                "ingest:\n            tables",
+                "ingest:\n            unreadable: skip\n            tables",
+            )
+        )
+    )
+    assert skipped["status"] == "PASS"  # what the source asked for: the readable files alone
 
 
 def test_sources_file_table_without_files_is_data_malformed(
@@ -479,7 +564,7 @@ def test_sources_file_table_is_read_once_per_run(
     monkeypatch.setattr(files, "_unreadable_reason", spy)
     path = tmp_path / "suite.yml"
     path.write_text(
-        FILE_SUITE
+        FILE_SUITE.replace("  results:\n", "  results:\n    unreadable: skip\n")
         + "  - {type: row_count, table: batches, min: 1}\n"
         + "  - {type: row_count, table: batches, max: 5}\n"
         + "  - {type: not_null, table: batches, columns: [status]}\n"

@@ -199,6 +199,35 @@ CHECK_ERRORS = [
         """\
           - type: row_count
             table: portfolio_snapshots
+            where: snapshot_date = {run_date}
+            min: 1
+        """,
+        "suite.yml:9: check 'row_count:portfolio_snapshots': where uses {run_date}, which is"
+        " substituted only in paths and URLs, never in SQL: use :run_date (a bound parameter)",
+        id="brace-param-in-where",
+    ),
+    pytest.param(
+        """\
+          - type: sql
+            query: "select * from runs where run_date = '{run_date}'"
+        """,
+        "suite.yml:8: check 'sql:warehouse': query uses {run_date}, which is substituted only"
+        " in paths and URLs, never in SQL: use :run_date (a bound parameter)",
+        id="brace-param-quoted-in-query",
+    ),
+    pytest.param(
+        """\
+          - type: sql
+            query: select {batch} from runs
+        """,
+        "suite.yml:8: check 'sql:warehouse': query uses {batch}, which is substituted only in"
+        " paths and URLs, never in SQL: use :batch (a bound parameter)",
+        id="brace-undeclared-outside-string",
+    ),
+    pytest.param(
+        """\
+          - type: row_count
+            table: portfolio_snapshots
             equals: {table: portfolios, where: "as_of = :as_of"}
         """,
         "suite.yml:9: check 'row_count:portfolio_snapshots': equals.where uses :as_of, which is"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import glob
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runner.errors import SourceError
 from runner.results import ErrorCategory, SourceInfo
@@ -76,8 +77,12 @@ class FileSource:
         tables: list[FileTable],
         *,
         allow_paths: tuple[str, ...] = (),
+        unreadable: Literal["error", "skip"] = "error",
     ) -> None:
         self.name = name
+        self.unreadable = unreadable
+        """What a skipped file means for a check that read its table: with "error" (the
+        default) the check can FAIL on what it saw but never PASS (SPEC §6)."""
         self.patterns = tuple(patterns)
         self.tables = tables
         self.display_url = ", ".join(self.patterns) or ", ".join(
@@ -90,7 +95,8 @@ class FileSource:
         self._files: dict[str, list[str]] = {}
         """Table name → the readable files behind it, once the tables are prepared."""
         self._prepared = False
-        self._skipped: list[str] = []
+        self._skipped: dict[str, str] = {}
+        """Table name → the note naming the files skipped behind it."""
         self._empty: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -100,8 +106,16 @@ class FileSource:
     def secrets(self) -> list[str]:
         return []
 
-    def notes(self) -> list[str]:
-        return list(self._skipped)
+    @property
+    def fails_closed(self) -> bool:
+        """Whether a check that read a table with skipped files may not PASS."""
+        return self.unreadable == "error"
+
+    def notes_for(self, sql: str) -> list[str]:
+        """The notes about files skipped behind the tables ``sql`` may read: every table whose
+        name appears in it as a word (a column of that name counts too: when in doubt, the
+        files it may have missed are named)."""
+        return [note for table, note in self._skipped.items() if _names(sql, table)]
 
     def execute(
         self,
@@ -186,7 +200,7 @@ class FileSource:
             problem = _unreadable_reason(path, table.format)
             (bad.append(f"{path} ({problem})") if problem else good.append(str(path)))
         if bad:
-            self._skipped.append(
+            self._skipped[table.name] = (
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
                 f"unreadable: {'; '.join(bad[:5])}"
                 + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -212,6 +226,10 @@ class FileSource:
                     detail=exc.detail,
                 )
         return exc
+
+
+def _names(sql: str, table: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(table)}(?![A-Za-z0-9_])", sql, re.I) is not None
 
 
 def read(conn: Any, fmt: str, files: list[str]) -> Any:

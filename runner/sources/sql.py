@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -89,8 +90,11 @@ class SqlSource:
         """Values that must never be printed: the URL's password and secret query values."""
         return url_secrets(self.url)
 
-    def notes(self) -> list[str]:
-        """Facts about the source every check on it should report (none for databases)."""
+    fails_closed = False
+    """A database skips nothing it reads (see ``FileSource.fails_closed``)."""
+
+    def notes_for(self, sql: str) -> list[str]:
+        """Facts about what ``sql`` read that its check should report (none for databases)."""
         return []
 
     def execute(
@@ -265,6 +269,14 @@ class SqlSource:
 
     def _connect(self) -> Engine:
         engine = self._create()
+        path = database_file(self.url)
+        if path is not None and not os.path.exists(path):
+            # the suite names the wrong file, or no batch wrote it: waiting will not help
+            raise SourceError(
+                f"Source '{self.name}': database file {path} does not exist (check the URL "
+                "and the params that name it)",
+                category=ErrorCategory.CONFIG,
+            )
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("select 1"))
@@ -423,13 +435,21 @@ _DUCKDB_CONFIG = {
 
 def duckdb_file(url: str) -> str | None:
     """The database file a DuckDB URL opens (None for another database or in memory)."""
+    return database_file(url, backends=("duckdb",))
+
+
+def database_file(url: str, backends: tuple[str, ...] = ("duckdb", "sqlite")) -> str | None:
+    """The database file a DuckDB or SQLite URL opens (None for a server or in memory)."""
     try:
         parsed = make_url(url)
     except Exception:  # the connection reports an unusable URL
         return None
-    if parsed.get_backend_name() != "duckdb" or _is_memory(parsed.database):
+    database = parsed.database
+    if parsed.get_backend_name() not in backends or _is_memory(database) or database is None:
         return None
-    return str(parsed.database)
+    if database.startswith("file:"):  # a SQLite URI: file:/path?mode=…
+        return database.removeprefix("file:").partition("?")[0]
+    return database
 
 
 def _duckdb_url(parsed: sa.URL) -> tuple[sa.URL, dict[str, Any]]:
