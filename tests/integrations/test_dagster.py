@@ -161,8 +161,9 @@ def test_dagster_unreachable_source_is_an_error_that_blocks(tmp_path: Path, inst
     stress = found[NAMES["stress tests calculated"]]  # severity warn, but not evaluated
     assert (stress.passed, stress.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert stress.metadata["status"] == dg.MetadataValue.text("ERROR")
-    assert stress.metadata["error_category"] == dg.MetadataValue.text("connectivity")
-    assert stress.metadata["retryable"] == dg.MetadataValue.bool(True)
+    # a database file that is not there is a mistake to fix, not a server to wait for
+    assert stress.metadata["error_category"] == dg.MetadataValue.text("config")
+    assert stress.metadata["retryable"] == dg.MetadataValue.bool(False)
 
 
 def test_dagster_missing_param_makes_every_check_a_config_error(instance: Any) -> None:

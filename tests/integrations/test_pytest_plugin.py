@@ -167,7 +167,7 @@ def test_plugin_unreachable_source_gives_errors_not_failures(
     assert reprec.ret == pytest.ExitCode.TESTS_FAILED
     for name, text in texts(reprec).items():
         first, second = text.splitlines()[:2]
-        assert first.startswith("connectivity error (retryable): Could not connect to source")
+        assert first.startswith("config error (not retryable): Source 'warehouse': database file")
         assert second.startswith(f"check '{name}' (") and second.endswith("could not be evaluated")
 
 
@@ -205,9 +205,9 @@ def test_plugin_junitxml_reports_errors_with_their_category(
     assert [c.get("name") for c in cases] == [n for n in CHECKS if "wallet" in n]
     for case in cases:
         error = case.find("error")
-        assert error is not None and "connectivity error (retryable)" in (error.text or "")
+        assert error is not None and "config error (not retryable)" in (error.text or "")
         properties = {p.get("name"): p.get("value") for p in case.iter("property")}
-        assert properties["postrun_error_category"] == "connectivity"
+        assert properties["postrun_error_category"] == "config"
 
 
 @pytest.fixture
