@@ -1,4 +1,5 @@
-"""The read-only guard: user SQL that could write is refused at load; the database refuses the rest."""
+"""The read-only guard: user SQL that could write, or calls a function not known to only read, is
+refused at load; the database refuses the rest."""
 
 from __future__ import annotations
 
@@ -14,14 +15,35 @@ from hypothesis import strategies as st
 
 from runner import load_suite
 from runner.errors import SuiteError
-from runner.sqlguard import _FUNCTIONS, read_only_problem
+from runner.sqlguard import _DENIED, _READS, _denied, read_only_problem
 from tests.conftest import Database, RunYaml, only_check
 
 ONE = "query holds 2 statements; give one"
+TEXT = "runs SQL given as text, which postrun cannot check"
 WORDS = (  # noqa: SIM905 - a bag of SQL-ish words for the property test
     "select from where with as ( ) ; , insert delete update into values union 1 'x' \"y\" :p ::"
     " -- /* */ $$ t = and or copy to pragma set call create drop merge for nextval [ ] { } . * B''"
 ).split()
+
+
+def unknown(name: str, field: str = "query") -> str:
+    """The refusal of a call to ``name``, a function on neither of postrun's lists."""
+    return (
+        f"{field} calls {name}(), which is not on postrun's list of functions known to only"
+        f" read; if it only reads, add {name} to the suite's allow_functions"
+    )
+
+
+SET_CONFIG_ATTACK = (
+    "select query_to_xml('select set_config(''default_transaction_read_only'',''off'',false)',"
+    " true, false, '')"
+)
+"""The issue's first attack: any statement inside a string, run by query_to_xml."""
+TS_STAT_ATTACK = (
+    "select * from ts_stat('select to_tsvector(''simple'', pg_read_file(''/etc/passwd''))')"
+)
+"""The issue's second attack (its `to_tsvector(…)` written out): ts_stat runs the query it is
+given as text."""
 
 QUERIES = [
     # --- reads: allowed ------------------------------------------------------------------------
@@ -58,11 +80,40 @@ QUERIES = [
     ("select 1 -- trailing comment", None),
     ('select "delete", update_at, "insert" from t', None),
     ("select current_setting('TimeZone')", None),
-    # sqlglot reads no dialect's grammar here: the database judges (and refuses) it
-    ("with x as (select 99) update or rollback t set a = 99 returning 1", None),
-    ("select 'unterminated", None),
+    ("select query, glob from t", None),  # names of denied functions, but no calls
+    # functions sqlglot models as one class (Coalesce, StrPosition) are judged by the name written
+    ("select lower(name), strpos(name, 'x'), ifnull(a, 0), nvl(a, 1) from t", None),
+    ("select percentile_cont(0.5) within group (order by a) from t", None),
+    ("select sum(a) from t group by grouping sets ((a), ())", None),
+    ("select * from t tablesample system (10)", None),
+    ("select pg_sleep(0.1)", None),  # it only waits, and the check's timeout ends it
+    # aliases with columns and types with modifiers are no calls
+    ("select count(*) from range(3) t(i)", None),
+    ("select * from json_each('{}') as j(k, v)", None),
+    ("select cast(a as character varying(10)), a::numeric(10, 2) from t", None),
+    # SQLite cannot parse `array[1]`: it takes `v(a)` for an alias from the dialects that parse
+    ("select * from (values (1)) v(a) where a = array[1]", None),
+    # built-in catalogs, quoted names, DuckDB's method calls: the function is the one named
+    ("select pg_catalog.lower(name), main.upper(name) from t", None),
+    ('select "lower"(name) from t', None),
+    ("select 'a'.upper()", None),
+    # DuckDB lists: sqlglot's SQLite cannot tokenize them (`]]`), the other dialects parse them
+    ("select [[1, 2], [3]]", None),
+    ("select list_transform([1, 2], x -> x + 1)", None),
+    # nothing runs
     ("", None),
     ("-- only a comment", None),
+    # no dialect parses these: judged on their tokens, where a write keyword anywhere is refused
+    (
+        "with x as (select 99) update or rollback t set a = 99 returning 1",
+        "query must only read; found UPDATE",
+    ),
+    ("select 'unterminated", "query cannot be read as SQL: a quote or comment is left open"),
+    (
+        "select [[1], [2]] from",
+        "query cannot be read the same way by every SQL dialect: as SQLite reads it,"
+        " a quote or comment is left open",
+    ),
     # --- statements that are not a SELECT --------------------------------------------------
     ("1 + 2", "query must be a single SELECT; found an expression"),
     ("insert into t values (1)", "query must be a single SELECT; found INSERT"),
@@ -153,6 +204,57 @@ QUERIES = [
         "query must only read; setval() changes a sequence",
     ),
     ("select * from checkpoint()", "query must only read; checkpoint() writes the database file"),
+    # --- functions that run SQL given as text (the issue) -----------------------------------
+    (SET_CONFIG_ATTACK, f"query must only read; query_to_xml() {TEXT}"),
+    (TS_STAT_ATTACK, f"query must only read; ts_stat() {TEXT}"),
+    (
+        "select ts_rewrite('a & b'::tsquery, 'select t, s from aliases')",
+        f"query must only read; ts_rewrite() {TEXT}",
+    ),
+    (
+        "select query_to_xml('copy (select 1) to program ''touch pwned''', true, false, '')",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    (
+        "select query_to_xml('sel' || 'ect 1', true, false, '')",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    (
+        "select * from PG_CATALOG.\"QUERY_TO_XML\" /* why */ ('select 1', true, false, '')",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    (
+        "select ts at time zone query_to_xml('select 1', true, false, '')::text from t",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    # PostgreSQL ends E'\'' where sqlglot's and SQLite's tokenizers do not: its reading sees it
+    (
+        "select E'\\'', query_to_xml($q$select 1$q$, true, false, $q$$q$), 1 -- '",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    # SQLite does not nest comments: only its reading sees the call
+    (
+        "select 1 /* /* */ , load_extension('x') -- */",
+        "query must only read; load_extension() loads native code into the database",
+    ),
+    (
+        "select * from query('copy (select 1) to ''out.csv''')",
+        f"query must only read; query() {TEXT}",
+    ),
+    (
+        "select 'HOME'.getenv()",
+        "query must only read; getenv() reads postrun's environment, where secrets live",
+    ),
+    (  # a denied name is refused even where it is no call
+        "select * from t as query_to_xml(a)",
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+    # --- functions on neither list ------------------------------------------------------------
+    ("select business_days(d) from t", unknown("business_days")),
+    ("select main.business_days(d) from t", unknown("business_days")),
+    ("select analytics.business_days(d) from t", unknown("analytics.business_days")),
+    ("select lower(my_udf(a)) from t", unknown("my_udf")),
+    ("select currval('s')", unknown("currval")),
 ]
 
 WHERES = [
@@ -172,6 +274,11 @@ WHERES = [
     ),
     ("1=1) union (select 2", "where must be a condition, found UNION"),
     ("a in (select nextval('s'))", "where must only read; nextval() advances a sequence"),
+    ("business_days(d) > 0", unknown("business_days", "where")),
+    (
+        "a = query_to_xml('select 1', true, false, '')::text",
+        f"where must only read; query_to_xml() {TEXT}",
+    ),
 ]
 
 
@@ -185,11 +292,87 @@ def test_sqlguard_where(sql: str, expected: str | None) -> None:
     assert read_only_problem(sql, fragment="where") == expected
 
 
-@pytest.mark.parametrize("name", sorted(_FUNCTIONS))
-def test_sqlguard_every_listed_function_is_recognised(name: str) -> None:
-    called = name.replace("*", "_exec")
-    problem = read_only_problem(f"select {called}(1)", fragment="query")
-    assert problem == f"query must only read; {called}() {_FUNCTIONS[name]}"
+# --- the hard deny-list: refused however the call is written, never allowed ----------------------
+
+EXAMPLES = {
+    "query_to_xml*": "query_to_xml_and_xmlschema",
+    "*_to_xml*": "table_to_xml",
+    "crosstab*": "crosstab3",
+    "dblink*": "dblink_exec",
+    "pg_rotate_logfile*": "pg_rotate_logfile_old",
+    "pg_advisory*": "pg_advisory_xact_lock_shared",
+    "pg_try_advisory*": "pg_try_advisory_lock",
+    "pg_*replication*": "pg_create_logical_replication_slot",
+    "pg_backup_*": "pg_backup_start",
+    "pg_stat_reset*": "pg_stat_reset_shared",
+    "pg_file_*": "pg_file_unlink",
+    "pg_ls_*": "pg_ls_waldir",
+    "lo_*": "lo_unlink",
+}
+"""A function each pattern of ``_DENIED`` stands for (a name without ``*`` stands for itself)."""
+DENIED = [(EXAMPLES.get(pattern, pattern), why) for pattern, why in _DENIED.items()]
+CALLED = [
+    "select {name}(1)",
+    "select * from {name}(1)",
+    "select * from t cross join lateral {name}(1) as l",
+    "select pg_catalog.{name}(1)",
+    'select "{name}"(1)',
+    "select {upper}(1)",
+    "select {name} /* why */ (1)",
+    "select a from t where a = ({name}\n(1))",
+]
+
+
+def test_sqlguard_every_denied_pattern_has_an_example_it_names() -> None:
+    assert [pattern for pattern in _DENIED if "*" in pattern and pattern not in EXAMPLES] == []
+    # the example of each pattern gets that pattern's reason: no pattern hides a later one
+    assert [name for name, why in DENIED if _denied(name) != why] == []
+
+
+@pytest.mark.parametrize("form", CALLED)
+@pytest.mark.parametrize(("name", "why"), DENIED, ids=[name for name, _ in DENIED])
+def test_sqlguard_every_denied_function_is_refused_wherever_it_is_called(
+    name: str, why: str, form: str
+) -> None:
+    sql = form.format(name=name, upper=name.upper())
+    expected = f"query must only read; {name}() {why}"
+    assert read_only_problem(sql, fragment="query") == expected
+    assert read_only_problem(sql, fragment="query", allow_functions=[name]) == expected
+
+
+def test_sqlguard_no_function_is_both_read_and_denied() -> None:
+    assert sorted(name for name in _READS if _denied(name)) == []
+    assert sorted(name for name in _READS if name != name.lower() or not name.isidentifier()) == []
+
+
+# --- the suite's escape hatch: allow_functions ---------------------------------------------------
+
+ALLOWED = [
+    ("select business_days(d) from t", ["business_days"], None),
+    ("select BUSINESS_DAYS(d) from t", ["Business_Days"], None),
+    ("select * from business_days('2025-01-01', '2025-02-01')", ["business_days"], None),
+    ("select main.business_days(d) from t", ["business_days"], None),
+    ("select analytics.business_days(d) from t", ["Analytics.Business_Days"], None),
+    (
+        "select analytics.business_days(d) from t",
+        ["business_days"],
+        unknown("analytics.business_days"),
+    ),
+    ("select business_days(d) from t", ["analytics.business_days"], unknown("business_days")),
+    (
+        "select query_to_xml('select 1', true, false, '')",
+        ["query_to_xml"],
+        f"query must only read; query_to_xml() {TEXT}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "allow", "expected"), ALLOWED)
+def test_sqlguard_allow_functions(sql: str, allow: list[str], expected: str | None) -> None:
+    assert read_only_problem(sql, fragment="query", allow_functions=allow) == expected
+
+
+# --- properties ----------------------------------------------------------------------------------
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -260,25 +443,72 @@ def test_sqlguard_suite_refuses_writes_with_file_and_line(
     )
 
 
+ALLOWING = """\
+suite: guard
+allow_functions:
+  - business_days
+  - query_to_xml
+  - pg_catalog.QUERY_TO_XML
+  - not a name
+  - analytics.fiscal_week
+sources:
+  w: {url: "duckdb:///w.duckdb"}
+checks:
+  - {type: sql, name: days, query: "select d from t where business_days(d, now()) > 3"}
+  - {type: sql, name: weeks, query: "select analytics.fiscal_week(d) from t"}
+  - {type: row_count, name: holidays, table: t, where: "not is_holiday(d)", min: 1}
+"""
+
+
+def test_sqlguard_suite_allow_functions_refused_with_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("suite.yml").write_text(ALLOWING)
+    with pytest.raises(SuiteError) as caught:
+        load_suite("suite.yml", env={})
+    assert str(caught.value).splitlines() == [
+        f"suite.yml:4: allow_functions: query_to_xml() {TEXT}; it can never be allowed",
+        f"suite.yml:5: allow_functions: query_to_xml() {TEXT}; it can never be allowed",
+        "suite.yml:6: allow_functions: 'not a name' is not a function name (name or schema.name)",
+        f"suite.yml:13: check 'holidays': {unknown('is_holiday', 'where')}",
+    ]
+
+
+def test_sqlguard_suite_allow_functions_lets_its_functions_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    allowing = ALLOWING.replace(
+        "  - query_to_xml\n  - pg_catalog.QUERY_TO_XML\n  - not a name\n", ""
+    )
+    Path("suite.yml").write_text(
+        allowing.replace("- business_days", "- business_days\n  - IS_HOLIDAY")
+    )
+    suite = load_suite("suite.yml", env={})
+    assert [check.name for check in suite.checks] == ["days", "weeks", "holidays"]
+
+
 # --- in the database: a write smuggled past the parser still fails, nothing changes --------------
 
 SETUP = "create table t (a integer); insert into t values (1), (2), (3);\n"
 SMUGGLED = {
-    # a function the guard cannot see into; the read-only transaction refuses its INSERT
+    # a function the suite vouches for, wrongly: the read-only transaction refuses its INSERT
     "postgresql": (
         SETUP + "create function f() returns int language sql as $$ insert into t values (99)"
         " returning 1 $$;",
         "select f() as n",
         "cannot execute INSERT in a read-only transaction",
     ),
-    # a macro over nextval(): the guard sees only f(); a read-only DuckDB refuses the write
+    # a macro over nextval(), vouched for: a read-only DuckDB refuses the write
     "duckdb": (
         SETUP + "create sequence s; create macro f() as nextval('s');",
         "select f() as n",
         'Invalid Input Error: Cannot execute statement of type "SELECT" on database "data"'
         " which is attached in read-only mode!",
     ),
-    # SQLite syntax no sqlglot dialect parses: the guard lets it through, mode=ro refuses it
+    # no function to vouch for and nothing else past the guard: with the guard bypassed,
+    # mode=ro refuses the write on its own
     "sqlite": (
         SETUP,
         "with x as (select 99) update or rollback t set a = 99 returning 1",
@@ -298,15 +528,22 @@ def fingerprint(db: Database) -> str:
     return hashlib.sha256(db.path.read_bytes()).hexdigest()
 
 
-def test_sqlguard_write_past_the_parser_fails_in_database(db: Database, run_yaml: RunYaml) -> None:
+def test_sqlguard_write_past_the_parser_fails_in_database(
+    db: Database, run_yaml: RunYaml, request: pytest.FixtureRequest
+) -> None:
     setup, query, refusal = SMUGGLED[db.kind]
     db.run(setup)
-    assert read_only_problem(query, fragment="query") is None  # really past the guard
+    if db.kind == "sqlite":
+        assert read_only_problem(query, fragment="query") == "query must only read; found UPDATE"
+        request.getfixturevalue("no_sqlguard")
+    else:
+        assert read_only_problem(query, fragment="query", allow_functions=["f"]) is None
     before = fingerprint(db)
     verdict = run_yaml(
         textwrap.dedent(
             f"""\
             suite: smuggle
+            allow_functions: [f]
             sources:
               w: {{url: "{db.url}"}}
             checks:
