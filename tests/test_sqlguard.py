@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from runner import load_suite
 from runner.errors import SuiteError
-from runner.sqlguard import _DENIED, _READS, _denied, read_only_problem
+from runner.sqlguard import _DENIED, _READS, _denied, _plainly_read, read_only_problem
 from tests.conftest import Database, RunYaml, only_check
 
 ONE = "query holds 2 statements; give one"
@@ -388,6 +388,103 @@ def test_sqlguard_any_text_gets_an_answer_never_an_exception(
 ) -> None:
     problem = read_only_problem(sql, fragment=fragment)
     assert problem is None or (problem.startswith(fragment) and "\n" not in problem)
+
+
+REFUSED = [*(name for name, _ in DENIED), "business_days", "my_udf", "currval"]
+"""Functions no suite without allow_functions may call."""
+NAMED = ["{name}", "pg_catalog.{name}", "analytics.{name}", '"{name}"', "main . {name}"]
+GAPS = ["", " ", "\n", "/*x*/", "\t--x\n"]
+"""What may stand between a function's name and its parenthesis (no blank inside a comment:
+the blanks of the whole text are shuffled afterwards)."""
+ARGUMENTS = ["", "1", "'select 1'", "'sel' || 'ect 1', true, false, ''", "a, 'b'"]
+AROUND_EXPRESSION = [
+    "coalesce({e}, 1)",
+    "lower(cast({e} as text))",
+    "{e}::text",
+    "case when {e} is null then 1 else 2 end",
+    "case when a = 1 then {e} end",
+    "({e})",
+    "(select {e})",
+    "a in (select {e} from t)",
+    "exists (select {e})",
+    "count(*) over (partition by {e})",
+    "row_number() over (order by {e})",
+    "'a' || {e}",
+    "array[{e}]",
+]
+"""Ways to put an expression inside another."""
+QUERY_OF_EXPRESSION = [
+    "select {e}",
+    "select a from t where {e} is not null",
+    "select a from t order by {e}",
+    "select a from t group by a having {e} is null",
+    "values ({e})",
+    "select * from (values (1)) v(a) where a = {e}",
+    "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) select {e} from r",
+    "select * from t cross join lateral (select {e}) l",
+]
+QUERY_OF_CALL = [  # the call as a table function
+    "select * from {c}",
+    "select * from t join {c} on true",
+    "select * from t, lateral {c} x",
+]
+AROUND_QUERY = [
+    "select * from ({q}) s",
+    "with x as ({q}) select * from x",
+    "with recursive x as ({q}) select * from x",
+    "select a from t where a in ({q})",
+    "select a from t where exists ({q})",
+    "select ({q}) as v",
+    "select * from t join ({q}) s on true",
+]
+
+
+@st.composite
+def refused_calls(draw: st.DrawFn) -> tuple[str, str]:
+    """A query calling one refused function somewhere inside it, and that function's name."""
+    name = draw(st.sampled_from(REFUSED))
+    cased = "".join(
+        c.upper() if up else c for c, up in zip(name, draw(_coins(len(name))), strict=True)
+    )
+    call = (
+        draw(st.sampled_from(NAMED)).format(name=cased)
+        + draw(st.sampled_from(GAPS))
+        + f"({draw(st.sampled_from(ARGUMENTS))})"
+    )
+    expression = call
+    for around in draw(st.lists(st.sampled_from(AROUND_EXPRESSION), max_size=3)):
+        expression = around.format(e=expression)
+    if draw(st.booleans()):
+        query = draw(st.sampled_from(QUERY_OF_EXPRESSION)).format(e=expression)
+    else:
+        query = draw(st.sampled_from(QUERY_OF_CALL)).format(c=call)
+    for around in draw(st.lists(st.sampled_from(AROUND_QUERY), max_size=3)):
+        query = around.format(q=query)
+    query = query.replace(" ", draw(st.sampled_from([" ", "  ", "\n", " /**/ ", "\t"])))
+    return (query.upper() if draw(st.booleans()) else query), name
+
+
+def _coins(count: int) -> st.SearchStrategy[list[bool]]:
+    return st.lists(st.booleans(), min_size=count, max_size=count)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(case=refused_calls(), fragment=st.sampled_from(["query", "where"]))
+def test_sqlguard_refused_function_is_found_inside_any_construct(
+    case: tuple[str, str], fragment: Literal["query", "where"]
+) -> None:
+    query, name = case
+    sql = query if fragment == "query" else f"a in ({query})"
+    problem = read_only_problem(sql, fragment=fragment)
+    assert problem is not None, sql
+    # The refusal names the function (a call, or a statement keyword such as CHECKPOINT),
+    # unless no dialect parses the text: then it may be refused as unreadable (one dialect
+    # cannot tokenize it) or, when the function is on no list, for an alias (`v(a)`) it cannot
+    # tell from a call.
+    named = f"{name}()" in problem or f"found {name.upper()}" in problem
+    unparsed = " cannot be read " in problem or (not _denied(name) and " calls " in problem)
+    assert named or unparsed, (sql, problem)
+    assert not _plainly_read(sql, fragment), sql
 
 
 def test_sqlguard_message_names_the_field() -> None:
