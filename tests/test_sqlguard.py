@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Literal
@@ -13,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import load_suite
+from runner import RunOptions, load_suite
 from runner.errors import SuiteError
 from runner.sqlguard import _DENIED, _READS, _denied, _plainly_read, read_only_problem
 from tests.conftest import Database, RunYaml, only_check
@@ -586,6 +589,63 @@ def test_sqlguard_suite_allow_functions_lets_its_functions_through(
     assert [check.name for check in suite.checks] == ["days", "weeks", "holidays"]
 
 
+# --- end to end: the attacks change nothing in any database -------------------------------------
+
+ATTACKS = [
+    ("set config", SET_CONFIG_ATTACK, f"query_to_xml() {TEXT}"),
+    ("ts_stat", TS_STAT_ATTACK, f"ts_stat() {TEXT}"),
+    (
+        "copy to program",
+        "select query_to_xml('copy (select 1) to program ''touch {folder}/pwned''', true, false, '')",
+        f"query_to_xml() {TEXT}",
+    ),
+    (
+        "duckdb copy",
+        "select * from query('copy (select 42) to ''{folder}/pwned.csv''')",
+        f"query() {TEXT}",
+    ),
+    ("sqlite writefile", "select writefile('{folder}/pwned.txt', 'x')", "writefile() writes files"),
+    (
+        "delete through ts_rewrite",
+        "select ts_rewrite('a'::tsquery, 'delete from t returning ''a''::tsquery, ''b''::tsquery')",
+        f"ts_rewrite() {TEXT}",
+    ),
+]
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def test_sqlguard_attacks_exit_2_and_change_nothing(db: Database, tmp_path: Path) -> None:
+    db.run(SETUP)
+    checks = "".join(
+        f'  - {{type: sql, name: {name}, query: "{sql.format(folder=tmp_path)}"}}\n'
+        for name, sql, _ in ATTACKS
+    )
+    (tmp_path / "suite.yml").write_text(
+        f'suite: attack\nsources:\n  db: {{url: "{db.url}"}}\nchecks:\n{checks}'
+    )
+    before, files = fingerprint(db), files_in(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTRUN_PARAM_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "check", "suite.yml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        ("postrun: " if line == 5 else "")
+        + f"suite.yml:{line}: check '{name}': query must only read; {why}"
+        for line, (name, _, why) in enumerate(ATTACKS, start=5)
+    ]
+    assert fingerprint(db) == before
+    assert files_in(tmp_path) == files
+
+
 # --- in the database: a write smuggled past the parser still fails, nothing changes --------------
 
 SETUP = "create table t (a integer); insert into t values (1), (2), (3);\n"
@@ -655,3 +715,39 @@ def test_sqlguard_write_past_the_parser_fails_in_database(
         f"Source 'w' refused the query: {refusal}",
     )
     assert fingerprint(db) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("no_sqlguard")
+def test_sqlguard_bypassed_postgresql_session_stays_read_only(
+    pg: Database, run_yaml: RunYaml
+) -> None:
+    """Past the guard, the issue's attack runs set_config; the next checks, in the same session,
+    still run read-only transactions and their write is refused."""
+    pg.run(SMUGGLED["postgresql"][0])
+    before = fingerprint(pg)
+    verdict = run_yaml(
+        f"""\
+        suite: bypass
+        sources:
+          pg: {{url: "{pg.url}"}}
+        checks:
+          - type: sql
+            name: switch off
+            query: "{SET_CONFIG_ATTACK.replace("select", "select pg_backend_pid() as pid,", 1)}"
+          - type: sql
+            name: look
+            query: "select pg_backend_pid() as pid, current_setting('transaction_read_only') as ro"
+          - {{type: sql, name: write, query: "select f() as n"}}
+        """,
+        options=RunOptions(jobs=1),
+    )
+    switch, look, write = (check.model_dump(mode="json") for check in verdict.checks)
+    assert switch["status"] == "FAIL"  # it ran: the row it returned is the violation
+    assert "<set_config>off</set_config>" in switch["failures"][0]["query_to_xml"]
+    assert look["failures"] == [{"pid": switch["failures"][0]["pid"], "ro": "on"}]
+    assert (write["status"], write["error"]["message"]) == (
+        "ERROR",
+        "Source 'pg' refused the query: cannot execute INSERT in a read-only transaction",
+    )
+    assert fingerprint(pg) == before
