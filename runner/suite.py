@@ -27,11 +27,12 @@ from runner.redact import mask_url, url_secrets
 from runner.sources import FileSource, Source, SqlSource
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
-from runner.sqlguard import read_only_problem
+from runner.sqlguard import never_allowed, read_only_problem
 from runner.yamlfile import Document, Loc, load_yaml
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+_FUNCTION = re.compile(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)*")
 _FILE_URL = re.compile(r"^(?P<scheme>(?:duckdb|sqlite)(?:\+\w+)?:///)(?P<path>[^?]*)(?P<rest>.*)$")
 
 
@@ -101,6 +102,10 @@ class SuiteFile(Spec):
     """Named databases and result-file sets the checks read."""
     checks: list[dict[str, Any]] = Field(min_length=1)
     """The checks, run in this order in every report."""
+    allow_functions: list[str] = Field(default_factory=list)
+    """Functions the suite's SQL may call beyond postrun's list of functions known to only read
+    (case-insensitive; `schema.name` for a function in a schema of your own). List only functions
+    that only read: the databases' read-only transactions stay, but the guard stops looking."""
 
     @field_validator("params", "sources")
     @classmethod
@@ -267,6 +272,7 @@ def parse_suite(path: str | Path) -> ParsedSuite:
     except ValidationError as exc:
         raise SuiteError(_issues(document, exc, SuiteFile, (), "")) from exc
     checks, locs, issues = _parse_checks(document, spec)
+    issues += list(_check_allowed(document, spec.allow_functions))
     issues += list(_cross_check(document, spec, checks, locs))
     if issues:
         raise SuiteError(issues)
@@ -337,7 +343,7 @@ def _cross_check(
             yield document.issue((*loc, "name"), f"{label}: name already used on line {first}")
         names.setdefault(check.name, loc)
         yield from _check_sources(document, spec, check, loc, label)
-        yield from _check_read_only(document, check, loc, label)
+        yield from _check_read_only(document, check, loc, label, spec.allow_functions)
         yield from _check_braces(document, spec, check, loc, label)
         for path, sql in check.sql_fragments():
             for param in _BIND.findall(sql):
@@ -403,8 +409,20 @@ def _check_braces(
             break
 
 
+def _check_allowed(document: Document, names: list[str]) -> Iterator[SuiteIssue]:
+    """An ``allow_functions`` entry must name a function, and not one postrun always refuses."""
+    for index, name in enumerate(names):
+        loc: Loc = ("allow_functions", index)
+        if not _FUNCTION.fullmatch(name):
+            yield document.issue(
+                loc, f"allow_functions: {name!r} is not a function name (name or schema.name)"
+            )
+        elif (why := never_allowed(name)) is not None:
+            yield document.issue(loc, f"allow_functions: {why}; it can never be allowed")
+
+
 def _check_read_only(
-    document: Document, check: CheckSpec, loc: Loc, label: str
+    document: Document, check: CheckSpec, loc: Loc, label: str, allowed: list[str]
 ) -> Iterator[SuiteIssue]:
     """User SQL that could write is refused here, with its line (SPEC §6)."""
     for path, sql in check.sql_fragments():
@@ -412,7 +430,7 @@ def _check_read_only(
         if kind not in ("query", "where"):  # e.g. freshness' `now`: a param name, not SQL
             continue
         fragment: Literal["query", "where"] = "where" if kind == "where" else "query"
-        problem = read_only_problem(sql, fragment=fragment, field=path)
+        problem = read_only_problem(sql, fragment=fragment, field=path, allow_functions=allowed)
         if problem is not None:
             yield document.issue(_path_loc(loc, path), f"{label}: {problem}")
 

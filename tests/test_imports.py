@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.sqlguard import _FUNCTIONS, _UNSAFE_WORDS, _plainly_read, _problem
+from runner.sqlguard import _DENIED, _plainly_read, _problem
 from tests.conftest import Database
 
 PROBE = """\
@@ -168,7 +168,8 @@ VOCABULARY = (  # noqa: SIM905 - SQL-ish tokens, dangerous ones included
     " with recursive union all except into for update share delete insert set copy pragma call"
     " returning lock nextval setval dblink_exec checkpoint show explain fetch rename optimize"
     " describe summarize pivot values table drop create attach load install begin commit ; --"
-    ' /* " $1 \\ [ ] replace'
+    ' /* " $1 \\ [ ] replace lower coalesce query_to_xml ts_stat query business_days my_udf'
+    " pg_catalog main cast filter decimal"
 ).split()
 
 
@@ -196,6 +197,12 @@ def test_imports_sqlguard_shortcut_only_passes_what_sqlglot_passes(
         ("select 1 into t", "query"),
         ("select dblink_exec('x')", "query"),
         ('select "nextval"(1)', "query"),
+        ("select query_to_xml('select 1', true, false, '')", "query"),
+        ("select lower (query_to_xml('x'))", "query"),
+        ("a = ts_stat('select 1')", "where"),
+        ("select business_days(d) from t", "query"),  # on no list: sqlglot says which
+        ("select pg_catalog.lower(a)", "query"),  # qualified: sqlglot reads the schema
+        ("select * from range(3) t(i)", "query"),  # an alias with columns, or a call of t?
         ("select 1 -- ; drop table t", "query"),
         ("select 'a\\' ; drop table t; --'", "query"),
         ("(select 1)", "query"),
@@ -208,7 +215,11 @@ def test_imports_sqlguard_shortcut_leaves_anything_unusual_to_sqlglot(
     assert not _plainly_read(sql, fragment)
 
 
-def test_imports_sqlguard_shortcut_refuses_every_listed_function() -> None:
-    names = {name.rstrip("*") for name in _FUNCTIONS}
-    assert all(name in _UNSAFE_WORDS or name == "dblink" for name in names)
-    assert not _plainly_read("select dblink(1)", "query")
+def test_imports_sqlguard_shortcut_vouches_only_for_allowed_calls() -> None:
+    plain = "select lower(a), count(*) from t where b in (1, 2) and c = cast(d as decimal(5, 2))"
+    assert _plainly_read(plain, "query")
+    assert _plainly_read("select business_days(d) from t", "query", frozenset({"business_days"}))
+    denied = [pattern.replace("*", "x") for pattern in _DENIED]
+    assert [name for name in denied if _plainly_read(f"select {name}(1)", "query")] == []
+    allowing = [n for n in denied if _plainly_read(f"select {n}(1)", "query", frozenset({n}))]
+    assert allowing == []
