@@ -224,16 +224,17 @@ def visible(text: str, *, spacing: bool = False) -> str:
     return pattern.sub(_escape_control, text)
 
 
-def printable(text: str, *, lines: bool = False, limit: int = LINE_LIMIT) -> str:
-    """``text`` safe for a terminal: controls written out and cut at ``limit`` characters; with
-    ``lines``, its newlines stay line breaks and each line is cut on its own."""
+def printable(text: str, *, lines: bool = False, limit: int | None = LINE_LIMIT) -> str:
+    """``text`` safe for a terminal: controls written out and cut at ``limit`` characters (None:
+    postrun's own document, whole); with ``lines``, its newlines stay line breaks and each line
+    is cut on its own."""
     if not lines:
         return _cap_line(visible(text), limit)
     return "\n".join(_cap_line(visible(line), limit) for line in text.split("\n"))
 
 
-def _cap_line(line: str, limit: int) -> str:
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def _cap_line(line: str, limit: int | None) -> str:
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _escape_control(match: re.Match[str]) -> str:

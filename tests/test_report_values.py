@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from runner.values import VALUE_LIMIT
+from runner.values import LINE_LIMIT, VALUE_LIMIT
 from tests.conftest import VERDICT_SCHEMA, Database
 
 REPORTS = ["junit.xml", "summary.md", "verdict.html", "verdict.json"]
@@ -230,4 +230,6 @@ def test_report_values_a_100_mb_value_is_capped_everywhere(tmp_path: Path) -> No
         == "query returned '" + "y" * 168 + f"… [truncated: {HUGE} bytes]' where 'y' expected"
     )
     assert one["observed"] == {"value": "y" * 992 + f"… [truncated: {HUGE} bytes]"}
-    assert len(out.read_text()) < 8 * 1024
+    printed = out.read_text()
+    assert len(printed) < 8 * 1024
+    assert max(len(line) for line in printed.splitlines()) == LINE_LIMIT  # -v prints the sample
