@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import json
+import signal
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ClassVar, NoReturn
@@ -14,7 +16,7 @@ import typer
 from runner.values import LINE_LIMIT, printable
 
 if TYPE_CHECKING:
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
     from runner.rerun import Rerun
     from runner.results import CheckResult, Verdict
     from runner.suite import Suite
@@ -110,10 +112,14 @@ def check(
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
 
-    When $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
+    SIGTERM or SIGINT ends the run as --max-time does: statements still running are cancelled in
+    the database, checks not finished are ERROR / timeout, the reports are written, exit 3 (a
+    second signal exits at once, 143 or 130, leaving no partial report). When
+    $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
     """
     from runner.engine import RunOptions
 
+    interrupt = _Signals.catch()
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
@@ -126,6 +132,7 @@ def check(
         sample_limit=sample_limit,
         fail_on_warn=fail_on == "warn",
         max_time=_duration("--max-time", max_time),
+        interrupt=interrupt,
     )
     loaded = _load(suite, param)
     if rerun is not None:
@@ -257,6 +264,7 @@ def demo(
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
     from runner.engine import RunOptions
 
+    interrupt = _Signals.catch()
     chosen = tuple(fault or DEFAULT_FAULTS)
     try:
         batch = build_demo(dir, chosen)
@@ -265,7 +273,8 @@ def demo(
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
     _say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
     verdict = _run(
-        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions()
+        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
+        RunOptions(interrupt=interrupt),
     )
     reports = batch.root / "reports"
     out_dir = reports / verdict.suite.name / verdict.run_id
@@ -317,6 +326,7 @@ def init(
 def main() -> NoReturn:
     """Console-script entry point."""
     _Collector.pause()
+    _hold_standard_descriptors()
     code = 0
     try:
         app()
@@ -332,6 +342,22 @@ def main() -> NoReturn:
         _say("postrun: internal error (see the traceback above); nothing was judged", err=True)
         code = 3
     _exit(code)
+
+
+def _hold_standard_descriptors() -> None:
+    """Put /dev/null on a standard descriptor postrun was started without (``2>&-``): the next
+    file opened, a report being written, would otherwise take its number, and whatever a
+    library or a worker process then writes to "stderr" would land in the report."""
+    import os
+
+    for number in (0, 1, 2):
+        try:
+            os.fstat(number)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != number:
+                os.dup2(null, number)
+                os.close(null)
 
 
 def _exit(code: int) -> NoReturn:
@@ -389,6 +415,45 @@ class _Output:
             cls.write(
                 f"postrun: could not print to stdout: {why} (the exit code is unchanged)", err=True
             )
+
+
+class _Signals:
+    """SIGTERM and SIGINT while `check` or `demo` runs. The first is taken like --max-time: the
+    engine cancels the statements still running (in the database), marks the checks not finished
+    ERROR / timeout, every report is written and postrun exits 3; coming while the reports are
+    written, it lets the one being written finish and starts no other. A second exits at once
+    (128 + its number), after removing the temporary file of a report being written."""
+
+    received = 0
+    interrupt: ClassVar[Interrupt | None] = None
+
+    @classmethod
+    def catch(cls) -> Interrupt:
+        """Handle both signals from now on; the run's ``Interrupt``, which the first sets."""
+        import runner.render  # noqa: F401 - loaded now: a second signal must not import it
+        from runner.engine import Interrupt
+
+        cls.interrupt = Interrupt()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, cls._received)
+        return cls.interrupt
+
+    @classmethod
+    def reason(cls) -> str:
+        return (cls.interrupt.reason if cls.interrupt is not None else None) or "a signal"
+
+    @classmethod
+    def _received(cls, number: int, _frame: object) -> None:
+        import os
+
+        from runner.render import discard_temporary_files
+
+        cls.received += 1
+        if cls.received == 1 and cls.interrupt is not None:
+            cls.interrupt.set(signal.Signals(number).name)
+            return
+        discard_temporary_files()
+        os._exit(128 + number)
 
 
 class _Collector:
@@ -483,15 +548,41 @@ def _emit(
 ) -> NoReturn:
     """Write the reports, the run index and the step summary, notify, then print the table; exit
     per verdict. Nothing is printed before the reports are written: stdout closed or full costs
-    the table, never a report (a failed notification is reported and changes nothing either)."""
-    written, problem = _write(verdict, out_dir, formats)
+    the table, never a report (a failed notification is reported and changes nothing either).
+    A signal while the reports are written lets the one being written finish, then exits 3."""
+    before = _Signals.received
+    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > before)
+    stopped = _Signals.received > before
     notified = None
-    if not problem:
+    if not problem and not stopped:
         _update_index(index_root)
         if step_summary:
             _append_step_summary(verdict)
         if notify is not None:
             notified = _notify(verdict, *notify, report=str(_main_report(written)))
+    _print_verdict(verdict, quiet=quiet, verbose=verbose)
+    if problem:
+        _say(f"postrun: reports not written: {problem}", err=True)
+    if stopped:
+        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
+        _say(
+            f"postrun: interrupted by {_Signals.reason()} while writing the reports; not "
+            f"written: {', '.join(map(str, left))}",
+            err=True,
+        )
+    elif _Signals.received:
+        why = f"interrupted by {_Signals.reason()}"
+        _say(f"postrun: {why}: the checks not finished are ERROR / timeout", err=True)
+    if problem or _Signals.received:
+        raise typer.Exit(max(verdict.exit_code, 3))
+    if notified:
+        _say(notified)
+    _say(f"report: {_main_report(written)}")
+    raise typer.Exit(verdict.exit_code)
+
+
+def _print_verdict(verdict: Verdict, *, quiet: bool, verbose: bool) -> None:
+    """The table (unless ``quiet``) and the verdict line."""
     if not quiet:
         for result in verdict.checks:
             _print_result(result, verbose=verbose)
@@ -500,13 +591,6 @@ def _emit(
     line = f"{verdict.verdict.value}: suite '{suite}' ({counts}) in {verdict.duration_s:.2f}s"
     colour = _STATUS_COLOURS[verdict.verdict.value]
     _write_line(("\n" if not quiet else "") + typer.style(printable(line), fg=colour, bold=True))
-    if problem:
-        _say(f"postrun: reports not written: {problem}", err=True)
-        raise typer.Exit(max(verdict.exit_code, 3))
-    if notified:
-        _say(notified)
-    _say(f"report: {_main_report(written)}")
-    raise typer.Exit(verdict.exit_code)
 
 
 def _main_report(written: list[Path]) -> Path:
@@ -527,16 +611,29 @@ def _notify(verdict: Verdict, url: str, on: str, *, report: str) -> str | None:
     return f"notified: {display(url)}"
 
 
-def _write(verdict: Verdict, out_dir: Path, formats: list[str]) -> tuple[list[Path], str]:
-    """The reports written, and what could not be (empty when all were)."""
+def _write(
+    verdict: Verdict,
+    out_dir: Path,
+    formats: list[str],
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[list[Path], str]:
+    """The reports written, and what could not be (empty when all were); none is started once
+    ``stop()`` says so."""
     from runner.errors import OutputError
     from runner.render import write_reports
 
     _Collector.resume()
     try:
-        return write_reports(verdict, out_dir, formats), ""
+        return write_reports(verdict, out_dir, formats, stop=stop), ""
     except OutputError as exc:
         return [], str(exc)
+
+
+def _filenames(formats: list[str]) -> list[str]:
+    from runner.render import FORMATS
+
+    return [FORMATS[fmt][0] for fmt in formats]
 
 
 def _existing_index(out_dir: Path) -> Path | None:

@@ -49,8 +49,14 @@ class ExitCode(IntEnum):
     1     verdict FAIL (or WARN with ``--fail-on warn``)
     2     usage error or invalid suite (nothing was run)
     3     verdict ERROR: at least one check could not be evaluated; also when the
-          reports could not be written or postrun itself crashed (fail closed)
+          reports could not be written, when the run was interrupted (SIGTERM or
+          SIGINT: taken like ``--max-time``, the checks not finished are ERROR /
+          timeout and the reports are written), or postrun itself crashed (fail
+          closed)
     ====  =======================================================================
+
+    A second SIGTERM or SIGINT while postrun is ending exits at once with the shell's code
+    for the signal (143 or 130), removing the temporary file of a report being written.
     """
 
     OK = 0
