@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import secrets
 import threading
 import time
@@ -36,6 +37,7 @@ from runner.results import (
 )
 from runner.sources import Source
 from runner.suite import Suite
+from runner.values import escape_surrogates
 
 if TYPE_CHECKING:
     from runner.rerun import Rerun
@@ -445,9 +447,42 @@ def _redactor(values: list[str]) -> Callable[[str], str]:
     def redact(text: str) -> str:
         for value in ordered:
             text = text.replace(value, "***")
-        return text
+        return _redact_cuts(text, ordered) if ordered and _CUTS.search(text) else text
 
     return redact
+
+
+_CUTS = re.compile(r"… \[truncated: \d+ bytes\]|\n\[…\]\n")
+"""Where a text was cut (``runner.values.cap_text``, ``_clip``): a secret may straddle it."""
+_SECRET_PART = 3
+"""Characters of a secret at a cut that are masked: fewer could be anything."""
+
+
+def _redact_cuts(text: str, secrets: list[str]) -> str:
+    """``text`` with the part of a secret that a cut left on either side of it masked."""
+    parts = _CUTS.split(text)
+    cuts = _CUTS.findall(text)
+    for i in range(len(cuts)):
+        parts[i] = _mask_end(parts[i], secrets)
+        if cuts[i].startswith("\n"):  # _clip keeps the end too: a secret may resume after it
+            parts[i + 1] = _mask_start(parts[i + 1], secrets)
+    return "".join(part + cut for part, cut in zip(parts, [*cuts, ""], strict=True))
+
+
+def _mask_end(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        for size in range(len(secret) - 1, _SECRET_PART - 1, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + "***"
+    return text
+
+
+def _mask_start(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        for size in range(len(secret) - 1, _SECRET_PART - 1, -1):
+            if text.startswith(secret[-size:]):
+                return "***" + text[size:]
+    return text
 
 
 def _redacted(result: CheckResult, redact: Callable[[str], str]) -> CheckResult:
@@ -467,7 +502,7 @@ def _scrub(value: Any, redact: Callable[[str], str]) -> Any:
 
 def _clip(text: str) -> str:
     """At most DETAIL_LIMIT bytes, keeping the start and the end (where a traceback says why)."""
-    data = text.encode("utf-8")
+    data = escape_surrogates(text).encode("utf-8")
     if len(data) <= DETAIL_LIMIT:
         return text
     marker = "\n[…]\n".encode()

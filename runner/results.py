@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runner.values import NESTED_LIMIT, VALUE_LIMIT, cap_text, json_row
+from runner.values import NESTED_LIMIT, VALUE_LIMIT, cap_text, escape_surrogates, json_row
 
 SCHEMA_VERSION = 1
 DETAIL_LIMIT = 2048
@@ -281,4 +281,4 @@ def _listed(value: Any) -> bool:
 
 def _path_text(value: Any) -> Any:
     """A path as text JSON can hold: undecodable bytes escaped, never cut."""
-    return cap_text(value, limit=len(value) * 4 + 64) if isinstance(value, str) else value
+    return escape_surrogates(value) if isinstance(value, str) else value

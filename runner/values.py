@@ -57,8 +57,8 @@ def cap_text(text: str, limit: int = VALUE_LIMIT) -> str:
     """``text`` as a result keeps it: undecodable bytes escaped, at most ``limit`` bytes of UTF-8
     (else its start and ``… [truncated: N bytes]``, N its full length)."""
     if len(text) > limit:  # more characters than bytes allowed: cut before anything else
-        return _cut(_escape_surrogates(text[:limit]), _utf8_size(text), limit)
-    kept = _escape_surrogates(text)
+        return _cut(escape_surrogates(text[:limit]), _utf8_size(text), limit)
+    kept = escape_surrogates(text)
     if kept.isascii() and len(kept) <= limit:
         return kept
     return kept if len(kept.encode()) <= limit else _cut(kept, _utf8_size(text), limit)
@@ -205,7 +205,9 @@ def _utf8_size(text: str) -> int:
     return size
 
 
-def _escape_surrogates(text: str) -> str:
+def escape_surrogates(text: str) -> str:
+    """``text`` with each undecodable byte (``surrogateescape``) written ``\\xff`` and any other
+    lone surrogate ``\\ud800``: text UTF-8 can carry, never cut."""
     return text if text.isascii() else _SURROGATE.sub(_escape_surrogate, text)
 
 
