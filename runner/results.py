@@ -8,7 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runner.values import NESTED_LIMIT, VALUE_LIMIT, cap_text, escape_surrogates, json_row
+from runner.values import (
+    NESTED_DEPTH,
+    NESTED_LIMIT,
+    VALUE_LIMIT,
+    cap_text,
+    escape_surrogates,
+    json_row,
+)
 
 SCHEMA_VERSION = 1
 DETAIL_LIMIT = 2048
@@ -18,7 +25,7 @@ _ENCODED = (
     '{"$float": "Infinity"} and {"$float": "-Infinity"} (null is always NULL). '
     f"A text is at most {VALUE_LIMIT} bytes: a longer one keeps its start and ends in "
     '"… [truncated: N bytes]", N its full length in bytes; a nested value keeps about '
-    f"{NESTED_LIMIT} bytes and ends in an item "
+    f"{NESTED_LIMIT} bytes and {NESTED_DEPTH} levels, and ends in an item "
     '"… [truncated: N more items]" (in an object, the key "…" with "[truncated: N more entries]"). '
     "Bytes that are not UTF-8 (in file names) are written as \\xNN."
 )

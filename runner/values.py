@@ -7,7 +7,7 @@ messages, params), so that verdict.json holds only what JSON holds natively:
   ``"xxxx… [truncated: 104857600 bytes]"``;
 - a nested value (a JSON, LIST or STRUCT column) keeps about ``NESTED_LIMIT`` bytes of items and
   ends in an item saying how many more there were (``"… [truncated: 12 more items]"``, or the
-  key ``"…"`` with ``"[truncated: 12 more entries]"``);
+  key ``"…"`` with ``"[truncated: 12 more entries]"``), and at most ``NESTED_DEPTH`` levels;
 - an integer outside the signed 64-bit range is ``{"$int": "<decimal digits>"}``; NaN, Infinity
   and -Infinity are ``{"$float": "NaN"}``, ``"Infinity"``, ``"-Infinity"``: tagged, so a reader
   tells them from text, and NaN from NULL;
@@ -29,6 +29,8 @@ VALUE_LIMIT = 1024
 """Bytes (UTF-8) of one text a check result keeps: a sample value, a message, a note."""
 NESTED_LIMIT = 16 * VALUE_LIMIT
 """Bytes, roughly, of one nested value a check result keeps."""
+NESTED_DEPTH = 32
+"""Levels of one nested value a check result keeps (JSON writers refuse some 250 in all)."""
 LINE_LIMIT = 1000
 """Characters of one printed line; a longer one is cut and ends in "…"."""
 INT_TAG = "$int"
@@ -66,7 +68,7 @@ def cap_text(text: str, limit: int = VALUE_LIMIT) -> str:
 
 def json_value(value: Any) -> Any:
     """A value from the data as verdict.json holds it (see the module docstring)."""
-    return _encode(value, [NESTED_LIMIT])
+    return _encode(value, [NESTED_LIMIT], 0)
 
 
 def json_row(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -96,20 +98,22 @@ def excerpt(value: Any, limit: int = 200) -> str:
     return cap_text(value if isinstance(value, str) else str(value), limit)
 
 
-def _encode(value: Any, budget: list[int]) -> Any:
+def _encode(value: Any, budget: list[int], depth: int) -> Any:
     """``value`` encoded, its compact JSON size charged to ``budget``: charged by what it
     becomes, so that encoding the result again keeps exactly the same items."""
     if isinstance(value, str):
         text = cap_text(value)
         budget[0] -= len(text) + 2
         return text
+    if isinstance(value, Mapping | list | tuple) and depth >= NESTED_DEPTH:
+        return _encode(f"… [truncated: nested deeper than {NESTED_DEPTH} levels]", budget, depth)
     if isinstance(value, Mapping):
         if tagged_number(value) is not None:  # one number, written before: as atomic as one
             ((tag, text),) = value.items()
             return _tag(tag, cap_text(text), budget)
-        return _encode_items(list(value.items()), budget, keyed=True)
+        return _encode_items(list(value.items()), budget, depth, keyed=True)
     if isinstance(value, list | tuple):
-        return _encode_items([("", item) for item in value], budget, keyed=False)
+        return _encode_items([("", item) for item in value], budget, depth, keyed=False)
     if isinstance(value, bool) or value is None:
         budget[0] -= 5
         return value
@@ -123,7 +127,7 @@ def _encode(value: Any, budget: list[int]) -> Any:
             budget[0] -= len(repr(value))
             return value
         return _tag(FLOAT_TAG, _INFINITIES.get(value, "NaN"), budget)
-    return _encode(_jsonable(value), budget)
+    return _encode(_jsonable(value), budget, depth)
 
 
 def _tag(tag: str, text: str, budget: list[int]) -> dict[str, str]:
@@ -131,7 +135,9 @@ def _tag(tag: str, text: str, budget: list[int]) -> dict[str, str]:
     return {tag: text}
 
 
-def _encode_items(items: list[tuple[Any, Any]], budget: list[int], *, keyed: bool) -> Any:
+def _encode_items(
+    items: list[tuple[Any, Any]], budget: list[int], depth: int, *, keyed: bool
+) -> Any:
     budget[0] -= 2
     kept: list[tuple[str, Any]] = []
     for key, item in items:
@@ -139,7 +145,7 @@ def _encode_items(items: list[tuple[Any, Any]], budget: list[int], *, keyed: boo
             break
         name = cap_text(str(key)) if keyed else ""
         budget[0] -= len(name) + 4 if keyed else 1
-        kept.append((name, _encode(item, budget)))
+        kept.append((name, _encode(item, budget, depth + 1)))
     left = items[len(kept) :]
     if len(left) == 1 and _says_what_was_left(*left[0]):
         kept.append(left[0])  # cut here before: keep its count of what it left out

@@ -14,6 +14,7 @@ import pytest
 from runner.results import CheckError, CheckResult, ErrorCategory, Status, Verdict
 from runner.values import (
     LINE_LIMIT,
+    NESTED_DEPTH,
     NESTED_LIMIT,
     VALUE_LIMIT,
     cap_text,
@@ -116,6 +117,19 @@ def test_values_nested_value_keeps_about_nested_limit_bytes(value: Any, marker: 
     last = list(encoded.items())[-1] if isinstance(encoded, dict) else encoded[-1]
     assert last == marker
     assert json_value(encoded) == encoded  # a stored verdict reads back as it was written
+
+
+def test_values_nested_value_keeps_at_most_nested_depth_levels() -> None:
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(5000):  # deeper than Python's recursion limit
+        inner.append([])
+        inner = inner[0]
+    encoded = json_value(deep)
+    for _ in range(NESTED_DEPTH):
+        (encoded,) = encoded
+    assert encoded == f"… [truncated: nested deeper than {NESTED_DEPTH} levels]"
+    assert json_value(json_value(deep)) == json_value(deep)
 
 
 @pytest.mark.parametrize(
