@@ -117,9 +117,10 @@ def check(
     second signal exits at once, 143 or 130, leaving no partial report). When
     $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
     """
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
 
-    interrupt = _Signals.catch()
+    interrupt = Interrupt()
+    _Signals.catch(interrupt)
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
@@ -212,20 +213,26 @@ def report(
     """Re-render reports from a stored verdict.json and print the files written.
 
     Exit 0 when written, 2 when the verdict file is unreadable or invalid, 3 when a report
-    cannot be written. Like check --out, updates the run index at DIR/../.. if one is there.
+    cannot be written or SIGTERM/SIGINT came (the report being written is finished, no other is
+    started). Like check --out, updates the run index at DIR/../.. if one is there.
     """
     from runner.errors import UsageError
     from runner.render import read_verdict
 
+    _Signals.catch()
     formats = _formats(format)
     try:
         verdict = read_verdict(verdict_file)
     except UsageError as exc:
         _usage(str(exc))
     out_dir = out or verdict_file.parent
-    written, problem = _write(verdict, out_dir, formats)
+    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > 0)
     if problem:
         _say(f"postrun: reports not written: {problem}", err=True)
+    if _Signals.received:
+        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
+        _say(_stopped_writing(left), err=True)
+    if problem or _Signals.received:
         raise typer.Exit(3)
     _update_index(_existing_index(out_dir))
     for path in written:
@@ -262,9 +269,10 @@ def demo(
 ) -> None:
     """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
 
-    interrupt = _Signals.catch()
+    interrupt = Interrupt()
+    _Signals.catch(interrupt)
     chosen = tuple(fault or DEFAULT_FAULTS)
     try:
         batch = build_demo(dir, chosen)
@@ -418,29 +426,29 @@ class _Output:
 
 
 class _Signals:
-    """SIGTERM and SIGINT while `check` or `demo` runs. The first is taken like --max-time: the
-    engine cancels the statements still running (in the database), marks the checks not finished
-    ERROR / timeout, every report is written and postrun exits 3; coming while the reports are
-    written, it lets the one being written finish and starts no other. A second exits at once
-    (128 + its number), after removing the temporary file of a report being written."""
+    """SIGTERM and SIGINT while `check`, `demo` or `report` runs. The first is taken like
+    --max-time: the engine cancels the statements still running (in the database), marks the
+    checks not finished ERROR / timeout, every report is written and postrun exits 3; coming
+    while the reports are written, it lets the one being written finish and starts no other. A
+    second exits at once (128 + its number), after removing the temporary file of a report
+    being written."""
 
     received = 0
+    name = ""
     interrupt: ClassVar[Interrupt | None] = None
 
     @classmethod
-    def catch(cls) -> Interrupt:
-        """Handle both signals from now on; the run's ``Interrupt``, which the first sets."""
+    def catch(cls, interrupt: Interrupt | None = None) -> None:
+        """Handle both signals from now on; the first sets ``interrupt``, the run's."""
         import runner.render  # noqa: F401 - loaded now: a second signal must not import it
-        from runner.engine import Interrupt
 
-        cls.interrupt = Interrupt()
+        cls.interrupt = interrupt
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, cls._received)
-        return cls.interrupt
 
     @classmethod
     def reason(cls) -> str:
-        return (cls.interrupt.reason if cls.interrupt is not None else None) or "a signal"
+        return cls.name or "a signal"
 
     @classmethod
     def _received(cls, number: int, _frame: object) -> None:
@@ -449,8 +457,10 @@ class _Signals:
         from runner.render import discard_temporary_files
 
         cls.received += 1
-        if cls.received == 1 and cls.interrupt is not None:
-            cls.interrupt.set(signal.Signals(number).name)
+        if cls.received == 1:
+            cls.name = signal.Signals(number).name
+            if cls.interrupt is not None:
+                cls.interrupt.set(cls.name)
             return
         discard_temporary_files()
         os._exit(128 + number)
@@ -565,11 +575,7 @@ def _emit(
         _say(f"postrun: reports not written: {problem}", err=True)
     if stopped:
         left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
-        _say(
-            f"postrun: interrupted by {_Signals.reason()} while writing the reports; not "
-            f"written: {', '.join(map(str, left))}",
-            err=True,
-        )
+        _say(_stopped_writing(left), err=True)
     elif _Signals.received:
         why = f"interrupted by {_Signals.reason()}"
         _say(f"postrun: {why}: the checks not finished are ERROR / timeout", err=True)
@@ -628,6 +634,13 @@ def _write(
         return write_reports(verdict, out_dir, formats, stop=stop), ""
     except OutputError as exc:
         return [], str(exc)
+
+
+def _stopped_writing(left: list[Path]) -> str:
+    return (
+        f"postrun: interrupted by {_Signals.reason()} while writing the reports; not written: "
+        + ", ".join(map(str, left))
+    )
 
 
 def _filenames(formats: list[str]) -> list[str]:

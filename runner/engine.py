@@ -502,7 +502,8 @@ def _scrub(value: Any, redact: Callable[[str], str]) -> Any:
 
 def _clip(text: str) -> str:
     """At most DETAIL_LIMIT bytes, keeping the start and the end (where a traceback says why)."""
-    data = escape_surrogates(text).encode("utf-8")
+    text = escape_surrogates(text)  # an undecodable file name would not encode
+    data = text.encode("utf-8")
     if len(data) <= DETAIL_LIMIT:
         return text
     marker = "\n[…]\n".encode()

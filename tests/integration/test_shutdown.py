@@ -453,3 +453,23 @@ def test_shutdown_second_signal_during_the_shutdown_exits_at_once(
     out, err = process.communicate(timeout=120)
     assert (process.returncode, out, err) == (130, "", "")
     reports_whole(tmp_path, tmp_path / "out", present=False)
+
+
+def test_shutdown_signal_while_report_rerenders_finishes_the_one_being_written(
+    tmp_path: Path,
+) -> None:
+    write_suite(tmp_path, SUITES[1])
+    assert harness(tmp_path, "", "check", "suite.yml", "--out", "out", "-q").returncode == 1
+    body = """\
+        os.fsync = real
+        os.kill(os.getpid(), signal.SIGTERM)
+    """
+    done = harness(tmp_path, body, "report", "out/verdict.json", "--out", "again")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        3,
+        "",
+        "postrun: interrupted by SIGTERM while writing the reports; not written: "
+        "again/verdict.html, again/junit.xml, again/summary.md\n",
+    )
+    reports_whole(tmp_path, tmp_path / "again", present=False)
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["verdict.json"]
