@@ -20,6 +20,7 @@ was written. This module imports nothing heavy: the command line uses it for eve
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -38,15 +39,16 @@ FLOAT_TAG = "$float"
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _INFINITIES = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_ITEMS_LEFT = re.compile(r"… \[truncated: \d+ more items\]")
-_ENTRIES_LEFT = re.compile(r"\[truncated: \d+ more entries\]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Patterns, not compiled ones: `re` compiles each on first use, and `postrun --help` pays none.
+_ITEMS_LEFT = r"… \[truncated: \d+ more items\]"
+_ENTRIES_LEFT = r"\[truncated: \d+ more entries\]"
+_SURROGATE = "[\ud800-\udfff]"
 _CHUNK = 1 << 20
 # What a terminal would take for an instruction, or a reader be misled by: C0 and C1 controls,
 # DEL, the bidirectional overrides and isolates that reorder what is shown, and lone surrogates
 # (undecodable bytes), which UTF-8 output cannot even carry.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_CONTROLS_BUT_TAB_AND_NEWLINE = re.compile(
+_CONTROLS = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_CONTROLS_BUT_TAB_AND_NEWLINE = (
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -90,8 +92,6 @@ def excerpt(value: Any, limit: int = 200) -> str:
     """A value as a message quotes it, at most ``limit`` bytes: text bare, a nested value as
     compact JSON, anything else as Python writes it."""
     if isinstance(value, list | tuple | dict):
-        import json
-
         value = json.dumps(json_value(value), ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, int) and not isinstance(value, bool):
         return _digits(value, limit)
@@ -160,8 +160,8 @@ def _says_what_was_left(key: Any, value: Any) -> bool:
     if not isinstance(value, str):
         return False
     if key == "…":
-        return _ENTRIES_LEFT.fullmatch(value) is not None
-    return key == "" and _ITEMS_LEFT.fullmatch(value) is not None
+        return re.fullmatch(_ENTRIES_LEFT, value) is not None
+    return key == "" and re.fullmatch(_ITEMS_LEFT, value) is not None
 
 
 def _jsonable(value: Any) -> Any:
@@ -207,14 +207,14 @@ def _utf8_size(text: str) -> int:
     for start in range(0, len(text), _CHUNK):
         chunk = text[start : start + _CHUNK]
         size += len(chunk.encode("utf-8", "surrogatepass"))
-        size -= 2 * sum(1 for c in _SURROGATE.findall(chunk) if c >= "\udc80")
+        size -= 2 * sum(1 for c in re.findall(_SURROGATE, chunk) if c >= "\udc80")
     return size
 
 
 def escape_surrogates(text: str) -> str:
     """``text`` with each undecodable byte (``surrogateescape``) written ``\\xff`` and any other
     lone surrogate ``\\ud800``: text UTF-8 can carry, never cut."""
-    return text if text.isascii() else _SURROGATE.sub(_escape_surrogate, text)
+    return text if text.isascii() else re.sub(_SURROGATE, _escape_surrogate, text)
 
 
 def _escape_surrogate(match: re.Match[str]) -> str:
@@ -229,7 +229,7 @@ def visible(text: str, *, spacing: bool = False) -> str:
     """``text`` with every control character written out (``\\x1b``, ``\\u202e``, ``\\xff`` for an
     undecodable byte); with ``spacing``, tab and newline stay as they are."""
     pattern = _CONTROLS_BUT_TAB_AND_NEWLINE if spacing else _CONTROLS
-    return pattern.sub(_escape_control, text)
+    return re.sub(pattern, _escape_control, text)
 
 
 def printable(text: str, *, lines: bool = False, limit: int | None = LINE_LIMIT) -> str:
