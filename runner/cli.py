@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import gc
 import json
+import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, ClassVar, NoReturn
 
 import typer
 
+from runner.values import LINE_LIMIT, printable
+
 if TYPE_CHECKING:
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
     from runner.rerun import Rerun
     from runner.results import CheckResult, Verdict
     from runner.suite import Suite
@@ -109,10 +113,15 @@ def check(
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
 
-    When $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
+    SIGTERM or SIGINT ends the run as --max-time does: statements still running are cancelled in
+    the database, checks not finished are ERROR / timeout, the reports are written, exit 3 (a
+    second signal exits at once, 143 or 130, leaving no partial report). When
+    $GITHUB_STEP_SUMMARY is set, summary.md is also appended to that file.
     """
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
 
+    interrupt = Interrupt()
+    _Signals.catch(interrupt)
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
@@ -127,6 +136,7 @@ def check(
         sample_limit=sample_limit,
         fail_on_warn=fail_on == "warn",
         max_time=_duration("--max-time", max_time),
+        interrupt=interrupt,
     )
     loaded = _load(suite, param)
     if rerun is not None:
@@ -168,7 +178,7 @@ def validate(
     except PostrunError as exc:
         _usage(str(exc))
     note = f" (paths needing {', '.join(missing)} not checked: no value given)" if missing else ""
-    typer.echo(f"{suite}: valid suite '{parsed.spec.suite}', {len(parsed.checks)} checks{note}")
+    _say(f"{suite}: valid suite '{parsed.spec.suite}', {len(parsed.checks)} checks{note}")
 
 
 @app.command("list")
@@ -181,20 +191,20 @@ def list_types() -> None:
     common = set(CheckSpec.model_fields)
     for name in sorted(REGISTRY):
         kind = REGISTRY[name]
-        typer.echo(f"{name}\n    {kind.summary}")
+        _say(f"{name}\n    {kind.summary}", lines=True)
         for field, info in kind.spec.model_fields.items():
             if field in common:
                 continue
             need = "required" if info.is_required() else "optional"
             doc = " ".join((info.description or "").split())
-            typer.echo(f"    {info.alias or field:<18} {need:<9} {doc}")
+            _say(f"    {info.alias or field:<18} {need:<9} {doc}")
         if name == "expectation_suite":
             from runner.gx import COMPILED_TYPES
 
-            typer.echo("    compiled to SQL: " + ", ".join(COMPILED_TYPES))
-            typer.echo("    every other GX expectation runs through great_expectations itself")
-        typer.echo("")
-    typer.echo("Every check also takes: " + ", ".join(sorted(common - {"type"})))
+            _say("    compiled to SQL: " + ", ".join(COMPILED_TYPES))
+            _say("    every other GX expectation runs through great_expectations itself")
+        _say("")
+    _say("Every check also takes: " + ", ".join(sorted(common - {"type"})))
 
 
 @app.command()
@@ -210,21 +220,30 @@ def report(
     """Re-render reports from a stored verdict.json and print the files written.
 
     Exit 0 when written, 2 when the verdict file is unreadable or invalid, 3 when a report
-    cannot be written. Like check --out, updates the run index at DIR/../.. if one is there.
+    cannot be written or SIGTERM/SIGINT came (the report being written is finished, no other is
+    started). Like check --out, updates the run index at DIR/../.. if one is there.
     """
     from runner.errors import UsageError
     from runner.render import read_verdict
 
+    _Signals.catch()
     formats = _formats(format)
     try:
         verdict = read_verdict(verdict_file)
     except UsageError as exc:
         _usage(str(exc))
     out_dir = out or verdict_file.parent
-    written = _write(verdict, out_dir, formats, exit_code=3)
+    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > 0)
+    if problem:
+        _say(f"postrun: reports not written: {problem}", err=True)
+    if _Signals.received:
+        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
+        _say(_stopped_writing(left), err=True)
+    if problem or _Signals.received:
+        raise typer.Exit(3)
     _update_index(_existing_index(out_dir))
     for path in written:
-        typer.echo(str(path))
+        _say(str(path))
 
 
 @app.command()
@@ -242,7 +261,7 @@ def schema(
         from runner.suite import suite_json_schema
 
         document = suite_json_schema()
-    typer.echo(json.dumps(document, indent=2))
+    _say(json.dumps(document, indent=2), lines=True, limit=None)
 
 
 @app.command()
@@ -257,17 +276,20 @@ def demo(
 ) -> None:
     """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
-    from runner.engine import RunOptions
+    from runner.engine import Interrupt, RunOptions
 
+    interrupt = Interrupt()
+    _Signals.catch(interrupt)
     chosen = tuple(fault or DEFAULT_FAULTS)
     try:
         batch = build_demo(dir, chosen)
     except ValueError as exc:
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
-    typer.echo(f"demo batch built in {batch.root}\ninjected: {injected}\n")
+    _say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
     verdict = _run(
-        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]), RunOptions()
+        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
+        RunOptions(interrupt=interrupt),
     )
     reports = batch.root / "reports"
     out_dir = reports / verdict.suite.name / verdict.run_id
@@ -313,29 +335,44 @@ def init(
         path = write_starter(dir, url or DEFAULT_URL, results or DEFAULT_RESULTS, force=force)
     except UsageError as exc:
         _usage(str(exc))
-    typer.echo(f"wrote {path}\nnext: postrun validate {path}")
+    _say(f"wrote {path}\nnext: postrun validate {path}", lines=True)
 
 
 def main() -> NoReturn:
     """Console-script entry point."""
     _Collector.pause()
+    _hold_standard_descriptors()
     code = 0
     try:
         app()
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        _say("interrupted", err=True)
         code = 130
     except Exception:  # fail closed: a crash must never read as PASS (0) or FAIL (1)
         import traceback
 
-        traceback.print_exc()
-        typer.echo(
-            "postrun: internal error (see the traceback above); nothing was judged", err=True
-        )
+        _say(traceback.format_exc().rstrip("\n"), err=True, lines=True)
+        _say("postrun: internal error (see the traceback above); nothing was judged", err=True)
         code = 3
     _exit(code)
+
+
+def _hold_standard_descriptors() -> None:
+    """Put /dev/null on a standard descriptor postrun was started without (``2>&-``): the next
+    file opened, a report being written, would otherwise take its number, and whatever a
+    library or a worker process then writes to "stderr" would land in the report."""
+    import os
+
+    for number in (0, 1, 2):
+        try:
+            os.fstat(number)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != number:
+                os.dup2(null, number)
+                os.close(null)
 
 
 def _exit(code: int) -> NoReturn:
@@ -345,28 +382,95 @@ def _exit(code: int) -> NoReturn:
     collection over all of it: about a quarter of a short run's time, for memory the system
     reclaims anyway. It would also abort the process (SIGABRT, exit 134, not the verdict's code)
     under a statement cancelled on timeout that is still unwinding inside the driver in a daemon
-    worker thread. Only a failed flush of stdout or stderr (a closed pipe, a full disk) takes
-    the ordinary way out, which reports it as it always did.
+    worker thread, and it would flush stdout once more: a closed pipe or a full disk there would
+    turn the verdict's code into 120. A stream that cannot be flushed now is reported instead.
     """
     import atexit
     import os
 
     atexit._run_exitfuncs()
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:  # None: the descriptor was closed when postrun started
-                stream.flush()
-    except (OSError, ValueError):
-        if not _workers_alive():
-            gc.unfreeze()  # let the teardown free what start-up built, as it always did
-            sys.exit(code)
+    _Output.flush()
     os._exit(code)
 
 
-def _workers_alive() -> bool:
-    import threading
+class _Output:
+    """stdout and stderr as postrun prints to them. A stream that fails (a closed pipe, a full
+    disk, a closed descriptor) is given up, never fatal: what is written does not depend on what
+    is printed, nor does the exit code. That stdout failed is said once on stderr, if it works."""
 
-    return any(t.name == "postrun-check" and t.is_alive() for t in threading.enumerate())
+    failed: ClassVar[dict[bool, str]] = {}
+    """Whether stderr (True) or stdout (False) failed → why."""
+
+    @classmethod
+    def write(cls, line: str, *, err: bool = False, newline: bool = True) -> None:
+        if err in cls.failed:
+            return
+        stream = sys.stderr if err else sys.stdout
+        try:
+            if stream is None:  # its descriptor was closed when postrun started
+                raise ValueError("closed")
+            typer.echo(line, file=stream, nl=newline)  # strips postrun's colours off a terminal
+        except (OSError, ValueError) as exc:
+            cls.fail(err, exc)
+
+    @classmethod
+    def flush(cls) -> None:
+        for err, stream in ((False, sys.stdout), (True, sys.stderr)):
+            if stream is not None and err not in cls.failed:
+                try:
+                    stream.flush()
+                except (OSError, ValueError) as exc:
+                    cls.fail(err, exc)
+
+    @classmethod
+    def fail(cls, err: bool, exc: OSError | ValueError) -> None:
+        why = exc.strerror or str(exc) if isinstance(exc, OSError) else "it is closed"
+        cls.failed[err] = why
+        if not err:
+            cls.write(
+                f"postrun: could not print to stdout: {why} (the exit code is unchanged)", err=True
+            )
+
+
+class _Signals:
+    """SIGTERM and SIGINT while `check`, `demo` or `report` runs. The first is taken like
+    --max-time: the engine cancels the statements still running (in the database), marks the
+    checks not finished ERROR / timeout, every report is written and postrun exits 3; coming
+    while the reports are written, it lets the one being written finish and starts no other. A
+    second exits at once (128 + its number), after removing the temporary file of a report
+    being written."""
+
+    received = 0
+    name = ""
+    interrupt: ClassVar[Interrupt | None] = None
+
+    @classmethod
+    def catch(cls, interrupt: Interrupt | None = None) -> None:
+        """Handle both signals from now on; the first sets ``interrupt``, the run's."""
+        import runner.render  # noqa: F401 - loaded now: a second signal must not import it
+
+        cls.interrupt = interrupt
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, cls._received)
+
+    @classmethod
+    def reason(cls) -> str:
+        return cls.name or "a signal"
+
+    @classmethod
+    def _received(cls, number: int, _frame: object) -> None:
+        import os
+
+        from runner.render import discard_temporary_files
+
+        cls.received += 1
+        if cls.received == 1:
+            cls.name = signal.Signals(number).name
+            if cls.interrupt is not None:
+                cls.interrupt.set(cls.name)
+            return
+        discard_temporary_files()
+        os._exit(128 + number)
 
 
 class _Collector:
@@ -425,7 +529,9 @@ def _explain(suite: Suite, options: RunOptions) -> NoReturn:
     from runner.plan import explain
 
     try:
-        typer.echo(explain(suite, selection(suite, options), sample_limit=options.sample_limit))
+        _say(
+            explain(suite, selection(suite, options), sample_limit=options.sample_limit), lines=True
+        )
     except PostrunError as exc:
         _usage(str(exc))
     raise typer.Exit(0)
@@ -436,7 +542,7 @@ def _run(suite: Suite, options: RunOptions) -> Verdict:
     from runner.errors import UsageError
 
     _Collector.resume()
-    progress = _Progress(len(suite.checks)) if sys.stderr.isatty() else None
+    progress = _Progress(len(suite.checks)) if sys.stderr and sys.stderr.isatty() else None
     try:
         return run_suite(suite, options, on_result=progress)
     except UsageError as exc:
@@ -457,28 +563,52 @@ def _emit(
     verbose: bool,
     notify: tuple[str, str, float] | None = None,
 ) -> NoReturn:
-    """Print the table, write the reports, the run index and the step summary, notify; exit
-    per verdict (a failed notification is reported and changes nothing)."""
+    """Write the reports, the run index and the step summary, notify, then print the table; exit
+    per verdict. Nothing is printed before the reports are written: stdout closed or full costs
+    the table, never a report (a failed notification is reported and changes nothing either).
+    A signal while the reports are written lets the one being written finish, then exits 3."""
+    before = _Signals.received
+    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > before)
+    stopped = _Signals.received > before
+    notified = None
+    if not problem and not stopped:
+        _update_index(index_root)
+        if step_summary:
+            _append_step_summary(verdict)
+        if notify is not None:
+            notified = _notify(verdict, *notify, report=str(_main_report(written)))
+    _print_verdict(verdict, quiet=quiet, verbose=verbose)
+    if problem:
+        _say(f"postrun: reports not written: {problem}", err=True)
+    if stopped:
+        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
+        _say(_stopped_writing(left), err=True)
+    elif _Signals.received:
+        why = f"interrupted by {_Signals.reason()}"
+        _say(f"postrun: {why}: the checks not finished are ERROR / timeout", err=True)
+    if problem or _Signals.received:
+        raise typer.Exit(max(verdict.exit_code, 3))
+    if notified:
+        _say(notified)
+    _say(f"report: {_main_report(written)}")
+    raise typer.Exit(verdict.exit_code)
+
+
+def _print_verdict(verdict: Verdict, *, quiet: bool, verbose: bool) -> None:
+    """The table (unless ``quiet``) and the verdict line."""
     if not quiet:
         for result in verdict.checks:
             _print_result(result, verbose=verbose)
     counts = ", ".join(f"{n} {s}" for s, n in verdict.counts.items() if n)
     suite = verdict.suite.name
     line = f"{verdict.verdict.value}: suite '{suite}' ({counts}) in {verdict.duration_s:.2f}s"
-    typer.echo(
-        ("\n" if not quiet else "")
-        + typer.style(line, fg=_STATUS_COLOURS[verdict.verdict.value], bold=True)
-    )
-    written = _write(verdict, out_dir, formats, exit_code=max(verdict.exit_code, 3))
-    _update_index(index_root)
-    if step_summary:
-        _append_step_summary(verdict)
+    colour = _STATUS_COLOURS[verdict.verdict.value]
+    _write_line(("\n" if not quiet else "") + typer.style(printable(line), fg=colour, bold=True))
+
+
+def _main_report(written: list[Path]) -> Path:
     html = [path for path in written if path.name == "verdict.html"]
-    report = (html or written)[0]
-    if notify is not None:
-        _notify(verdict, *notify, report=str(report))
-    typer.echo(f"report: {report}")
-    raise typer.Exit(verdict.exit_code)
+    return (html or written)[0]
 
 
 def _check_notify(url: str) -> None:
@@ -500,28 +630,50 @@ def _notify_timeout(started: float, options: RunOptions) -> float:
     return min(TIMEOUT_S, max(left, 1.0))
 
 
-def _notify(verdict: Verdict, url: str, on: str, timeout: float, *, report: str) -> None:
+def _notify(verdict: Verdict, url: str, on: str, timeout: float, *, report: str) -> str | None:
+    """Post the verdict within ``timeout``; what to print when it went out (a failure is said
+    on stderr now)."""
     from runner.notify import display, send, should_notify
 
     if not should_notify(verdict, "always" if on == "always" else "failure"):
-        return
+        return None
     problem = send(url, verdict, report, timeout=timeout)
     if problem is not None:
-        typer.echo(f"postrun: {problem} (the exit code is unchanged)", err=True)
-    else:
-        typer.echo(f"notified: {display(url)}")
+        _say(f"postrun: {problem} (the exit code is unchanged)", err=True)
+        return None
+    return f"notified: {display(url)}"
 
 
-def _write(verdict: Verdict, out_dir: Path, formats: list[str], *, exit_code: int) -> list[Path]:
+def _write(
+    verdict: Verdict,
+    out_dir: Path,
+    formats: list[str],
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[list[Path], str]:
+    """The reports written, and what could not be (empty when all were); none is started once
+    ``stop()`` says so."""
     from runner.errors import OutputError
     from runner.render import write_reports
 
     _Collector.resume()
     try:
-        return write_reports(verdict, out_dir, formats)
+        return write_reports(verdict, out_dir, formats, stop=stop), ""
     except OutputError as exc:
-        typer.echo(f"postrun: reports not written: {exc}", err=True)
-        raise typer.Exit(exit_code) from exc
+        return [], str(exc)
+
+
+def _stopped_writing(left: list[Path]) -> str:
+    return (
+        f"postrun: interrupted by {_Signals.reason()} while writing the reports; not written: "
+        + ", ".join(map(str, left))
+    )
+
+
+def _filenames(formats: list[str]) -> list[str]:
+    from runner.render import FORMATS
+
+    return [FORMATS[fmt][0] for fmt in formats]
 
 
 def _existing_index(out_dir: Path) -> Path | None:
@@ -540,7 +692,7 @@ def _update_index(root: Path | None) -> None:
     try:
         update_index(root)
     except OutputError as exc:
-        typer.echo(f"postrun: run index not updated: {exc}", err=True)
+        _say(f"postrun: run index not updated: {exc}", err=True)
 
 
 def _append_step_summary(verdict: Verdict) -> None:
@@ -556,25 +708,24 @@ def _append_step_summary(verdict: Verdict) -> None:
     try:
         append_step_summary(Path(target), verdict)
     except OutputError as exc:
-        typer.echo(f"postrun: step summary not written: {exc}", err=True)
+        _say(f"postrun: step summary not written: {exc}", err=True)
 
 
 def _print_result(result: CheckResult, *, verbose: bool) -> None:
-    status = typer.style(
-        f"{result.status.value:<5}", fg=_STATUS_COLOURS[result.status.value], bold=True
-    )
-    typer.echo(f"{status}  {result.name}  {result.message}")
+    value = result.status.value
+    status = typer.style(f"{value:<5}", fg=_STATUS_COLOURS[value], bold=True)
+    _write_line(status + printable(f"  {result.name}  {result.message}", limit=LINE_LIMIT - 5))
     if result.error is not None:
         retry = "retryable" if result.error.retryable else "not retryable"
-        typer.echo(f"       error: {result.error.category.value}, {retry}")
+        _say(f"       error: {result.error.category.value}, {retry}")
     for note in result.notes:
-        typer.echo(f"       note: {note}")
-    if verbose and result.status.value in ("FAIL", "WARN"):
+        _say(f"       note: {note}")
+    if verbose and value in ("FAIL", "WARN"):
         for failure in result.failures[:5]:
-            typer.echo(f"       - {json.dumps(failure, default=str)}")
+            _say(f"       - {json.dumps(failure, default=str)}")
         more = result.failure_count - min(5, len(result.failures))
         if more > 0:
-            typer.echo(f"       … {more} more")
+            _say(f"       … {more} more")
 
 
 class _Progress:
@@ -586,12 +737,29 @@ class _Progress:
 
     def __call__(self, result: CheckResult) -> None:
         self.done += 1
-        sys.stderr.write(f"\r{self.done}/{self.total} checks done ({result.name[:40]})\033[K")
-        sys.stderr.flush()
+        name = printable(result.name, limit=40)
+        _write_raw(f"\r{self.done}/{self.total} checks done ({name})\033[K", err=True)
 
     def clear(self) -> None:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
+        _write_raw("\r\033[K", err=True)
+
+
+def _say(
+    text: str, *, err: bool = False, lines: bool = False, limit: int | None = LINE_LIMIT
+) -> None:
+    """Print ``text`` (which may hold data or the user's input): control characters written out,
+    each line cut at ``limit`` characters; with ``lines``, its newlines are line breaks."""
+    _Output.write(printable(text, lines=lines, limit=limit), err=err)
+
+
+def _write_line(line: str) -> None:
+    """Print a line already made safe (``printable`` data in postrun's own styling)."""
+    _Output.write(line)
+
+
+def _write_raw(text: str, *, err: bool) -> None:
+    """Write postrun's own terminal controls, no newline; a failing stream is given up."""
+    _Output.write(text, err=err, newline=False)
 
 
 def _formats(text: str) -> list[str]:
@@ -639,5 +807,5 @@ def _given(name: str, param: list[str] | None) -> bool:
 
 
 def _usage(message: str) -> NoReturn:
-    typer.echo(f"postrun: {message}", err=True)
+    _say(f"postrun: {message}", err=True, lines=True)
     raise typer.Exit(2)

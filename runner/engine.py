@@ -39,6 +39,7 @@ from runner.results import (
 )
 from runner.sources import Source
 from runner.suite import Suite
+from runner.values import escape_surrogates
 
 if TYPE_CHECKING:
     from runner.rerun import Rerun
@@ -50,6 +51,21 @@ _RECANCEL_S = 0.25
 """How often a cancelled statement that is still running is interrupted again."""
 _GRACE_S = 1.0
 """How long a finished run waits for cancelled workers to leave the database driver."""
+
+
+class Interrupt:
+    """A request from outside to end the run now (postrun's handler of SIGTERM and SIGINT sets
+    it): the run ends as at --max-time, its running statements cancelled in the database, every
+    check not finished ERROR / timeout saying why. Setting it only records the reason, so a
+    signal handler may; the engine looks at it at least every ``_POLL_S``."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        """What asked, e.g. "SIGTERM"; None while nothing has."""
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
 
 
 @dataclass
@@ -67,6 +83,8 @@ class RunOptions:
     started are ERROR / timeout."""
     rerun: Rerun | None = None
     """--rerun: run only these checks of an earlier run (and none if it had no failures)."""
+    interrupt: Interrupt | None = None
+    """Set from outside (a signal) to end the run now, as --max-time would."""
 
 
 def run_suite(
@@ -207,7 +225,7 @@ class _Runner:
 
     def _work(self) -> None:
         while (check := self.todo.get()) is not None:
-            if self.deadline is not None and time.monotonic() >= self.deadline:
+            if self._over(time.monotonic()):
                 self.done.put(self._not_started(check))
                 continue
             run = self._start(check)
@@ -240,23 +258,39 @@ class _Runner:
         return run
 
     def _expired(self) -> list[CheckResult]:
-        """Results for the checks now past their deadline, whose statements get cancelled, and,
-        past --max-time, for the checks not started."""
+        """Results for the checks now past their deadline (all of them once interrupted), whose
+        statements get cancelled, and, past --max-time or interrupted, for the checks not
+        started."""
         now = time.monotonic()
         self._recancel(now)
+        over = self._over(now)
         with self.lock:
-            late = [run for run in self.running.values() if now >= run.deadline]
+            late = [
+                run
+                for run in self.running.values()
+                if now >= run.deadline or self._interrupted() is not None
+            ]
             for run in late:
                 del self.running[run.check.name or ""]
         results = [self._timed_out(run) for run in late]
         for run in late:
             run.ctx.cancel()
             self.cancelled.append(run.ctx)
-            if self.deadline is None or now < self.deadline:
+            if not over:
                 self._spawn()  # the stuck worker no longer counts
-        if self.deadline is not None and now >= self.deadline:
+        if over:
             results += [self._not_started(check) for check in self._unstarted()]
         return results
+
+    def _over(self, now: float) -> bool:
+        """Whether the run must end: past --max-time, or interrupted."""
+        past = self.deadline is not None and now >= self.deadline
+        return past or self._interrupted() is not None
+
+    def _interrupted(self) -> str | None:
+        """What interrupted the run (e.g. "SIGTERM"), or None."""
+        interrupt = self.options.interrupt
+        return interrupt.reason if interrupt is not None else None
 
     def _recancel(self, now: float) -> None:
         """Interrupt again what cancelled checks still run: DuckDB drops an interrupt that comes
@@ -299,6 +333,14 @@ class _Runner:
 
     def _timed_out(self, run: _Running) -> CheckResult:
         check = run.check
+        interrupted = self._interrupted()
+        now = time.monotonic()
+        if interrupted is not None and now < run.deadline:
+            message = (
+                f"check '{check.name}' was cancelled: the run was interrupted by {interrupted} "
+                "before this check finished"
+            )
+            return _timeout_result(check, message, duration=round(now - run.started, 4))
         if self.deadline is not None and run.deadline >= self.deadline:
             message = (
                 f"check '{check.name}' was cancelled: the run reached --max-time "
@@ -312,6 +354,10 @@ class _Runner:
         return _timeout_result(check, message, duration=round(run.deadline - run.started, 4))
 
     def _not_started(self, check: CheckSpec) -> CheckResult:
+        interrupted = self._interrupted()
+        if interrupted is not None:
+            message = f"check '{check.name}' not started: the run was interrupted by {interrupted}"
+            return _timeout_result(check, message, duration=0.0)
         message = (
             f"check '{check.name}' not started: the run reached --max-time {self._max_time()} "
             "first (allow more time, or more --jobs)"
@@ -452,6 +498,7 @@ def _scrub(value: Any, redact: Callable[[str], str]) -> Any:
 
 def _clip(text: str) -> str:
     """At most DETAIL_LIMIT bytes, keeping the start and the end (where a traceback says why)."""
+    text = escape_surrogates(text)  # an undecodable file name would not encode
     data = text.encode("utf-8")
     if len(data) <= DETAIL_LIMIT:
         return text

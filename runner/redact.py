@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+from runner.values import CUTS
+
 MASK = "***"
 MIN_SECRET_LENGTH = 4
 _SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "key", "credential")
@@ -99,7 +101,39 @@ class Redactor:
             text = _URL_IN_TEXT.sub(lambda m: _mask_url_in_text(m[0]), text)
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
+            if "[truncated: " in text or "\n[…]\n" in text:
+                text = self._mask_cuts(text)
         return text
+
+    def _mask_cuts(self, text: str) -> str:
+        """Where a text was cut (``runner.values.CUTS``) the part of a secret left on either
+        side of the cut is masked too, down to ``_SECRET_PART`` characters."""
+        parts = re.split(f"({CUTS})", text)
+        for i in range(1, len(parts), 2):
+            parts[i - 1] = _mask_end(parts[i - 1], self.values)
+            if parts[i].startswith("\n"):  # a clip keeps the end too: a secret may resume there
+                parts[i + 1] = _mask_start(parts[i + 1], self.values)
+        return "".join(parts)
+
+
+_SECRET_PART = 3
+"""Characters of a secret at a cut that are masked: fewer could be anything."""
+
+
+def _mask_end(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        for size in range(len(secret) - 1, _SECRET_PART - 1, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + MASK
+    return text
+
+
+def _mask_start(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        for size in range(len(secret) - 1, _SECRET_PART - 1, -1):
+            if text.startswith(secret[-size:]):
+                return MASK + text[size:]
+    return text
 
 
 def _token(value: str) -> str:

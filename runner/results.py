@@ -6,10 +6,29 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from runner.values import (
+    NESTED_DEPTH,
+    NESTED_LIMIT,
+    VALUE_LIMIT,
+    cap_text,
+    escape_surrogates,
+    json_row,
+)
 
 SCHEMA_VERSION = 1
 DETAIL_LIMIT = 2048
+_ENCODED = (
+    "Values JSON cannot hold natively are tagged: an integer outside the signed 64-bit range is "
+    '{"$int": "<decimal digits>"}; NaN, Infinity and -Infinity are {"$float": "NaN"}, '
+    '{"$float": "Infinity"} and {"$float": "-Infinity"} (null is always NULL). '
+    f"A text is at most {VALUE_LIMIT} bytes: a longer one keeps its start and ends in "
+    '"… [truncated: N bytes]", N its full length in bytes; a nested value keeps about '
+    f"{NESTED_LIMIT} bytes and {NESTED_DEPTH} levels, and ends in an item "
+    '"… [truncated: N more items]" (in an object, the key "…" with "[truncated: N more entries]"). '
+    "Bytes that are not UTF-8 (in file names) are written as \\xNN."
+)
 
 
 class Status(StrEnum):
@@ -37,8 +56,14 @@ class ExitCode(IntEnum):
     1     verdict FAIL (or WARN with ``--fail-on warn``)
     2     usage error or invalid suite (nothing was run)
     3     verdict ERROR: at least one check could not be evaluated; also when the
-          reports could not be written or postrun itself crashed (fail closed)
+          reports could not be written, when the run was interrupted (SIGTERM or
+          SIGINT: taken like ``--max-time``, the checks not finished are ERROR /
+          timeout and the reports are written), or postrun itself crashed (fail
+          closed)
     ====  =======================================================================
+
+    A second SIGTERM or SIGINT while postrun is ending exits at once with the shell's code
+    for the signal (143 or 130), removing the temporary file of a report being written.
     """
 
     OK = 0
@@ -75,10 +100,22 @@ class CheckError(BaseModel):
 
     category: ErrorCategory = Field(description="What kind of failure prevented evaluation.")
     retryable: bool = Field(description="Whether running again later may succeed.")
-    message: str = Field(description="One or two sentences for a person.")
+    message: str = Field(
+        description=f"One or two sentences for a person, at most {VALUE_LIMIT} bytes."
+    )
     detail: str | None = Field(
         default=None, description=f"Raw exception text, at most {DETAIL_LIMIT} bytes."
     )
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _bounded_message(cls, value: Any) -> Any:
+        return cap_text(value) if isinstance(value, str) else value
+
+    @field_validator("detail", mode="before")
+    @classmethod
+    def _bounded_detail(cls, value: Any) -> Any:
+        return cap_text(value, DETAIL_LIMIT) if isinstance(value, str) else value
 
 
 @dataclass
@@ -102,15 +139,24 @@ class CheckResult(BaseModel):
     source: str | None = Field(description="Name of the source the check read, if any.")
     severity: str = Field(description="error or warn: what a failure of this check means.")
     status: Status = Field(description="PASS, WARN, FAIL, ERROR or SKIP.")
-    message: str = Field(description="One sentence with the numbers in it.")
-    observed: dict[str, Any] = Field(default_factory=dict, description="What was measured.")
-    expected: dict[str, Any] = Field(default_factory=dict, description="What was required.")
+    message: str = Field(
+        description=f"One sentence with the numbers in it, at most {VALUE_LIMIT} bytes."
+    )
+    observed: dict[str, Any] = Field(
+        default_factory=dict, description="What was measured. " + _ENCODED
+    )
+    expected: dict[str, Any] = Field(
+        default_factory=dict, description="What was required. " + _ENCODED
+    )
     failures: list[dict[str, Any]] = Field(
-        default_factory=list, description="A capped sample of the failing items."
+        default_factory=list,
+        description="A sample of the failing items, capped in rows (--sample-limit). " + _ENCODED,
     )
     failure_count: int = Field(default=0, description="How many items failed in all.")
     notes: list[str] = Field(
-        default_factory=list, description="Facts about the evaluation, e.g. skipped files."
+        default_factory=list,
+        description=f"Facts about the evaluation, e.g. skipped files; each at most {VALUE_LIMIT} "
+        "bytes.",
     )
     error: CheckError | None = Field(default=None, description="Set when status is ERROR.")
     duration_s: float = Field(description="Wall time the check took.")
@@ -118,6 +164,32 @@ class CheckResult(BaseModel):
         default_factory=list,
         description="Ids of the statements (the verdict's `queries`) whose answers the check used.",
     )
+
+    # Bounded and JSON-native when built, so that neither a huge value nor one JSON cannot hold
+    # travels further than the result (the engine builds it straight from what the check found).
+    @field_validator("message", mode="before")
+    @classmethod
+    def _bounded_message(cls, value: Any) -> Any:
+        return cap_text(value) if isinstance(value, str) else value
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _bounded_notes(cls, value: Any) -> Any:
+        return (
+            [cap_text(n) if isinstance(n, str) else n for n in value] if _listed(value) else value
+        )
+
+    @field_validator("observed", "expected", mode="before")
+    @classmethod
+    def _bounded_mapping(cls, value: Any) -> Any:
+        return json_row(value) if isinstance(value, dict) else value
+
+    @field_validator("failures", mode="before")
+    @classmethod
+    def _bounded_rows(cls, value: Any) -> Any:
+        if not _listed(value):
+            return value
+        return [json_row(row) if isinstance(row, dict) else row for row in value]
 
 
 class QueryInfo(BaseModel):
@@ -166,16 +238,28 @@ class ToolInfo(BaseModel):
 
 class SuiteInfo(BaseModel):
     name: str
-    path: str
+    path: str = Field(description="The suite file as given; bytes that are not UTF-8 as \\xNN.")
     sha256: str
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _escaped_path(cls, value: Any) -> Any:
+        return _path_text(value)
 
 
 class RerunOf(BaseModel):
     """The earlier run a `--rerun` run repeats the failed and errored checks of."""
 
     run_id: str
-    path: str = Field(description="Where its verdict.json was read from.")
+    path: str = Field(
+        description="Where its verdict.json was read from; bytes that are not UTF-8 as \\xNN."
+    )
     checks: list[str] = Field(description="The checks that were FAIL or ERROR there.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _escaped_path(cls, value: Any) -> Any:
+        return _path_text(value)
 
 
 class Verdict(BaseModel):
@@ -185,7 +269,9 @@ class Verdict(BaseModel):
     tool: ToolInfo
     suite: SuiteInfo
     run_id: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="The suite's params as the run used them. " + _ENCODED
+    )
     started_at: str = Field(description="UTC, ISO 8601.")
     finished_at: str = Field(description="UTC, ISO 8601.")
     duration_s: float
@@ -203,6 +289,11 @@ class Verdict(BaseModel):
         default=None, description="Set by --rerun: the earlier run whose failures this repeats."
     )
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _bounded_params(cls, value: Any) -> Any:
+        return json_row(value) if isinstance(value, dict) else value
+
     @property
     def status(self) -> Status:
         return self.verdict
@@ -219,3 +310,12 @@ def worst_status(statuses: list[Status]) -> Status:
 
 def count_statuses(statuses: list[Status]) -> dict[str, int]:
     return {s.value: sum(1 for x in statuses if x is s) for s in Status}
+
+
+def _listed(value: Any) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def _path_text(value: Any) -> Any:
+    """A path as text JSON can hold: undecodable bytes escaped, never cut."""
+    return escape_surrogates(value) if isinstance(value, str) else value

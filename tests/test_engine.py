@@ -246,6 +246,27 @@ def test_engine_error_detail_is_clipped_to_2_kb(
     assert detail.rstrip().endswith("é")  # the end of a traceback says what went wrong: it is kept
 
 
+def test_engine_error_holding_undecodable_bytes_is_still_an_error_result(
+    portfolios: Database, run_yaml: RunYaml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception naming a file that is not UTF-8, long enough to be clipped: clipping it
+    used to raise inside the error boundary itself."""
+
+    def boom(spec: Any, ctx: Any) -> Outcome:
+        raise ValueError("cannot read run_\udcff.json; " * 200)
+
+    monkeypatch.setattr(REGISTRY["sql"], "run", boom)
+    verdict = run_yaml(suite_yaml(portfolios, "- {type: sql, name: broken, query: select 1}\n"))
+    (result,) = verdict.checks
+    assert result.status is ERROR and result.error is not None
+    assert result.message.startswith(
+        "postrun failed inside check 'broken' (ValueError: cannot read run_\\xff.json; cannot"
+    )
+    assert result.message.endswith(" bytes]")
+    assert result.error.detail is not None and "\n[…]\n" in result.error.detail
+    assert result.error.detail.rstrip().endswith("cannot read run_\\xff.json;")
+
+
 # --- --only / --skip --------------------------------------------------------------------------
 
 THREE = """\
@@ -599,3 +620,27 @@ def test_engine_redacts_secrets_everywhere_in_a_result() -> None:
     cleaned = _redacted(result, Redactor([secret])).model_dump_json()
     assert secret not in cleaned
     assert cleaned.count("***") == 4
+
+
+SECRET = "pw-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (f"x {SECRET} y", "x *** y"),
+        ("xxpw-01234… [truncated: 2000 bytes]", "xx***… [truncated: 2000 bytes]"),
+        (
+            "first: v=pw-0… [truncated: 900 bytes], id=1",
+            "first: v=***… [truncated: 900 bytes], id=1",
+        ),
+        ("head pw-012\n[…]\n3456789 tail", "head ***\n[…]\n*** tail"),
+        ("xxpw… [truncated: 2000 bytes]", "xxpw… [truncated: 2000 bytes]"),  # 2 characters
+        ("xxx… [truncated: 2000 bytes]", "xxx… [truncated: 2000 bytes]"),
+    ],
+    ids=["whole", "cut-value", "cut-in-message", "clipped-detail", "too-short", "none"],
+)
+def test_engine_redacts_the_part_of_a_secret_a_cut_leaves(text: str, redacted: str) -> None:
+    from runner.redact import Redactor
+
+    assert Redactor([SECRET])(text) == redacted

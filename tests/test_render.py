@@ -308,7 +308,8 @@ def test_junit_strips_characters_xml_cannot_carry() -> None:
     assert case is not None
     assert case.get("name") == "bell check"
     failure = case.find("failure")
-    assert failure is not None and failure.get("message") == "bad value[0m ok"
+    # the lone surrogate never reaches the renderer: the result keeps it written out
+    assert failure is not None and failure.get("message") == "bad value[0m \\ud800ok"
     JUNIT_XSD.validate(data.decode())
 
 
@@ -508,6 +509,24 @@ def test_index_escapes_names_and_links(tmp_path: Path) -> None:
     )
     assert row["suite"] == "we&#34;ird &lt;b&gt;suite &amp; co?#"
     assert row["run"] == "&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_index_lists_run_folders_whose_names_are_not_utf8(tmp_path: Path) -> None:
+    """A folder name with a byte that is not UTF-8 (or a control character) used to stop the
+    index of every later run; it is listed, linked by its bytes and shown escaped."""
+    good = write_run(tmp_path, "nightly", "r1", "2025-11-05T03:00:00Z")
+    for name, content in ((b"run_\xff", good.read_bytes()), (b"cut_\xfe\x1b[2J", b"{")):
+        folder = Path(os.fsdecode(bytes(tmp_path / "nightly") + b"/" + name))
+        folder.mkdir()
+        (folder / "verdict.json").write_bytes(content)
+    index = update_index(tmp_path)
+    rows = {(r["run"], r["link"], r["verdict"]) for r in IndexRow.parse(index)}
+    assert rows == {
+        ("r1", "nightly/r1/verdict.json", "FAIL"),
+        ("r1", "nightly/run_%FF/verdict.json", "FAIL"),  # the run id its verdict.json gives
+        ("cut_\\xfe\\x1b[2J", "nightly/cut_%FE%1B%5B2J/verdict.json", "unreadable"),
+    }
+    assert "\x1b" not in index.read_text()
 
 
 def test_index_loses_no_run_when_runs_finish_together(

@@ -35,6 +35,7 @@ from runner.results import (
     count_statuses,
     worst_status,
 )
+from runner.values import cap_text
 
 PASS, WARN, FAIL, ERROR, SKIP = Status.PASS, Status.WARN, Status.FAIL, Status.ERROR, Status.SKIP
 
@@ -284,6 +285,36 @@ def test_render_html_escapes_hostile_data(payload: str) -> None:
     assert text.count(payload) >= 8  # name, message, key, value, note, param, error, detail
 
 
+CONTROLS = "nul\x00 bell\x07 esc\x1b[31m cr\r del\x7f csi\x9b rlo\u202e lri\u2066"
+SHOWN = "nul\\x00 bell\\x07 esc\\x1b[31m cr\\r del\\x7f csi\\x9b rlo\\u202e lri\\u2066"
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_render_html_writes_control_characters_out() -> None:
+    """No raw NUL or other control character reaches the page: each is shown as its escape,
+    wherever the data goes (names, messages, samples, notes, error detail, params)."""
+    failing = make_check(
+        CONTROLS,
+        FAIL,
+        message=CONTROLS,
+        observed={CONTROLS: CONTROLS},
+        failures=[{"value": CONTROLS, "nested": {"k": CONTROLS}}],
+        failure_count=1,
+        notes=[CONTROLS],
+    )
+    error = make_check(
+        "broken",
+        ERROR,
+        error=CheckError(
+            category=ErrorCategory.QUERY, retryable=False, message=CONTROLS, detail=CONTROLS
+        ),
+    )
+    html, doc = render([failing, error], params={"note": CONTROLS})
+    assert _RAW_CONTROL.findall(html) == []
+    assert doc.text().count(SHOWN) >= 9  # name, message, key, value, nested, note, param, error
+    assert "line\n\tindented" in render([make_check("x", FAIL, message="line\n\tindented")])[0]
+
+
 # --- truncation -----------------------------------------------------------------------------
 
 
@@ -297,7 +328,10 @@ def test_render_html_escapes_hostile_data(payload: str) -> None:
 )
 def test_render_html_folds_a_10000_character_message(message: str) -> None:
     assert len(message) == 10_000
-    html, doc = render([make_check("long", FAIL, message=message)])
+    check = make_check("long", FAIL, message=message)
+    kept = check.message  # the result keeps the first kilobyte and says how long it was
+    assert kept == cap_text(message) and kept.endswith("… [truncated: 10000 bytes]")
+    html, doc = render([check])
     folds = doc.all("details", "long")
     assert len(folds) == 2  # the evidence and the table row
     for fold in folds:
@@ -305,13 +339,13 @@ def test_render_html_folds_a_10000_character_message(message: str) -> None:
         assert head.endswith("…")
         assert 250 < len(head) <= MESSAGE_LIMIT + 1
         assert message.startswith(head[:-1])
-        assert fold.one("span", "more").text() == "show all 10,000 characters"
-        assert fold.one("div", "full").text() == message
-    assert html.count(message) == 2
+        assert fold.one("span", "more").text() == f"show all {len(kept):,} characters"
+        assert fold.one("div", "full").text() == kept
+    assert html.count(kept) == 2
 
 
 def test_render_html_folds_a_long_cell_value() -> None:
-    value = "v" * 5_000
+    value = cap_text("v" * 5_000)  # as long as a sample value can be
     _, doc = render([make_check("wide", FAIL, failures=[{"blob": value}], failure_count=1)])
     (cell,) = [td for td in doc.all("td") if value in td.text()]
     assert len(cell.one("span", "head").text()) == CELL_LIMIT + 1

@@ -226,6 +226,29 @@ def test_secrets_never_written_against_postgres(
     assert_no_leak(tmp_path, make(pg))
 
 
+@pytest.mark.postgres
+def test_secrets_never_written_in_part_where_a_long_value_is_cut(
+    pg: Database, tmp_path: Path
+) -> None:
+    """A value of the data holding a secret (a URL's sslpassword, passed as a param) is kept up
+    to 1 KB: the cut falls inside the secret, and the part of it left before the cut is masked
+    too."""
+    secret = f"cut-{secrets.token_hex(32)}"
+    case = Case(
+        pg.dsn + "?sslpassword={tok}",
+        secret,
+        params={"tok": secret},
+        declared="params:\n  tok: {type: string}\n",
+        checks="  - {type: sql, name: long, query: \"select repeat('x', 980) || :tok as v\"}\n",
+        expect=(1,),
+    )
+    code, written = run_everything(tmp_path, case)
+    assert code == 1, written[:2]
+    assert [what for what, data in written if secret[:8].encode() in data] == []
+    verdict = next(data for what, data in written if what.endswith("/verdict.json"))
+    assert b'"v": "' + b"x" * 980 + "***… [truncated: 1048 bytes]".encode() in verdict
+
+
 def test_secrets_search_finds_a_planted_secret(tmp_path: Path) -> None:
     """The search itself works: a value that is printed on purpose (a param used in SQL) is
     found, in its plain and URL-encoded forms."""

@@ -11,6 +11,7 @@ from runner.checks.base import CheckSpec, Relation, register
 from runner.context import Context
 from runner.plan import Query
 from runner.results import Outcome
+from runner.values import excerpt
 
 
 class SqlSpec(CheckSpec):
@@ -61,7 +62,7 @@ def sql(spec: SqlSpec, ctx: Context) -> Outcome:
     rows = ctx.fetch(statement(spec, ctx))
     total = int(rows[0]["postrun_total"]) if rows else 0
     failures = [{k: v for k, v in row.items() if k != "postrun_total"} for row in rows]
-    first = ", ".join(f"{k}={v}" for k, v in failures[0].items()) if failures else ""
+    first = ", ".join(f"{k}={excerpt(v)}" for k, v in failures[0].items()) if failures else ""
     failures = failures[: ctx.sample_limit]
     if total == 0:
         return Outcome(True, "query returned no violating rows", {"rows": 0}, {"rows": 0})
@@ -79,10 +80,13 @@ def _judge_value(spec: SqlSpec, value: Any) -> Outcome:
     if spec.equals is not None:
         passed = _same(value, spec.equals)
         return Outcome(
-            passed, f"query returned {value!r} where {spec.equals!r} expected", observed, expected
+            passed,
+            f"query returned {_quoted(value)} where {spec.equals!r} expected",
+            observed,
+            expected,
         )
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return Outcome(False, f"query returned {value!r}, not a number", observed, expected)
+        return Outcome(False, f"query returned {_quoted(value)}, not a number", observed, expected)
     passed = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
     bounds = " and ".join(
         b
@@ -93,6 +97,11 @@ def _judge_value(spec: SqlSpec, value: Any) -> Outcome:
         if b
     )
     return Outcome(passed, f"query returned {value:g} where {bounds} expected", observed, expected)
+
+
+def _quoted(value: Any) -> str:
+    """The value as Python would write it, a long text cut (it may be a whole document)."""
+    return repr(excerpt(value)) if isinstance(value, str) else excerpt(value)
 
 
 def _same(value: Any, expected: bool | float | str) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -49,15 +49,24 @@ FORMATS: dict[str, tuple[str, Renderer]] = {
 }
 
 
-def write_reports(verdict: Verdict, out_dir: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
+def write_reports(
+    verdict: Verdict,
+    out_dir: Path,
+    formats: Iterable[str] = FORMATS,
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> list[Path]:
     """Render each format of ``verdict`` into ``out_dir``; returns the files written.
 
     One format failing does not cost the others: every format is attempted, then an
-    ``OutputError`` names each one that could not be written.
+    ``OutputError`` names each one that could not be written. Once ``stop()`` says so (postrun
+    was asked to exit), no further format is started; the one being written is finished.
     """
     written: list[Path] = []
     problems: list[str] = []
     for fmt in formats:
+        if stop is not None and stop():
+            break
         filename, render = FORMATS[fmt]
         try:
             write_atomic(out_dir / filename, render(verdict))
@@ -105,27 +114,39 @@ def append_step_summary(target: Path, verdict: Verdict) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` is either absent, the old file, or complete."""
+    """Write ``data`` so that ``path`` is either absent, the old file, or complete.
+
+    The temporary file is known (``discard_temporary_files``) from before it exists until it is
+    renamed or removed, so that postrun exiting at once never leaves one behind.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    _IN_PROGRESS.add(tmp)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), _file_mode())  # mkstemp's 0600 would hide reports
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0666 less the umask, as open() gives (mkstemp's 0600 would hide the reports)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        _IN_PROGRESS.discard(tmp)
 
 
-@functools.cache
-def _file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0666 less the umask (read once)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+def discard_temporary_files() -> None:
+    """Remove the temporary file of every report being written (postrun must exit at once)."""
+    for tmp in list(_IN_PROGRESS):
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+_IN_PROGRESS: set[Path] = set()
+"""Temporary files of the reports being written, from just before each is created."""

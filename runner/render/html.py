@@ -15,6 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from runner.results import CheckError, CheckResult, QueryInfo, Status, Verdict
+from runner.values import tagged_number, visible
 
 MESSAGE_LIMIT = 300
 """Characters of a message shown before the rest is folded away."""
@@ -195,8 +196,19 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     return env.get_template("verdict.html")
+
+
+def _shown(value: Any) -> Any:
+    """Every value the template prints, control characters written out (``\\x00``, ``\\x1b``):
+    a page must carry none of them raw. The page's own markup passes untouched."""
+    return (
+        visible(value, spacing=True)
+        if isinstance(value, str) and not isinstance(value, Markup)
+        else value
+    )
 
 
 def build_page(verdict: Verdict) -> PageView:
@@ -350,7 +362,7 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     """One level of nesting spread into dotted keys (children.total); deeper levels stay whole."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict) and 0 < len(value) <= _FLATTEN_MAX:
+        if isinstance(value, dict) and 0 < len(value) <= _FLATTEN_MAX and not tagged_number(value):
             flat.update((f"{key}.{sub}", inner) for sub, inner in value.items())
         else:
             flat[str(key)] = value
@@ -374,9 +386,13 @@ def shorten(value: str, limit: int) -> Text:
 
 
 def format_value(value: Any) -> str:
-    """A JSON value as text: strings bare, containers as compact JSON."""
+    """A JSON value as text: strings bare, a tagged number as the number (NaN, Infinity, an
+    integer past 64 bits), containers as compact JSON."""
     if value is None:
         return "null"
+    number = tagged_number(value)
+    if number is not None:
+        return number
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -416,7 +432,7 @@ def _cell(value: Any, limit: int) -> Cell:
     text = format_value(value) if value != "" else '""'
     if value is None or value == "":
         kind = "null"
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    elif (isinstance(value, int | float) and not isinstance(value, bool)) or tagged_number(value):
         kind = "num"
     else:
         # Only a cell holding an unbreakable run may break anywhere: allowing it everywhere

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from runner.errors import OutputError
 from runner.render import write_atomic
 from runner.results import Status
+from runner.values import visible
 
 RUNS_PER_SUITE = 200
 INDEX_NAME = "index.html"
@@ -113,7 +114,8 @@ def read_row(path: Path, root: Path) -> RunRow:
     run_dir = path.parent
     html = run_dir / "verdict.html"
     target = html if html.exists() else path
-    link = "/".join(quote(part, safe="") for part in target.relative_to(root).parts)
+    # the bytes of the name: a folder name that is not UTF-8 still gets a link that opens it
+    link = "/".join(quote(os.fsencode(part), safe="") for part in target.relative_to(root).parts)
     try:
         summary = _Summary.model_validate_json(path.read_bytes())
     except (OSError, ValidationError):
@@ -140,8 +142,15 @@ def render_index(page: IndexPage) -> bytes:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     return env.get_template(INDEX_NAME).render(page=page).encode()
+
+
+def _shown(value: object) -> object:
+    """A folder name as the page shows it: control characters and undecodable bytes written out
+    (``\\x1b``, ``\\xff``)."""
+    return visible(value, spacing=True) if isinstance(value, str) else value
 
 
 class _Suite(BaseModel):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.results import CheckResult, Status, Verdict
+from runner.values import tagged_number
 
 EVIDENCE_ITEMS = 3
 TABLE_ROWS = 100
@@ -127,6 +128,9 @@ def _inline(value: Any) -> str:
 
 
 def _nested(value: Any) -> str:
+    number = tagged_number(value)
+    if number is not None:
+        return number
     if isinstance(value, dict):
         return "{" + _inline(value) + "}"
     if isinstance(value, list):

@@ -661,10 +661,13 @@ def _arrow_column(values: Sequence[Any]) -> pa.Array:
 
 
 def jsonable(value: Any) -> Any:
-    """A database value as something verdict.json can hold."""
+    """A database value as plain Python (unbounded integers, NaN and infinities included); the
+    check result makes it what verdict.json can hold (``runner.values``)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Decimal):
+        if not value.is_finite():  # numeric 'NaN' and 'Infinity' (PostgreSQL 14+)
+            return float(value)
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()

@@ -290,12 +290,15 @@ WIDE_SUITE = """\
     suite: wide
     sources: {d: {url: "duckdb:///:memory:"}}
     checks:
-      - {type: sql, name: wide rows, query: "select i, repeat('x', 1500) as pad from range(20) t(i)"}
+      - type: sql
+        name: wide rows
+        query: "select i, repeat('x', 1000) as pad, repeat('y', 1000) as more from range(20) t(i)"
     """
 
 
 def test_faults_full_disk_leaves_complete_reports_or_none(tmp_path: Path) -> None:
-    """On a 64 KiB tmpfs, verdict.json (~34 KB) fits and verdict.html (~55 KB) cannot: the
+    """On a 64 KiB tmpfs, verdict.json (~43 KB) fits and neither verdict.html (~72 KB) nor
+    junit.xml (~42 KB) can after it (two columns of 1,000 bytes: a value is kept up to 1 KB): the
     reports that were written are byte-for-byte complete, the others are absent (no truncated
     file, no temporary file), stderr names each one, and the exit code is 3, not 1."""
     (tmp_path / "suite.yml").write_text(textwrap.dedent(WIDE_SUITE))
