@@ -319,6 +319,5 @@ def _frame_statement(
 
 def _literal_sql(spec: ExpectationSuiteSpec, ctx: Context) -> str:
     """The relation as one SELECT with the params written in (GX binds none)."""
-    stmt = ctx.select(spec.relation, sa.literal_column("*")).params(ctx.params)
-    compiled = stmt.compile(dialect=ctx.source().dialect(), compile_kwargs={"literal_binds": True})
-    return str(compiled)
+    stmt = ctx.select(spec.relation, sa.literal_column("*"))
+    return gx_fallback.query_sql(stmt, ctx.params, ctx.source().dialect(), spec.relation.describe())
