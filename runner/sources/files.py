@@ -15,6 +15,7 @@ from runner.results import ErrorCategory
 from runner.sources.sql import Interrupter, SqlSource
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
     import sqlalchemy as sa
 
@@ -172,12 +173,15 @@ class FileSource:
             return self._sql
 
     def _prepare(self, table: FileTable) -> None:
+        import duckdb  # not at module level: a file source without tables never needs it
+
         files = expand(table.patterns)
         good: list[Path] = []
         bad: list[str] = []
-        for path in files:
-            problem = _unreadable_reason(path, table.format)
-            (bad.append(f"{path} ({problem})") if problem else good.append(path))
+        with duckdb.connect() as probe:  # one for all files: connecting takes milliseconds
+            for path in files:
+                problem = _unreadable_reason(path, table.format, probe)
+                (bad.append(f"{path} ({problem})") if problem else good.append(path))
         if bad:
             self._skipped.append(
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
@@ -206,19 +210,24 @@ class FileSource:
         return exc
 
 
-def _unreadable_reason(path: Path, fmt: str) -> str | None:
-    """Why DuckDB could not read ``path`` as ``fmt``, or None when it can."""
+def _unreadable_reason(path: Path, fmt: str, probe: duckdb.DuckDBPyConnection) -> str | None:
+    """Why DuckDB could not read ``path`` as ``fmt``, or None when it can (asking ``probe``).
+    A JSON file must be complete, valid JSON (the inspector's reason says how it is not), and
+    JSON DuckDB reads to its end: it refuses some valid JSON (a lone surrogate escape, nesting
+    past 128 levels), which only a full read finds, where DESCRIBE samples the first records."""
+    import duckdb
+
+    statement = "DESCRIBE SELECT * FROM {reader}"
     if fmt in ("json", "ndjson"):
         from runner.sources.json_files import JsonFileInspector
 
         problems = JsonFileInspector().inspect(path)
-        return problems[0].reason if problems else None
-    import duckdb  # not at module level: only CSV and Parquet file tables need it here
-
+        if problems:
+            return problems[0].reason
+        statement = "SELECT count(*) FROM {reader}"
     reader = _READERS[fmt].format(files=_sql_string(str(path)))
     try:
-        with duckdb.connect() as probe:
-            probe.execute(f"DESCRIBE SELECT * FROM {reader}")
+        probe.execute(statement.format(reader=reader))
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     return None

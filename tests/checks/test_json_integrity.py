@@ -186,3 +186,54 @@ def test_json_integrity_config_mistakes(tmp_path: Path, check: str, reason: str)
     with pytest.raises(SuiteError) as exc:
         load_suite(path, env={})
     assert str(exc.value) == f"{path}:4: " + reason.format(dir=tmp_path)
+
+
+ODD_BUT_VALID = {
+    "int_5000_digits": b'{"run_id": "a", "status": "completed", "n": ' + b"7" * 5000 + b"}",
+    "int_100000_digits": b'{"run_id": "b", "status": "failed", "n": -' + b"7" * 100_000 + b"}",
+    "exponent": b'{"run_id": "c", "status": "completed", "x": 1e999999}',
+    "minus_zero": b'{"run_id": "d", "status": "completed", "x": -0}',
+    "surrogate": b'{"run_id": "e\\ud800", "status": "completed"}',
+    "deep": b'{"run_id": "f", "status": "failed", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+}
+NOT_JSON = {
+    "deep_cut": (b"[" * 100_000, "truncated", 1, 100_001),
+    "nul": (b'{"run_id": "g",\0 "status": "failed"}', "invalid_json", 1, 16),
+    "bom": (b'\xef\xbb\xbf{"run_id": "h"}', "invalid_json", 1, 1),
+    "bad_utf8": (b'{"run_id": "\xff"}', "invalid_json", 1, 13),
+    "nan": (b'{"run_id": "i", "x": NaN}', "invalid_json", 1, 22),
+    "infinity": (b'{"run_id": "j", "x": -Infinity}', "invalid_json", 1, 22),
+    "truncated": (b'{"run_id": "k", "status": "compl', "truncated", 1, 33),
+}
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "workers"])
+@pytest.mark.parametrize("schema", [False, True], ids=["syntax", "schema"])
+def test_json_integrity_odd_files_are_findings_never_an_error(
+    tmp_path: Path, run_yaml: RunYaml, monkeypatch: pytest.MonkeyPatch, workers: bool, schema: bool
+) -> None:
+    """Numbers Python cannot hold as written, deep nesting, a lone surrogate: valid JSON passes;
+    what is not JSON is its file's finding, with its place; the truncated file beside them is
+    reported, in this process or in worker processes. (A document nested deeper than Python's
+    recursion cannot be loaded to be validated: against a schema, that is its finding.)"""
+    from runner.sources import json_files
+
+    if workers:
+        monkeypatch.setattr(json_files, "POOL_MIN_WORK", 0)
+        monkeypatch.setattr(json_files, "_usable_cpus", lambda: 2)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name, data in ODD_BUT_VALID.items():
+        (folder / f"{name}.json").write_bytes(data)
+    for name, (data, *_) in NOT_JSON.items():
+        (folder / f"{name}.json").write_bytes(data)
+    (tmp_path / "open.schema.json").write_text(json.dumps({"required": ["run_id"]}))
+    extra = ", schema: open.schema.json" if schema else ""
+    result = run(run_yaml, f"{{type: json_integrity, files: results/*.json{extra}}}")
+    assert (result["status"], result["error"]) == ("FAIL", None)
+    deep = [("deep", "schema", None, None)] if schema else []
+    assert sorted(
+        (Path(f["path"]).stem, f["reason"], f.get("line"), f.get("column"))
+        for f in result["failures"]
+    ) == sorted([(name, *where) for name, (_, *where) in NOT_JSON.items()] + deep)
+    assert result["observed"]["bad_files"] == len(NOT_JSON) + len(deep)
