@@ -296,6 +296,23 @@ ARROW_TYPES = {
 }
 
 
+def test_sources_stream_yields_batches_of_the_size_asked(db: Database) -> None:
+    """A check that streams rows holds one batch at a time, as large as it asked for: DuckDB's
+    results ignore yield_per and gave one row per batch. The rows are the database's own,
+    under their column names, duplicate names keeping the last column, as ``execute`` gives."""
+    db.run("create table t (i integer, d date);")
+    db.run("insert into t values " + ", ".join(f"({i}, '2025-11-0{i % 9 + 1}')" for i in range(10)))
+    source = SqlSource("w", db.url)
+    stmt = sa.text("select i, d, i * 2 as d from t order by i")
+    try:
+        batches = list(source.stream(stmt, {}, batch=3))
+        rows = source.execute(stmt, {})
+    finally:
+        source.close()
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    assert [row for b in batches for row in b] == rows == [{"i": i, "d": i * 2} for i in range(10)]
+
+
 def test_sources_arrow_keeps_the_database_types(db: Database) -> None:
     db.run(
         """
