@@ -169,11 +169,14 @@ class Context:
     def stream(
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
     ) -> Iterator[list[dict[str, Any]]]:
-        """Run ``stmt`` and yield its rows in batches, for work that must not hold them all."""
+        """Run ``stmt`` and yield its rows in batches, for work that must not hold them all;
+        its duration on record runs to the last batch (the caller's work on them included)."""
         target, record = self._before(stmt, source)
+        started = time.perf_counter()
         yield from target.stream(
             stmt, self.params, self._interrupter, batch=batch, deadline=self.deadline
         )
+        record.duration_s = round(time.perf_counter() - started, 4)
         self._collect_notes(target, record.sql)
 
     def scalar(self, stmt: sa.Executable, source: str | None = None) -> Any:

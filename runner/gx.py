@@ -179,8 +179,8 @@ def _legacy_string(text: str) -> sa.ColumnElement[bool] | None:
 
 
 def literal(value: Any) -> sa.ColumnElement[Any]:
-    """``value`` written into the SQL, so that two expectations differing only in a value never
-    print as the same aggregate (a shared scan merges aggregates by their SQL)."""
+    """``value`` written into the SQL, so that the statements a run records and `--explain`
+    prints show the values an expectation compares with."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         if isinstance(value, bool):
             return sa.true() if value else sa.false()

@@ -5,12 +5,19 @@ GX is imported here only, and only when a check needs it (~3 s)."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import threading
 import uuid
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 
 from runner.errors import CheckConfigError, SourceError
 from runner.gx import Expectation
@@ -69,6 +76,112 @@ def validate_sql(
         raise gx_error(f"GX could not read {relation}", _first_line(exc)) from exc
     finally:
         _forget(context, name, lambda: source.get_engine().dispose())
+
+
+def query_sql(stmt: sa.Select[Any], params: dict[str, Any], dialect: sa.Dialect, what: str) -> str:
+    """``stmt`` (the rows of ``what``) as the SQL of a GX query asset, which takes no bound
+    params: each param is written in as a literal of its value's own type, as the driver would
+    bind it (a date a DATE on PostgreSQL, a list an IN list), and the whole escaped so that GX,
+    which reads the SQL twice as a ``text()``, takes no colon in it for a param of its own."""
+    typed = visitors.cloned_traverse(
+        stmt,
+        {"maintain_key": True, "detect_subquery_cols": True},
+        {"bindparam": partial(_type_bind, params)},
+    )
+    sql = str(typed.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if "%" in sql and dialect.paramstyle in ("format", "pyformat"):
+        # The text arrives with every % doubled: `b = 'a%'` would judge other rows (GX 1.x).
+        raise CheckConfigError(
+            f"GX reads the SQL of {what} with every '%' doubled on {dialect.name}, so it would "
+            "judge other rows: pass the pattern or value as a :param, write the modulo as "
+            "mod(), or keep to the expectations postrun compiles (postrun list)"
+        )
+    return _escape_colons(_escape_colons(sql))
+
+
+class _Literal(sa.types.UserDefinedType[Any]):
+    """A param value written into SQL as the driver binds it (see ``_render``)."""
+
+    cache_ok = True
+
+    def literal_processor(self, dialect: sa.Dialect) -> Callable[[Any], str]:
+        return partial(_render, dialect.name)
+
+
+def _type_bind(params: dict[str, Any], bind: sa.BindParameter[Any]) -> None:
+    value = params.get(bind.key)
+    for one in value if isinstance(value, list | tuple) and bind.expanding else [value]:
+        if one is not None and not isinstance(one, str | int | float | date):
+            raise CheckConfigError(
+                f"param '{bind.key}' holds {type(one).__name__} {one!r}, which GX cannot be "
+                "given in SQL: use a string, number, boolean, date or a list of them"
+            )
+    bind.value = value
+    bind.type = _Literal()
+
+
+def _render(dialect: str, value: Any) -> str:
+    """``value`` as SQL meaning what the driver binds: psycopg's types on PostgreSQL (a str
+    stays untyped, as psycopg sends it), sqlite3's adaptations on SQLite (a date is its ISO
+    text, a NaN is NULL); no character GX rewrites in the text (% on PostgreSQL, ? on SQLite).
+    A negative number is parenthesised: `x -:n` must not become the comment `x --5`."""
+    postgres = dialect == "postgresql"
+    if isinstance(value, bool):
+        return ("true" if value else "false") if postgres else str(int(value))
+    if isinstance(value, int | float):
+        number = str(value) if isinstance(value, int) else _float(value, postgres)
+        return f"({number})" if number.startswith("-") else number
+    if isinstance(value, datetime):
+        if postgres:
+            kind = "TIMESTAMP WITH TIME ZONE" if value.tzinfo is not None else "TIMESTAMP"
+            return f"CAST('{value.isoformat()}' AS {kind})"
+        return f"'{value.isoformat(' ')}'"
+    if isinstance(value, date):
+        return f"CAST('{value.isoformat()}' AS DATE)" if postgres else f"'{value.isoformat()}'"
+    return _pg_string(str(value)) if postgres else _sqlite_string(str(value))
+
+
+def _float(value: float, postgres: bool) -> str:
+    if math.isnan(value):  # PostgreSQL has a NaN; sqlite3 binds NULL
+        return "CAST('NaN' AS DOUBLE PRECISION)" if postgres else "NULL"
+    if math.isinf(value):
+        sign = "-" if value < 0 else ""
+        return f"CAST('{sign}Infinity' AS DOUBLE PRECISION)" if postgres else f"{sign}9e999"
+    return f"CAST({value!r} AS DOUBLE PRECISION)" if postgres else repr(value)
+
+
+def _pg_string(text: str) -> str:
+    """An escape string constant: its backslashes mean the same whatever the server's
+    standard_conforming_strings, and % is written as \\x25."""
+    escaped = text.replace("\\", "\\\\").replace("'", "''").replace("%", "\\x25")
+    return f"E'{escaped}'"
+
+
+_SQLITE_SPELLED = re.compile("([?\x00])")
+"""Characters written as char(n) on SQLite: GX fills each ? with a param of its own when it
+prints a query, and SQLite's SQL text cannot hold NUL."""
+
+
+def _sqlite_string(text: str) -> str:
+    parts = _SQLITE_SPELLED.split(text)
+    if len(parts) == 1:
+        return "'" + text.replace("'", "''") + "'"
+    spelled = [
+        f"char({ord(part)})" if _SQLITE_SPELLED.fullmatch(part) else _sqlite_string(part)
+        for part in parts
+        if part
+    ]
+    return f"({' || '.join(spelled)})"
+
+
+_TEXT_COLON = re.compile(r"(?<![:\w\\]):\w+(?![:\w])|\\:\w*(?![:\w])")
+"""What SQLAlchemy's ``text()`` reads as a bound param (``:name``) or as an escaped colon."""
+
+
+def _escape_colons(sql: str) -> str:
+    """``sql`` such that ``text(sql)`` prints as ``sql``: a backslash before each colon that
+    text() would take for a param, and before each backslash-colon it would unescape."""
+    return _TEXT_COLON.sub(lambda m: "\\" + m.group(0), sql)
 
 
 def validate_arrow(

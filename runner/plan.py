@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -63,6 +64,38 @@ def relation_key(relation: Relation, check_source: str | None) -> RelationKey:
     return (relation.source or check_source or "", relation.table, relation.where, relation.query)
 
 
+ExpressionKey = tuple[str, str, tuple[tuple[str, str, Any], ...]]
+
+
+def expression_key(expression: sa.ColumnElement[Any]) -> ExpressionKey:
+    """What makes two expressions one (two aggregates one column of a shared scan): their SQL
+    and the values bound in it (`x > 5` and `x > 6` print alike, as `x > :param_1`), each with
+    its type; and their class, since a construct that compiles differently per dialect
+    (freshness reads max() as text on DuckDB) must not merge with a plain one that prints the
+    same. Values are never rendered into the SQL, which some types cannot be: the key cannot
+    fail on them."""
+    compiled = expression.compile()
+    values = tuple(
+        (name, repr(compiled.binds[name].type), _hashable(value))
+        for name, value in compiled.params.items()
+    )
+    return type(expression).__name__, str(compiled), values
+
+
+def _hashable(value: Any) -> Any:
+    """``value`` as a dict key that equals another only for an equal value of the same type
+    (``1``, ``1.0`` and ``True`` are equal in Python, not in SQL); anything but a plain value
+    by its repr, whose hash cannot raise."""
+    if isinstance(value, list | tuple):
+        return type(value).__name__, tuple(_hashable(v) for v in value)
+    if value is None or isinstance(value, _PLAIN):
+        return type(value).__name__, value
+    return type(value).__name__, repr(value)
+
+
+_PLAIN = (str, bytes, int, float, date, time, timedelta)
+
+
 class SharedScan:
     """One aggregate query over a relation answering several checks; identical aggregates
     (``count(*)`` wanted by three checks) are computed once."""
@@ -74,7 +107,7 @@ class SharedScan:
         """Fused label (a0, a1, …) → aggregate, in suite order."""
         self.labels: dict[str, dict[str, str]] = {}
         """Check name → its own label → fused label."""
-        self._by_sql: dict[str, str] = {}
+        self._by_key: dict[ExpressionKey, str] = {}
         self._lock = threading.Lock()
         self._started = False
         self._done = threading.Event()
@@ -84,13 +117,11 @@ class SharedScan:
     def add(self, check: str, columns: dict[str, sa.ColumnElement[Any]]) -> None:
         mine = self.labels.setdefault(check, {})
         for label, expression in columns.items():
-            # The class too: a construct that compiles differently per dialect (freshness reads
-            # max() as text on DuckDB) must not merge with a plain one that prints the same.
-            sql = f"{type(expression).__name__} {expression}"
-            if sql not in self._by_sql:
-                self._by_sql[sql] = f"a{len(self.columns)}"
-                self.columns[self._by_sql[sql]] = expression
-            mine[label] = self._by_sql[sql]
+            key = expression_key(expression)
+            if key not in self._by_key:
+                self._by_key[key] = f"a{len(self.columns)}"
+                self.columns[self._by_key[key]] = expression
+            mine[label] = self._by_key[key]
 
     @property
     def checks(self) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runner.sources import json_files
 from runner.sources.json_files import (
     REASONS,
     FileProblem,
@@ -90,7 +91,49 @@ CASES = [
     pytest.param(
         "a.json", b'["\xc3\xa9", "x\ny"]', {}, ("invalid_json", 1, 9, 9), id="control-char"
     ),
-    pytest.param("a.json", b"[" * 5000, {}, ("invalid_json", 1, 1, 0), id="too-deep"),
+    pytest.param("a.json", b"[" * 5000, {}, ("truncated", 1, 5001, 5000), id="too-deep"),
+    # Numbers JSON holds and Python's int() or float() does not, nesting past the stdlib
+    # parser's recursion: legal JSON passes, the rest is the file's finding with its place.
+    pytest.param("a.json", b'{"n": ' + b"7" * 5000 + b"}", {}, None, id="int-5000-digits"),
+    pytest.param("a.json", b"[-" + b"9" * 100_000 + b"]", {}, None, id="int-100000-digits"),
+    pytest.param(
+        "a.json", b'{"x": 1e999999, "y": -1E+999999, "z": 1e-999999}', {}, None, id="exponent"
+    ),
+    pytest.param("a.json", b"[-0, -0.0, -0e0]", {}, None, id="minus-zero"),
+    pytest.param("a.json", b"[" * 100_000 + b"]" * 100_000, {}, None, id="deep-100000"),
+    pytest.param(
+        "a.json", b'{"a":' * 3000 + b'"\\ud800"' + b"}" * 3000, {}, None, id="deep-objects"
+    ),
+    pytest.param("a.json", b"[" * 100_000, {}, ("truncated", 1, 100_001, 100_000), id="deep-cut"),
+    pytest.param(
+        "a.json", b'{"a":' * 3000 + b'"x', {}, ("truncated", 1, 15003, 15002), id="deep-cut-string"
+    ),
+    pytest.param(
+        "a.json",
+        b"[" * 3000 + b"1 2" + b"]" * 3000,
+        {},
+        ("invalid_json", 1, 3003, 3002),
+        id="deep-missing-comma",
+    ),
+    pytest.param(
+        "a.json",
+        b"[" * 3000 + b"NaN" + b"]" * 3000,
+        {},
+        ("invalid_json", 1, 3001, 3000),
+        id="deep-nan",
+    ),
+    pytest.param(
+        "a.json", b"[" * 3000 + b"]" * 3001, {}, ("invalid_json", 1, 6001, 6000), id="deep-extra"
+    ),
+    pytest.param("a.json", b'{"a": 1,\0 "b": 2}', {}, ("invalid_json", 1, 9, 8), id="nul-inside"),
+    pytest.param("a.json", b'{"a": "x\0y"}', {}, ("invalid_json", 1, 9, 8), id="nul-in-string"),
+    pytest.param(
+        "a.jsonl",
+        b'{"n": ' + b"7" * 5000 + b'}\n{"d": ' + b"[" * 2000 + b"]" * 2000 + b'}\n{"a": [1,',
+        {},
+        ("truncated", 3, 10, 9025),
+        id="jsonl-long-int-deep-then-cut",
+    ),
     pytest.param(
         "a.json", b"[1, 2, 3]", {"max_bytes": 4}, ("too_large", None, None, None), id="too-large"
     ),
@@ -324,6 +367,114 @@ def test_schema(tmp_path: Path, document: dict[str, Any], expected: list[tuple[s
     ]
 
 
+LONG = b"7" * 5000
+NUMBERS = {"type": "array", "items": {"type": "number"}}
+
+
+@pytest.mark.parametrize(
+    ("data", "schema", "expected"),
+    [
+        pytest.param(b"[" + LONG + b"]", NUMBERS, [], id="int-5000-digits"),
+        pytest.param(
+            b"[-" + b"7" * 100_000 + b"]",
+            {"items": {"type": "integer", "maximum": 0}},
+            [],
+            id="int-100000-digits",
+        ),
+        pytest.param(
+            b"[" + LONG + b"]",
+            {"items": {"maximum": 2**70}},
+            [("/0", f"/0: an integer of 5000 digits is greater than the maximum of {2**70}")],
+            id="int-5000-digits-over-maximum",
+        ),
+        pytest.param(
+            b"[-" + LONG + b"]",
+            {"items": {"multipleOf": 3}},
+            [("/0", "/0: a negative integer of 5000 digits is not a multiple of 3")],
+            id="int-5000-digits-multiple-of",
+        ),
+        pytest.param(
+            b"[" + LONG + b"]",
+            {"items": {"multipleOf": 0.5}},
+            [
+                (
+                    "",
+                    "(root): the document cannot be validated: a number is too large (int too "
+                    "large to convert to float)",
+                )
+            ],
+            id="int-5000-digits-multiple-of-a-fraction",
+        ),
+        pytest.param(b"[1e999999, -1e999999, 1e-999999]", NUMBERS, [], id="exponent"),
+        pytest.param(
+            b"[1e999999]",
+            {"items": {"maximum": 1e308}},
+            [("/0", "/0: inf is greater than the maximum of 1e+308")],
+            id="exponent-over-maximum",
+        ),
+        pytest.param(
+            b"[1e999999]",
+            {"items": {"multipleOf": 0.5}},
+            [
+                (
+                    "",
+                    "(root): the document cannot be validated: a number is too large (cannot "
+                    "convert Infinity to integer ratio)",
+                )
+            ],
+            id="exponent-multiple-of-a-fraction",
+        ),
+        pytest.param(
+            b"[-0, -0.0]", {"items": {"type": "number", "maximum": 0}}, [], id="minus-zero"
+        ),
+        pytest.param(
+            b'["\\ud800"]',
+            {"items": {"maxLength": 0}},
+            [("/0", "/0: '\\ud800' is expected to be empty")],
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            b"[" * 100_000 + b"]" * 100_000,
+            {"type": "array"},
+            [("", "(root): the document is nested too deeply to validate")],
+            id="deep-100000",
+        ),
+    ],
+)
+def test_schema_on_numbers_and_text_python_holds_differently(
+    tmp_path: Path, data: bytes, schema: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    """Valid JSON Python's int() or float() cannot hold as written is still judged: a long
+    integer exactly (named by its size in messages), 1e999999 as infinity; where the schema's
+    arithmetic cannot take such a number, the document is the file's finding, not the check's
+    error."""
+    for name, text in (("r.json", data), ("r.jsonl", b"[]\n" + data + b"\n")):
+        problems = JsonFileInspector(schema=schema).inspect(write(tmp_path, name, text))
+        line = 2 if name.endswith(".jsonl") else None
+        prefix = "line 2: " if line else ""
+        assert [(p.reason, p.pointer, p.message, p.line) for p in problems] == [
+            ("schema", pointer, prefix + message, line) for pointer, message in expected
+        ]
+
+
+def test_schema_long_integers_are_converted_up_to_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converting long integers takes superlinear time: a document holding more digits in all
+    than the budget is the file's finding; the next document has a budget of its own."""
+    monkeypatch.setattr(json_files, "_MAX_LONG_DIGITS", 9_000)
+    path = write(tmp_path, "r.jsonl", b"[" + LONG + b", " + LONG + b"]\n[" + LONG + b", -1]\n")
+    problems = JsonFileInspector(schema={"items": {"minimum": 0}}).inspect(path)
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            1,
+            "line 1: (root): the document cannot be validated: its integers have more than "
+            "9,000 digits in all, too long to validate against the schema",
+        ),
+        (2, "line 2: /1: -1 is less than the minimum of 0"),
+    ]
+
+
 def test_schema_errors_capped_in_path_order(tmp_path: Path) -> None:
     document = {"run_id": 7, "operations": operations(*[f"s{i}" for i in range(12)])}
     path = write(tmp_path, "r.json", json.dumps(document).encode())
@@ -360,6 +511,18 @@ def test_load_schema(tmp_path: Path) -> None:
     assert load_schema(path) == RESULT_SCHEMA
 
 
+def test_load_schema_with_a_long_integer(tmp_path: Path) -> None:
+    """A bound of 5,000 digits is read exactly, and documents are judged against it."""
+    schema = load_schema(write(tmp_path, "s.json", b'{"items": {"maximum": ' + LONG + b"}}"))
+    assert schema["items"]["maximum"] == int(LONG.decode()[:4000]) * 10**1000 + int(LONG[4000:])
+    inspector = JsonFileInspector(schema=schema)
+    assert inspector.inspect(write(tmp_path, "ok.json", b"[" + LONG + b"]")) == []
+    [problem] = inspector.inspect(write(tmp_path, "over.json", b"[1" + LONG + b"]"))
+    assert problem.message == (
+        "/0: an integer of 5001 digits is greater than the maximum of an integer of 5000 digits"
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "match"),
     [
@@ -369,6 +532,10 @@ def test_load_schema(tmp_path: Path) -> None:
             "not a valid JSON Schema: 12 is not valid under any of the given schemas",
         ),
         (b"[]", "must hold a JSON object"),
+        (
+            b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "s.json is nested too deeply to read",
+        ),
     ],
 )
 def test_load_schema_rejects(tmp_path: Path, data: bytes, match: str) -> None:
@@ -435,3 +602,19 @@ def test_good_exactly_when_strictly_valid(work_dir: Path, data: bytes) -> None:
 @pytest.fixture(scope="module")
 def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("json_files")
+
+
+def prefix_of_a_document(value: Any) -> st.SearchStrategy[bytes]:
+    data = json.dumps(value).encode()
+    return st.integers(0, len(data)).map(lambda size: data[:size])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=json_ish_bytes | json_values.flatmap(prefix_of_a_document), depth=st.sampled_from([0, 3])
+)
+def test_deep_parser_fails_where_json_fails(data: bytes, depth: int) -> None:
+    """A text nested past the recursion of Python's json parser is read by a stack of its own
+    (``_deep_error``): on texts json can read, it finds json's error at json's position."""
+    text = "[" * depth + data.decode("utf-8", errors="replace") + "]" * depth
+    assert json_files._deep_error(text) == json_files._strict_error(text)

@@ -49,6 +49,13 @@ KINDS: dict[str, bytes] = {
     "lines-cut.ndjson": b'{"run_id": "a{i}"}\n{"run_id": "b", "steps": [',
     "lines-bad.jsonl": b'{"run_id": "a{i}"\n{"run_id": "b"}\n',
     "lines-schema.jsonl": b'{"run_id": "a{i}"}\n{"steps": ["no"]}\n',
+    # valid JSON that Python's json module cannot take as it comes, and what is cut next to it
+    "long-int.json": b'{"run_id": "r{i}", "n": ' + b"7" * 5000 + b"}",
+    "longer-int.jsonl": b'{"run_id": "r{i}", "n": -' + b"7" * 100_000 + b"}\n",
+    "exponent.json": b'{"run_id": "r{i}", "x": 1e999999}',
+    "surrogate.json": b'{"run_id": "r{i}\\ud800"}',
+    "deep.json": b'{"run_id": "r{i}", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep-cut.json": b"[" * 100_000,
 }
 
 
@@ -142,6 +149,21 @@ def test_json_workers_report_line_column_offset_and_pointer(
     )
     assert first["0-lines-schema.jsonl"].message == (
         "line 2: (root): 'run_id' is a required property (and 1 more schema error)"
+    )
+    assert first["0-long-int.json"].message == (
+        f"/n: an integer of 5000 digits is greater than the maximum of {2**70}"
+    )
+    assert "0-longer-int.jsonl" not in first  # a negative integer is under the maximum
+    assert "0-exponent.json" not in first
+    assert "0-surrogate.json" not in first
+    assert first["0-deep.json"].message == "(root): the document is nested too deeply to validate"
+    assert first["0-deep-cut.json"] == FileProblem(
+        str(corpus[0].parent / "0-deep-cut.json"),
+        "truncated",
+        "truncated at line 1 column 100001 (byte 100000): the text ends inside an array",
+        1,
+        100_001,
+        100_000,
     )
 
 

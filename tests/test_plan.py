@@ -5,18 +5,21 @@ from __future__ import annotations
 import textwrap
 import threading
 import time
+from datetime import date
 from typing import Any
 
 import duckdb_engine
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from runner import load_suite
-from runner.checks.base import CheckSpec
+from runner.checks.base import CheckSpec, Relation
 from runner.context import Context
 from runner.errors import SourceError
-from runner.plan import Plan, explain
+from runner.plan import Plan, SharedScan, explain, relation_key
 from runner.results import ErrorCategory, Status
+from runner.sources.sql import SqlSource
 from tests.conftest import Database, RunYaml
 
 SNAPSHOTS = """
@@ -222,3 +225,81 @@ def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: An
         2 statements. A failing row-level check also fetches up to 5 sample rows with one more query."""
     )
     assert "s3cr3t" not in shown
+
+
+def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Database) -> None:
+    """`count(CASE WHEN x > 5 …)` and `… x > 6 …` print alike (the values are placeholders):
+    each check must still get its own number. Equal aggregates, values and all, share one."""
+    db.run("create table t (x integer); insert into t values (1), (2), (3), (4), (5), (6), (7);")
+    x = sa.column("x")
+
+    def over(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        return sa.func.count(sa.case((condition, sa.literal_column("1"))))
+
+    wanted = {
+        "above_5": over(x > 5),
+        "above_3": over(x > 3),
+        "above_5_again": over(x > 5),
+        "above_3_float": over(x > 3.5),
+        "in_1_2": over(x.in_([1, 2])),
+        "in_1_3_4": over(x.in_([1, 3, 4])),
+        "in_1_2_again": over(x.in_([1, 2])),
+    }
+    relation = Relation(table="t", source="w")
+    shared = SharedScan(relation, "w")
+    for name, aggregate in wanted.items():
+        shared.add(name, {"n": aggregate})
+    plan = Plan(scans={relation_key(relation, "w"): shared})
+    source = SqlSource("w", db.url)
+    try:
+        got = {}
+        for name in wanted:
+            spec = CheckSpec.model_construct(type="row_count", name=name, source="w")
+            got[name] = Context(spec, {"w": source}, {}, plan=plan).scan(relation)["n"]
+    finally:
+        source.close()
+    assert got == {
+        "above_5": 2,
+        "above_3": 4,
+        "above_5_again": 2,
+        "above_3_float": 4,
+        "in_1_2": 2,
+        "in_1_3_4": 3,
+        "in_1_2_again": 2,
+    }
+    assert {name: labels["n"] for name, labels in shared.labels.items()} == {
+        "above_5": "a0",
+        "above_3": "a1",
+        "above_5_again": "a0",
+        "above_3_float": "a2",
+        "in_1_2": "a3",
+        "in_1_3_4": "a4",
+        "in_1_2_again": "a3",
+    }
+
+
+def test_plan_expression_key_never_renders_values() -> None:
+    """Values no dialect can write as a literal (a date bound without a type, a dict) or that
+    Python cannot hash still key an aggregate, by value and type: 1, 1.0 and True differ."""
+    d, x = sa.column("d"), sa.column("x")
+    wanted = {
+        "date_6": sa.func.count(sa.case((d > sa.bindparam("p", date(2026, 2, 6)), 1))),
+        "date_7": sa.func.count(sa.case((d > sa.bindparam("p", date(2026, 2, 7)), 1))),
+        "dict": sa.func.max(d == sa.bindparam("q", {"a": [1]}, type_=sa.types.NullType())),
+        "dict_again": sa.func.max(d == sa.bindparam("q", {"a": [1]}, type_=sa.types.NullType())),
+        "int": sa.func.sum(x + sa.bindparam("r", 1, type_=sa.types.NullType())),
+        "float": sa.func.sum(x + sa.bindparam("r", 1.0, type_=sa.types.NullType())),
+        "bool": sa.func.sum(x + sa.bindparam("r", True, type_=sa.types.NullType())),
+    }
+    shared = SharedScan(Relation(table="t"), "w")
+    for name, aggregate in wanted.items():
+        shared.add(name, {"v": aggregate})
+    assert {name: labels["v"] for name, labels in shared.labels.items()} == {
+        "date_6": "a0",
+        "date_7": "a1",
+        "dict": "a2",
+        "dict_again": "a2",
+        "int": "a3",
+        "float": "a4",
+        "bool": "a5",
+    }

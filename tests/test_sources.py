@@ -332,6 +332,23 @@ ARROW_TYPES = {
 }
 
 
+def test_sources_stream_yields_batches_of_the_size_asked(db: Database) -> None:
+    """A check that streams rows holds one batch at a time, as large as it asked for: DuckDB's
+    results ignore yield_per and gave one row per batch. The rows are the database's own,
+    under their column names, duplicate names keeping the last column, as ``execute`` gives."""
+    db.run("create table t (i integer, d date);")
+    db.run("insert into t values " + ", ".join(f"({i}, '2025-11-0{i % 9 + 1}')" for i in range(10)))
+    source = SqlSource("w", db.url)
+    stmt = sa.text("select i, d, i * 2 as d from t order by i")
+    try:
+        batches = list(source.stream(stmt, {}, batch=3))
+        rows = source.execute(stmt, {})
+    finally:
+        source.close()
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    assert [row for b in batches for row in b] == rows == [{"i": i, "d": i * 2} for i in range(10)]
+
+
 def test_sources_arrow_keeps_the_database_types(db: Database) -> None:
     db.run(
         """
@@ -517,6 +534,45 @@ def test_sources_ndjson_batch_cut_mid_record_is_not_a_pass(
     assert skipped["status"] == "PASS"  # what the source asked for: the readable files alone
 
 
+def test_sources_file_table_reads_valid_json_duckdb_reads_and_skips_what_it_refuses(
+    tmp_path: Path, run_yaml: RunYaml
+) -> None:
+    """A 5,000- or 100,000-digit integer or 1e999999 is valid JSON DuckDB reads (as a DOUBLE
+    infinity): the file is read. Valid JSON DuckDB refuses (a lone surrogate escape, nesting
+    past its 128 levels) is skipped with DuckDB's reason, like a truncated file: never the
+    table's error."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    files = {
+        "batch_1": b'{"batch_id": "B1", "files": ' + b"7" * 5000 + b"}",
+        "batch_2": b'{"batch_id": "B2", "files": -' + b"7" * 100_000 + b"}",
+        "batch_3": b'{"batch_id": "B3", "files": 1e999999}',
+        "batch_4": b'{"batch_id": "B4\\ud800", "files": 1}',
+        "batch_5": b'{"batch_id": "B5", "files": ' + b"[" * 200 + b"]" * 200 + b"}",
+        "batch_6": b'{"batch_id": "B6", "fil',
+    }
+    for name, data in files.items():
+        (folder / f"{name}.json").write_bytes(data)
+    verdict = run_yaml(
+        FILE_SUITE.replace("  results:\n", "  results:\n    unreadable: skip\n")
+        + """\
+          - {type: row_count, name: count, table: batches, equals: 3}
+          - {type: sql, name: infinite, query: "select batch_id from batches where files < 1e308"}
+        """
+    )
+    skipped = [
+        f'{folder}/batch_4.json (Invalid Input Error: Malformed JSON in file "{folder}/batch_4.json",'
+        " at byte 23 in record/value 2: no low surrogate in string. )",
+        f"{folder}/batch_5.json (Invalid Input Error: JSON exceeds maximum recursion depth of 128)",
+        f"{folder}/batch_6.json (truncated)",
+    ]
+    note = f"3 of 6 files behind table 'batches' skipped as unreadable: {'; '.join(skipped)}"
+    assert [(c.name, c.status, c.message, c.notes) for c in verdict.checks] == [
+        ("count", "PASS", "batches has 3 rows where 3 expected", [note]),
+        ("infinite", "FAIL", "query returned 1 violating row; first: batch_id=B2", [note]),
+    ]
+
+
 def test_sources_file_table_without_files_is_data_malformed(
     results: Path, run_yaml: RunYaml
 ) -> None:
@@ -557,9 +613,9 @@ def test_sources_file_table_is_read_once_per_run(
     inspected: list[str] = []
     real = files._unreadable_reason
 
-    def spy(path: Path, fmt: str) -> str | None:
+    def spy(path: Path, fmt: str, probe: Any) -> str | None:
         inspected.append(path.name)
-        return real(path, fmt)
+        return real(path, fmt, probe)
 
     monkeypatch.setattr(files, "_unreadable_reason", spy)
     path = tmp_path / "suite.yml"

@@ -18,7 +18,7 @@ from runner import gx, gx_fallback
 from runner.checks.base import Relation, RelationCheck, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Query, Scan
+from runner.plan import ExpressionKey, Query, Scan, expression_key
 from runner.results import Outcome
 
 
@@ -275,15 +275,16 @@ def _gx_sql(
 
 def _by_condition(
     expectations: list[gx.Expectation],
-) -> dict[str, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]]:
+) -> dict[ExpressionKey | None, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]]:
     """The expectations grouped by the rows they need: a `row_condition` postrun compiles is
     applied in SQL (fewer rows fetched, and SQL's comparison of a date with '2025-11-06', which
     GX on pandas gets wrong); one it does not is left to GX, on all the rows."""
-    groups: dict[str, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]] = {}
+    groups: dict[ExpressionKey | None, tuple[sa.ColumnElement[bool] | None, list[gx.Expectation]]]
+    groups = {}
     for exp in expectations:
         condition = exp.condition
         mine = exp.unconditioned() if condition is not None else exp
-        key = str(condition) if condition is not None else ""
+        key = expression_key(condition) if condition is not None else None  # values included
         groups.setdefault(key, (condition, []))[1].append(mine)
     return groups
 
@@ -319,6 +320,5 @@ def _frame_statement(
 
 def _literal_sql(spec: ExpectationSuiteSpec, ctx: Context) -> str:
     """The relation as one SELECT with the params written in (GX binds none)."""
-    stmt = ctx.select(spec.relation, sa.literal_column("*")).params(ctx.params)
-    compiled = stmt.compile(dialect=ctx.source().dialect(), compile_kwargs={"literal_binds": True})
-    return str(compiled)
+    stmt = ctx.select(spec.relation, sa.literal_column("*"))
+    return gx_fallback.query_sql(stmt, ctx.params, ctx.source().dialect(), spec.relation.describe())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -90,34 +92,36 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
     )
     problems, size = inspector.inspect_many(paths, interrupt=ctx.raise_if_cancelled)
     bad_files = len({p.path for p in problems})  # a listed file that vanished counts here too
-    names = _expected_names(spec, ctx)
-    absent = _missing(names, paths, [glob_root(p) for p in patterns])
-    problems += absent
+    absent = _absent(spec, ctx, paths, [glob_root(p) for p in patterns])
+    failure_count = len(problems) + absent.count
+    problems += absent.first
     observed: dict[str, Any] = {
         "files": len(paths),
         "bad_files": bad_files,
-        "missing": len(absent),
+        "missing": absent.count,
         "bytes": size,
     }
     expected: dict[str, Any] = {"min_files": spec.min_files}
     if spec.expected is not None:
-        expected["expected_files"] = len(names)
-    if len(paths) < spec.min_files and not problems:
+        expected["expected_files"] = absent.expected
+    if len(paths) < spec.min_files and not failure_count:
         message = (
             f"{len(paths)} files match {', '.join(patterns)}; at least {spec.min_files} expected"
         )
         return Outcome(False, message, observed, expected)
-    if not problems:
+    if not failure_count:
         return Outcome(True, f"{len(paths)} files are complete, valid JSON", observed, expected)
     counts = [f"{bad_files} of {len(paths)} files bad"] if bad_files else []
-    counts += (
-        [f"{observed['missing']} of {len(names)} expected missing"] if observed["missing"] else []
-    )
-    shown = "; ".join(_describe(p) for p in problems[:3]) + ("; …" if len(problems) > 3 else "")
-    message = f"{', '.join(counts)}: {shown}"
+    counts += [f"{absent.count} of {absent.expected} expected missing"] if absent.count else []
+    shown = "; ".join(_describe(p) for p in problems[:_SHOWN])
+    message = f"{', '.join(counts)}: {shown}" + ("; …" if failure_count > _SHOWN else "")
     return Outcome(
-        False, message, observed, expected, [p.to_dict() for p in problems], len(problems)
+        False, message, observed, expected, [p.to_dict() for p in problems], failure_count
     )
+
+
+_SHOWN = 3
+"""Problems named in the message."""
 
 
 def _patterns(spec: JsonIntegritySpec, ctx: Context) -> list[str]:
@@ -140,30 +144,112 @@ def _schema(spec: JsonIntegritySpec) -> dict[str, Any] | None:
         raise CheckConfigError(str(exc)) from exc
 
 
-def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> list[str]:
-    if spec.expected is None:
-        return []
-    if isinstance(spec.expected, list):
-        return spec.expected
-    rows = ctx.fetch(ctx.text(spec.expected.query), spec.expected.source)
-    return [str(next(iter(row.values()))) for row in rows if row and next(iter(row.values()))]
+@dataclass(frozen=True)
+class _Absent:
+    """The expected files that were not written: the first of them (each name once, in the
+    order the names came), how many in all, and how many names were expected."""
+
+    first: list[FileProblem]
+    count: int
+    expected: int
 
 
-def _missing(names: list[str], paths: list[Path], roots: list[Path]) -> list[FileProblem]:
-    if not names:
-        return []
-    base_names = {p.name for p in paths}
-    relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
+def _absent(spec: JsonIntegritySpec, ctx: Context, paths: list[Path], roots: list[Path]) -> _Absent:
+    """Every expected name against the matched files, holding no more than the files' names,
+    the first missing names (as many as the verdict lists, or the message names) and a count of
+    distinct missing names that spills to temporary files past ``_IN_MEMORY`` names: a query
+    may name millions of files."""
     from runner.sources.json_files import FileProblem
 
+    base_names = {p.name for p in paths}
+    relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
+    keep = max(ctx.sample_limit, _SHOWN)
+    first: dict[str, None] = {}
+    expected = 0
+    with _DistinctCount() as missing:
+        for name in _expected_names(spec, ctx):
+            expected += 1
+            if name in relative if "/" in name else name in base_names:
+                continue
+            missing.add(name)
+            if len(first) < keep:
+                first.setdefault(name)
+        count = missing.count()
     root = roots[0] if roots else Path(".")
-    return [
-        FileProblem(str(root / name), "missing", "expected file was not written")
-        for name in dict.fromkeys(names)
-        if (name not in relative if "/" in name else name not in base_names)
+    problems = [
+        FileProblem(str(root / n), "missing", "expected file was not written") for n in first
     ]
+    return _Absent(problems, count, expected)
+
+
+def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> Iterator[str]:
+    """The names listed, or those the query returns, in batches: its first column, NULL and
+    empty values left out."""
+    if spec.expected is None:
+        return
+    if isinstance(spec.expected, list):
+        yield from spec.expected
+        return
+    stmt = ctx.text(spec.expected.query)
+    for rows in ctx.stream(stmt, spec.expected.source, batch=_BATCH):
+        ctx.raise_if_cancelled()
+        for row in rows:
+            value = next(iter(row.values())) if row else None
+            if value:
+                yield str(value)
+
+
+_BATCH = 10_000
+"""Rows of the expected-names query held at once."""
 
 
 def _describe(problem: FileProblem) -> str:
     where = f" at line {problem.line} column {problem.column}" if problem.line else ""
     return f"{Path(problem.path).name} {problem.reason}{where}"
+
+
+class _DistinctCount:
+    """How many distinct strings were added, in bounded memory: a set while it holds at most
+    ``_IN_MEMORY`` of them; past that, each string goes to one of ``_SPILLS`` temporary files
+    chosen by its hash, so that equal strings meet in one file, and each file is counted on its
+    own at the end."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._files: list[IO[bytes]] = []
+
+    def __enter__(self) -> _DistinctCount:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for file in self._files:
+            file.close()
+
+    def add(self, text: str) -> None:
+        if not self._files:
+            self._seen.add(text)
+            if len(self._seen) > _IN_MEMORY:
+                self._files = [tempfile.TemporaryFile() for _ in range(_SPILLS)]  # noqa: SIM115
+                for seen in self._seen:
+                    self._spill(seen)
+                self._seen = set()
+        else:
+            self._spill(text)
+
+    def count(self) -> int:
+        total = len(self._seen)
+        for file in self._files:
+            file.seek(0)
+            total += len(set(file))
+        return total
+
+    def _spill(self, text: str) -> None:
+        # unicode_escape writes a newline, a backslash or a lone surrogate as an escape: one
+        # line per string, and two strings write the same line only when they are equal.
+        self._files[hash(text) % _SPILLS].write(text.encode("unicode_escape") + b"\n")
+
+
+_IN_MEMORY = 100_000
+"""Distinct missing names counted in a set (about 10 MB) before they spill to files."""
+_SPILLS = 64
+"""Temporary files the names spill to: 10 million names make sets of ~160,000 to count."""

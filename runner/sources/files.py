@@ -16,6 +16,7 @@ from runner.results import ErrorCategory, SourceInfo
 from runner.sources.sql import Access, Interrupter, SqlSource, read_only_url, sandbox_duckdb
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
     import sqlalchemy as sa
 
@@ -193,12 +194,18 @@ class FileSource:
             self._prepared = True
 
     def _prepare(self, table: FileTable) -> None:
+        import duckdb  # not at module level: a file source without tables never needs it
+
         files = expand(table.patterns)
         good: list[str] = []
         bad: list[str] = []
-        for path in files:
-            problem = _unreadable_reason(path, table.format)
-            (bad.append(f"{path} ({problem})") if problem else good.append(str(path)))
+        paths = [str(path) for path in files]
+        config = read_only_url("duckdb:///:memory:")[1]["config"]
+        with duckdb.connect(config=config) as probe:  # one for all files: connecting takes ms
+            sandbox_duckdb(probe, paths, [])
+            for path in files:
+                problem = _unreadable_reason(path, table.format, probe)
+                (bad.append(f"{path} ({problem})") if problem else good.append(str(path)))
         if bad:
             self._skipped[table.name] = (
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
@@ -243,20 +250,27 @@ def read(conn: Any, fmt: str, files: list[str]) -> Any:
     return conn.read_parquet(files, union_by_name=True)
 
 
-def _unreadable_reason(path: Path, fmt: str) -> str | None:
-    """Why DuckDB could not read ``path`` as ``fmt``, or None when it can."""
-    if fmt in ("json", "ndjson"):
+def _unreadable_reason(path: Path, fmt: str, probe: duckdb.DuckDBPyConnection) -> str | None:
+    """Why DuckDB could not read ``path`` as ``fmt``, or None when it can (asking ``probe``).
+    A JSON file must be complete, valid JSON (the inspector's reason says how it is not), and
+    JSON DuckDB reads to its end: it refuses some valid JSON (a lone surrogate escape, nesting
+    past 128 levels), which only a full read finds, where reading the schema samples the first
+    records."""
+    import duckdb
+
+    full_read = fmt in ("json", "ndjson")
+    if full_read:
         from runner.sources.json_files import JsonFileInspector
 
         problems = JsonFileInspector().inspect(path)
-        return problems[0].reason if problems else None
-    import duckdb  # not at module level: only CSV and Parquet file tables need it here
-
-    config = read_only_url("duckdb:///:memory:")[1]["config"]
+        if problems:
+            return problems[0].reason
     try:
-        with duckdb.connect(config=config) as probe:
-            sandbox_duckdb(probe, [str(path)], [])
-            read(probe, fmt, [str(path)]).columns  # noqa: B018  (reading the schema is the probe)
+        relation = read(probe, fmt, [str(path)])
+        if full_read:
+            relation.aggregate("count(*)").fetchall()
+        else:
+            relation.columns  # noqa: B018  (reading the schema is the probe)
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import errno
+import functools
 import json
 import os
 import re
@@ -301,7 +302,10 @@ def load_schema(path: Path) -> dict[str, Any]:
     problem = locate_error(data)
     if problem is not None:
         raise ValueError(f"schema file {path} is not valid JSON: {problem.message}")
-    schema = json.loads(data)
+    try:
+        schema = _exact_decoder().decode(str(data, "utf-8"))
+    except RecursionError as exc:
+        raise ValueError(f"schema file {path} is nested too deeply to read") from exc
     if not isinstance(schema, dict):
         raise ValueError(f"schema file {path} must hold a JSON object")
     try:
@@ -375,13 +379,13 @@ def _diagnose(data: bytes) -> _Fault | None:
 def _strict_error(text: str) -> _ParseError | None:
     """Where strict JSON parsing of the text fails, or None when it succeeds."""
     try:
-        _STRICT.decode(text)
+        _SYNTAX.decode(text)
     except json.JSONDecodeError as exc:
         return _ParseError(exc.pos, exc.msg.removesuffix(" at"))
     except _NonFiniteNumberError as exc:
         return _ParseError(_constant_position(text), f"{exc.args[0]} is not a JSON value")
     except RecursionError:
-        return _ParseError(0, "the document is nested too deeply to check")
+        return _deep_error(text)
     return None
 
 
@@ -393,7 +397,164 @@ def _reject_constant(name: str) -> NoReturn:
     raise _NonFiniteNumberError(name)
 
 
-_STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+# Numbers are kept as their text: converting them is not needed to know the text is JSON, and
+# int() refuses more than 4300 digits (sys.get_int_max_str_digits()).
+_SYNTAX = json.JSONDecoder(parse_constant=_reject_constant, parse_int=str)
+
+
+def _exact_decoder() -> json.JSONDecoder:
+    """A strict decoder keeping every integer exact, however long: one per document, since it
+    counts the digits it converted."""
+    return json.JSONDecoder(parse_constant=_reject_constant, parse_int=_ExactInts())
+
+
+class _TooLongError(ValueError):
+    """A document whose long integers hold more digits in all than are converted exactly."""
+
+
+class _ExactInts:
+    """``parse_int`` converting integers longer than int() accepts by halves (int() refuses
+    more than sys.get_int_max_str_digits(), 4300 digits by default; it is at least 640), up to
+    ``_MAX_LONG_DIGITS`` digits in all: converting is superlinear in the digits."""
+
+    def __init__(self) -> None:
+        self.digits = 0
+
+    def __call__(self, text: str) -> int:
+        if len(text) <= _PLAIN_INT_DIGITS:
+            return int(text)
+        self.digits += len(text)
+        if self.digits > _MAX_LONG_DIGITS:
+            raise _TooLongError(
+                f"its integers have more than {_MAX_LONG_DIGITS:,} digits in all, too long to "
+                "validate against the schema"
+            )
+        digits = text.lstrip("-")
+        value = _LongInt(
+            -_int_by_halves(digits) if text.startswith("-") else _int_by_halves(digits)
+        )
+        value.digits = len(digits)
+        return value
+
+
+_PLAIN_INT_DIGITS = 640
+_MAX_LONG_DIGITS = 1_000_000
+"""About a second of converting (CPython 3.11 multiplies long integers in O(n^1.58))."""
+
+
+class _LongInt(int):
+    """An integer too long for str(): shown by its size (jsonschema puts values in messages)."""
+
+    digits = 0
+
+    def __repr__(self) -> str:
+        sign = "a negative" if self < 0 else "an"
+        return f"{sign} integer of {self.digits} digits"
+
+    __str__ = __repr__
+
+
+def _int_by_halves(digits: str) -> int:
+    if len(digits) <= _PLAIN_INT_DIGITS:
+        return int(digits)
+    low = len(digits) // 2
+    return _int_by_halves(digits[:-low]) * _power_of_ten(low) + _int_by_halves(digits[-low:])
+
+
+@functools.lru_cache(maxsize=64)
+def _power_of_ten(exponent: int) -> int:
+    power: int = 10**exponent
+    return power
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_scanstring: Callable[[str, int, bool], tuple[str, int]]
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # json's own (C) string scanner
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_CLOSING = {"[": "]", "{": "}"}
+_WORDS = {"n": "null", "t": "true", "f": "false", "N": "NaN", "I": "Infinity", "-": "-Infinity"}
+_NON_FINITE = ("NaN", "Infinity", "-Infinity")
+
+
+def _deep_error(text: str) -> _ParseError | None:
+    """json's verdict on a text nested too deeply for its recursive parser (RecursionError at
+    about 1,000 levels), reached with a stack of the open arrays and objects instead: the same
+    error at the same position, as Python 3.11's json module reports it."""
+    stack: list[str] = []
+    pos = _after_space(text, 0)
+    expecting_value = True
+    while True:
+        if expecting_value:
+            char = text[pos : pos + 1]
+            if char in _CLOSING:
+                pos = _after_space(text, pos + 1)
+                if text[pos : pos + 1] != _CLOSING[char]:
+                    stack.append(char)
+                    if char == "{":
+                        pos_or_error = _member_name(text, pos)
+                        if isinstance(pos_or_error, _ParseError):
+                            return pos_or_error
+                        pos = pos_or_error
+                    continue
+                pos += 1
+            else:
+                end_or_error = _scalar_end(text, pos)
+                if isinstance(end_or_error, _ParseError):
+                    return end_or_error
+                pos = end_or_error
+            expecting_value = False
+        pos = _after_space(text, pos)
+        if not stack:
+            return None if pos == len(text) else _ParseError(pos, "Extra data")
+        char = text[pos : pos + 1]
+        if char == _CLOSING[stack[-1]]:
+            stack.pop()
+            pos += 1
+            continue
+        if char != ",":
+            return _ParseError(pos, "Expecting ',' delimiter")
+        pos = _after_space(text, pos + 1)
+        if stack[-1] == "{":
+            pos_or_error = _member_name(text, pos)
+            if isinstance(pos_or_error, _ParseError):
+                return pos_or_error
+            pos = pos_or_error
+        expecting_value = True
+
+
+def _after_space(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    return pos if match is None else match.end()
+
+
+def _member_name(text: str, pos: int) -> int | _ParseError:
+    """Where the value after the member name at ``pos`` (and its colon) starts."""
+    if text[pos : pos + 1] != '"':
+        return _ParseError(pos, "Expecting property name enclosed in double quotes")
+    end = _scalar_end(text, pos)
+    if isinstance(end, _ParseError):
+        return end
+    end = _after_space(text, end)
+    if text[end : end + 1] != ":":
+        return _ParseError(end, "Expecting ':' delimiter")
+    return _after_space(text, end + 1)
+
+
+def _scalar_end(text: str, pos: int) -> int | _ParseError:
+    """Where the string, number or literal at ``pos`` ends."""
+    char = text[pos : pos + 1]
+    if char == '"':
+        try:
+            return _scanstring(text, pos + 1, True)[1]
+        except json.JSONDecodeError as exc:
+            return _ParseError(exc.pos, exc.msg.removesuffix(" at"))
+    word = _WORDS.get(char)
+    if word is not None and text.startswith(word, pos):
+        if word in _NON_FINITE:
+            return _ParseError(pos, f"{word} is not a JSON value")
+        return pos + len(word)
+    number = _JSON_NUMBER.match(text, pos)
+    return number.end() if number is not None else _ParseError(pos, "Expecting value")
 
 
 def _constant_position(text: str) -> int:
@@ -624,6 +785,11 @@ def _schema_hits(
             yield from schema.hits(line, _load(data, fast), fast)
         except RecursionError:
             yield _SchemaHit(line, (), "the document is nested too deeply to validate", "")
+        except _TooLongError as exc:
+            yield _SchemaHit(line, (), f"the document cannot be validated: {exc}", "")
+        except OverflowError as exc:  # 1e999999 or a long integer in jsonschema's multipleOf
+            message = f"the document cannot be validated: a number is too large ({exc})"
+            yield _SchemaHit(line, (), message, "")
 
 
 def _load(data: bytes, fast: bool) -> Any:
@@ -636,7 +802,7 @@ def _load(data: bytes, fast: bool) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return _STRICT.decode(str(data, "utf-8"))
+    return _exact_decoder().decode(str(data, "utf-8"))
 
 
 class _SchemaHit(NamedTuple):

@@ -127,8 +127,12 @@ class SqlSource:
             options = (
                 conn.execution_options(stream_results=True, yield_per=batch) if batch else conn
             )
-            for part in options.execute(stmt, params).mappings().partitions():
-                yield [{k: jsonable(v) for k, v in row.items()} for row in part]
+            result = options.execute(stmt, params)
+            keys = list(result.keys())
+            # partitions(batch): DuckDB's results ignore yield_per and come one row at a time.
+            # Plain rows zipped with the keys: a third of the cost of RowMapping.items().
+            for part in result.partitions(batch) if batch else [result.fetchall()]:
+                yield [dict(zip(keys, map(jsonable, row), strict=True)) for row in part]
 
     def arrow(
         self,

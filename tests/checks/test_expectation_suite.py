@@ -7,14 +7,17 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from runner import gx, gx_fallback
-from runner.errors import SourceError
+from runner.errors import CheckConfigError, SourceError
 from runner.results import ErrorCategory
 from tests.conftest import Database, RunYaml, only_check
 
@@ -339,6 +342,211 @@ def test_expectation_suite_gx_on_a_where_or_query_relation(
         "expect_column_values_to_be_of_type(id) needs column types, which GX reads from a table,"
         " not from a query: write the check against 'table' (with 'where')",
     )
+
+
+PARAMS_SETUP = """
+    create table p (id integer, name varchar(40), n integer, x float, flag boolean, day date,
+        dir varchar(40));
+    insert into p values
+        (1, 'O''Brien', 5, 1.5, true, '2026-02-06', '/data/in'),
+        (2, 'x'' or ''1''=''1', -5, -0.25, false, '2026-02-05', '/data/out'),
+        (3, '50%', 7, 2.5, true, '2026-02-06', '/data/in'),
+        (4, 'a :b', 0, 0.0, false, '2026-01-31', null),
+        (5, 'why?', 12, 3.0, null, null, '/data/in'),
+        (6, 'back\\slash', 5, 1e300, true, '2026-02-07', '/data/x'),
+        (7, 'plain', null, null, false, '2026-02-06', '/data/in');
+"""
+
+# (param type, value given on the command line or None for none, relation, ids it holds)
+PARAM_CASES = [
+    ("string", "O'Brien", "table: p, where: 'name = :v'", [1]),
+    ("string", "x' or '1'='1", "table: p, where: 'name = :v'", [2]),
+    ("string", "50%", "table: p, where: 'name = :v'", [3]),
+    ("string", "O%", "table: p, where: 'name like :v'", [1]),
+    ("string", "a :b", "table: p, where: 'name = :v'", [4]),
+    ("string", "why?", "table: p, where: 'name = :v'", [5]),
+    ("string", "back\\slash", "table: p, where: 'name = :v'", [6]),
+    ("string", None, "table: p, where: \"name = coalesce(:v, 'plain')\"", [7]),
+    ("int", "-5", "table: p, where: 'n = :v'", [2]),
+    ("int", "-5", "table: p, where: 'n -:v = 10'", [1, 6]),
+    ("float", "-0.25", "table: p, where: 'x = :v'", [2]),
+    ("float", "1.5", "table: p, where: 'x > :v'", [3, 5, 6]),
+    ("float", "inf", "table: p, where: 'x < :v'", [1, 2, 3, 4, 5, 6]),
+    ("bool", "true", "table: p, where: 'flag = :v'", [1, 3, 6]),
+    ("bool", "false", "table: p, where: 'flag = :v'", [2, 4, 7]),
+    ("date", "2026-02-06", "table: p, where: 'day = :v'", [1, 3, 7]),
+    ("date", "2026-02-06", "table: p, where: 'day > :v'", [6]),
+    ("date", "2026-02-06", "query: 'select id, name from p where day = :v'", [1, 3, 7]),
+    ("path", "/data/in", "table: p, where: 'dir = :v'", [1, 3, 5, 7]),
+    ("list", "O'Brien,plain", "table: p, where: 'name in :v'", [1, 7]),
+    ("list", "5,7", "table: p, where: 'n in :v'", [1, 3, 6]),
+    ("list", "x' or '1'='1,why?", "query: 'select id, name from p where name in :v'", [2, 5]),
+]
+
+
+@pytest.mark.parametrize(
+    "params_db", ["sqlite", pytest.param("pg", marks=pytest.mark.postgres)], indirect=True
+)
+@pytest.mark.parametrize(("kind", "value", "relation", "ids"), PARAM_CASES)
+def test_expectation_suite_gx_judges_the_rows_bound_params_select(
+    params_db: Database,
+    run_yaml: RunYaml,
+    tmp_path: Path,
+    kind: str,
+    value: str | None,
+    relation: str,
+    ids: list[int],
+) -> None:
+    """GX judges a `where` or `query` relation through SQL with the params written in: each as
+    a literal of its own type, so GX sees exactly the rows postrun's compiled expectations see
+    with the params bound (and a quote in a value is part of the value, never SQL)."""
+    suite = write_suite(
+        tmp_path / "s.gx.json",
+        [
+            e("expect_table_row_count_to_equal", value=len(ids)),
+            e("expect_column_distinct_values_to_be_in_set", column="id", value_set=ids),
+            e("expect_column_distinct_values_to_equal_set", column="id", value_set=ids),
+            e("expect_column_value_lengths_to_be_between", column="name", min_value=0),
+        ],
+    )
+    check = only_check(
+        run_yaml(
+            f"""\
+            suite: gx
+            params:
+              v: {{type: {kind}}}
+            sources:
+              w: {{url: "{params_db.url}"}}
+            checks:
+              - {{type: expectation_suite, {relation}, suite: "{suite}"}}
+            """,
+            {} if value is None else {"v": value},
+        )
+    )
+    assert check["status"] == "PASS", (check["failures"], check["error"])
+    assert [
+        (r["engine"], r.get("observed_value", r.get("element_count")))
+        for r in check["observed"]["results"]
+    ] == [
+        ("postrun", len(ids)),
+        ("postrun", None),
+        ("great_expectations", None),
+        ("great_expectations", len(ids)),
+    ]
+
+
+@pytest.fixture
+def params_db(request: pytest.FixtureRequest) -> Database:
+    database: Database = request.getfixturevalue(request.param)
+    database.run(PARAMS_SETUP)
+    return database
+
+
+LITERAL_STATEMENT = (
+    sa.select(sa.literal_column("*"))
+    .select_from(sa.table("p"))
+    .where(
+        sa.text(
+            "(s = :s and d = :d and t = :t and i = :i and n -:neg = 0 and f = :f and b = :b"
+            " and inf < :inf and nan = :nan and l in :l and z = :z and c = '12\\:30')"
+        ).bindparams(sa.bindparam("l", expanding=True))
+    )
+)
+LITERAL_PARAMS = {
+    "s": "O'Brien 50% a:b :c why?\x00 \\",
+    "d": date(2026, 2, 6),
+    "t": datetime(2026, 2, 6, 1, 2, 3),
+    "i": 7,
+    "neg": -5,
+    "f": 0.1,
+    "b": True,
+    "inf": float("-inf"),
+    "nan": float("nan"),
+    "l": ["x' or '1'='1", 3],
+    "z": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "where"),
+    [
+        (
+            sqlite_dialect.dialect(),
+            "(s = ('O''Brien 50% a:b \\\\:c why' || char(63) || char(0) || ' \\')"
+            " and d = '2026-02-06'"
+            " and t = '2026-02-06 01:02:03' and i = 7 and n -(-5) = 0 and f = 0.1 and b = 1"
+            " and inf < (-9e999) and nan = NULL and l in ('x'' or ''1''=''1', 3) and z = NULL"
+            " and c = '12:30')",
+        ),
+        (
+            postgresql.psycopg.dialect(),
+            "(s = E'O''Brien 50\\x25 a:b \\\\:c why?\x00 \\\\'"
+            " and d = CAST('2026-02-06' AS DATE) and t = CAST('2026-02-06T01:02:03' AS TIMESTAMP)"
+            " and i = 7 and n -(-5) = 0 and f = CAST(0.1 AS DOUBLE PRECISION) and b = true"
+            " and inf < CAST('-Infinity' AS DOUBLE PRECISION)"
+            " and nan = CAST('NaN' AS DOUBLE PRECISION)"
+            " and l in (E'x'' or ''1''=''1', 3) and z = NULL and c = '12:30')",
+        ),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+def test_expectation_suite_gx_query_sql_writes_typed_literals(
+    dialect: sa.Dialect, where: str
+) -> None:
+    """The exact SQL handed to GX: typed literals as the driver binds them, no % on
+    PostgreSQL and no ? on SQLite (GX rewrites both), a negative number in parentheses, and a
+    colon text() would take for a param escaped twice: GX reads the SQL as text() twice and
+    gets back the SQL meant, with no param of its own."""
+    sql = gx_fallback.query_sql(LITERAL_STATEMENT, LITERAL_PARAMS, dialect, "p")
+    assert sql == f"SELECT * \nFROM p \nWHERE {where}"
+    read_twice = str(sa.text(str(sa.text(sql).compile())).compile())
+    assert read_twice == sql.replace(" \\\\:c ", " :c ")
+
+
+def test_expectation_suite_gx_refuses_a_value_it_cannot_write() -> None:
+    with pytest.raises(CheckConfigError) as raised:
+        gx_fallback.query_sql(
+            LITERAL_STATEMENT, LITERAL_PARAMS | {"l": [[1, 2]]}, sqlite_dialect.dialect(), "p"
+        )
+    assert str(raised.value) == (
+        "param 'l' holds list [1, 2], which GX cannot be given in SQL: use a string, number,"
+        " boolean, date or a list of them"
+    )
+
+
+@pytest.mark.postgres
+def test_expectation_suite_gx_refuses_a_percent_sign_on_postgresql(
+    pg: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """GX reads a query asset's SQL with every % doubled on PostgreSQL: `name = '50%'` would
+    match no row and pass on nothing. Written as a param, the same value judges its row."""
+    pg.run(PARAMS_SETUP)
+    names = e("expect_column_value_lengths_to_be_between", column="name", min_value=0)
+    lengths = write_suite(tmp_path / "l.gx.json", [names])
+    verdict = run_yaml(
+        f"""\
+        suite: gx
+        params:
+          pct: {{type: string, default: "50%"}}
+        sources:
+          w: {{url: "{pg.url}"}}
+        checks:
+          - {{name: text, type: expectation_suite, table: p, where: "name = '50%'",
+              suite: "{lengths}"}}
+          - {{name: param, type: expectation_suite, table: p, where: "name = :pct",
+              suite: "{lengths}"}}
+        """
+    )
+    text, param = (c.model_dump(mode="json") for c in verdict.checks)
+    assert (text["status"], text["error"]["category"], text["error"]["message"]) == (
+        "ERROR",
+        "config",
+        "GX reads the SQL of p with every '%' doubled on postgresql, so it would judge other"
+        " rows: pass the pattern or value as a :param, write the modulo as"
+        " mod(), or keep to the expectations postrun compiles (postrun list)",
+    )
+    assert (param["status"], param["error"]) == ("PASS", None), param["error"]
+    assert param["observed"]["results"][0]["element_count"] == 1
 
 
 @pytest.mark.parametrize(

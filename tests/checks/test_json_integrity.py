@@ -186,3 +186,162 @@ def test_json_integrity_config_mistakes(tmp_path: Path, check: str, reason: str)
     with pytest.raises(SuiteError) as exc:
         load_suite(path, env={})
     assert str(exc.value) == f"{path}:4: " + reason.format(dir=tmp_path)
+
+
+ODD_BUT_VALID = {
+    "int_5000_digits": b'{"run_id": "a", "status": "completed", "n": ' + b"7" * 5000 + b"}",
+    "int_100000_digits": b'{"run_id": "b", "status": "failed", "n": -' + b"7" * 100_000 + b"}",
+    "exponent": b'{"run_id": "c", "status": "completed", "x": 1e999999}',
+    "minus_zero": b'{"run_id": "d", "status": "completed", "x": -0}',
+    "surrogate": b'{"run_id": "e\\ud800", "status": "completed"}',
+    "deep": b'{"run_id": "f", "status": "failed", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+}
+NOT_JSON = {
+    "deep_cut": (b"[" * 100_000, "truncated", 1, 100_001),
+    "nul": (b'{"run_id": "g",\0 "status": "failed"}', "invalid_json", 1, 16),
+    "bom": (b'\xef\xbb\xbf{"run_id": "h"}', "invalid_json", 1, 1),
+    "bad_utf8": (b'{"run_id": "\xff"}', "invalid_json", 1, 13),
+    "nan": (b'{"run_id": "i", "x": NaN}', "invalid_json", 1, 22),
+    "infinity": (b'{"run_id": "j", "x": -Infinity}', "invalid_json", 1, 22),
+    "truncated": (b'{"run_id": "k", "status": "compl', "truncated", 1, 33),
+}
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "workers"])
+@pytest.mark.parametrize("schema", [False, True], ids=["syntax", "schema"])
+def test_json_integrity_odd_files_are_findings_never_an_error(
+    tmp_path: Path, run_yaml: RunYaml, monkeypatch: pytest.MonkeyPatch, workers: bool, schema: bool
+) -> None:
+    """Numbers Python cannot hold as written, deep nesting, a lone surrogate: valid JSON passes;
+    what is not JSON is its file's finding, with its place; the truncated file beside them is
+    reported, in this process or in worker processes. (A document nested deeper than Python's
+    recursion cannot be loaded to be validated: against a schema, that is its finding.)"""
+    from runner.sources import json_files
+
+    if workers:
+        monkeypatch.setattr(json_files, "POOL_MIN_WORK", 0)
+        monkeypatch.setattr(json_files, "_usable_cpus", lambda: 2)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name, data in ODD_BUT_VALID.items():
+        (folder / f"{name}.json").write_bytes(data)
+    for name, (data, *_) in NOT_JSON.items():
+        (folder / f"{name}.json").write_bytes(data)
+    (tmp_path / "open.schema.json").write_text(json.dumps({"required": ["run_id"]}))
+    extra = ", schema: open.schema.json" if schema else ""
+    result = run(run_yaml, f"{{type: json_integrity, files: results/*.json{extra}}}")
+    assert (result["status"], result["error"]) == ("FAIL", None)
+    deep = [("deep", "schema", None, None)] if schema else []
+    assert sorted(
+        (Path(f["path"]).stem, f["reason"], f.get("line"), f.get("column"))
+        for f in result["failures"]
+    ) == sorted([(name, *where) for name, (_, *where) in NOT_JSON.items()] + deep)
+    assert result["observed"]["bad_files"] == len(NOT_JSON) + len(deep)
+
+
+EXPECTED_ROWS = [
+    "run_1.json",
+    "run_9.json",
+    None,
+    "run_9.json",
+    "",
+    "sub/run_1.json",
+    "run_2.json",
+    "run_5.json",
+    "run_9.json",
+    "run_6.json",
+    "run_5.json",
+    "run_3.json",
+    "run_0.json",
+]
+
+
+@pytest.mark.parametrize("spill", [False, True], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize(("sample_limit", "listed"), [(20, 5), (2, 2)])
+def test_json_integrity_expected_names_from_a_query_are_streamed(
+    results: Path,
+    db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spill: bool,
+    sample_limit: int,
+    listed: int,
+) -> None:
+    """The names a query returns are compared with the files as they come, in batches: each
+    missing name counts once, NULL and empty names not at all; the verdict lists the first
+    missing ones in the order the query returned them, and counts them all, whether the count
+    stays in memory or spills to temporary files."""
+    from runner import RunOptions, load_suite, run_suite
+    from runner.checks import json_integrity
+
+    monkeypatch.setattr(json_integrity, "_BATCH", 3, raising=False)
+    if spill:
+        monkeypatch.setattr(json_integrity, "_IN_MEMORY", 1, raising=False)
+    values = ", ".join(
+        f"({i}, {'null' if n is None else repr(n)})" for i, n in enumerate(EXPECTED_ROWS)
+    )
+    db.run(
+        f"create table expected (i integer, name varchar(40)); insert into expected values {values};"
+    )
+    (tmp_path / "s.yml").write_text(
+        suite(
+            "{type: json_integrity, files: results/run_*.json, expected: "
+            "{query: 'select name from expected order by i', source: db}}",
+            sources=f"sources:\n  db: {{url: '{db.url}'}}\n",
+        )
+    )
+    verdict = run_suite(
+        load_suite(tmp_path / "s.yml", env={}), RunOptions(sample_limit=sample_limit)
+    )
+    result = only_check(verdict)
+    missing = ["run_9.json", "sub/run_1.json", "run_5.json", "run_6.json", "run_0.json"]
+    assert result["message"] == (
+        "5 of 11 expected missing: run_9.json missing; run_1.json missing; run_5.json missing; …"
+    )
+    assert [f["path"] for f in result["failures"]] == [str(results / m) for m in missing[:listed]]
+    assert (result["failure_count"], result["observed"]["missing"]) == (5, 5)
+    assert result["expected"] == {"min_files": 1, "expected_files": 11}
+    [query] = verdict.queries
+    assert (query.sql, query.duration_s is not None) == (
+        "select name from expected order by i",
+        True,
+    )
+
+
+def test_json_integrity_expected_names_take_bounded_memory(
+    tmp_path: Path, duck: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 expected names, 3 files: what the check allocates at its peak does not grow with
+    the names (a batch of rows and the count's set, here 1,000 each). Holding every row, as a
+    list of dicts and then sets, took 5 MB."""
+    import tracemalloc
+
+    from runner import load_suite, run_suite
+    from runner.checks import json_integrity
+
+    monkeypatch.setattr(json_integrity, "_BATCH", 1_000, raising=False)
+    monkeypatch.setattr(json_integrity, "_IN_MEMORY", 1_000, raising=False)
+    duck.run(
+        "create table expected as"
+        " select format('run_{:07d}.json', i) as name from range(10000) t(i)"
+    )
+    (tmp_path / "results").mkdir()
+    for i in range(3):
+        (tmp_path / "results" / f"run_{i:07d}.json").write_text("{}")
+    (tmp_path / "s.yml").write_text(
+        suite(
+            "{type: json_integrity, files: results/*.json, expected: "
+            "{query: 'select name from expected', source: db}}",
+            sources=f"sources:\n  db: {{url: '{duck.url}'}}\n",
+        )
+    )
+    loaded = load_suite(tmp_path / "s.yml", env={})
+    run_suite(loaded)  # imports and first connection, which allocate for good
+    tracemalloc.start()
+    try:
+        verdict = run_suite(loaded)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert only_check(verdict)["observed"]["missing"] == 9_997
+    assert peak < 2_000_000
