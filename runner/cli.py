@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import gc
 import json
-import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from runner.values import LINE_LIMIT, printable
+from runner import delivery, process, terminal
 
 if TYPE_CHECKING:
-    from runner.engine import Interrupt, RunOptions
+    from runner.engine import RunOptions
     from runner.rerun import Rerun
-    from runner.results import CheckResult, Verdict
+    from runner.results import Verdict
     from runner.suite import Suite
 
 app = typer.Typer(
@@ -63,13 +60,6 @@ _EXPLAIN_HELP = (
     "without connecting to any source."
 )
 DEFAULT_SAMPLE_LIMIT = 20  # runner.context.DEFAULT_SAMPLE_LIMIT, spelled here to keep --help light
-_STATUS_COLOURS = {
-    "PASS": "green",
-    "WARN": "yellow",
-    "FAIL": "red",
-    "ERROR": "magenta",
-    "SKIP": "bright_black",
-}
 
 
 @app.command()
@@ -121,7 +111,7 @@ def check(
     from runner.engine import Interrupt, RunOptions
 
     interrupt = Interrupt()
-    _Signals.catch(interrupt)
+    process.Signals.catch(interrupt)
     formats = _formats(format)
     if fail_on not in ("error", "warn"):
         _usage(f"--fail-on must be 'error' or 'warn', not '{fail_on}'")
@@ -146,7 +136,7 @@ def check(
     started = time.monotonic()
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
-    index_root = _existing_index(out_dir) if out else out_dir.parent.parent
+    index_root = delivery.existing_index(out_dir) if out else out_dir.parent.parent
     _emit(
         verdict,
         out_dir,
@@ -178,33 +168,32 @@ def validate(
     except PostrunError as exc:
         _usage(str(exc))
     note = f" (paths needing {', '.join(missing)} not checked: no value given)" if missing else ""
-    _say(f"{suite}: valid suite '{parsed.spec.suite}', {len(parsed.checks)} checks{note}")
+    terminal.say(f"{suite}: valid suite '{parsed.spec.suite}', {len(parsed.checks)} checks{note}")
 
 
 @app.command("list")
 def list_types() -> None:
     """List the check types with a one-line description and their fields."""
-    from runner.checks import REGISTRY
-    from runner.checks.base import CheckSpec, document_fields
+    from runner.checks import registry
+    from runner.checks.base import CheckSpec
+    from runner.spec import document_fields
 
-    document_fields(kind.spec for kind in REGISTRY.values())
+    kinds = registry()
+    document_fields(kind.spec for kind in kinds.values())
     common = set(CheckSpec.model_fields)
-    for name in sorted(REGISTRY):
-        kind = REGISTRY[name]
-        _say(f"{name}\n    {kind.summary}", lines=True)
+    for name in sorted(kinds):
+        kind = kinds[name]
+        terminal.say(f"{name}\n    {kind.summary}", lines=True)
         for field, info in kind.spec.model_fields.items():
             if field in common:
                 continue
             need = "required" if info.is_required() else "optional"
             doc = " ".join((info.description or "").split())
-            _say(f"    {info.alias or field:<18} {need:<9} {doc}")
-        if name == "expectation_suite":
-            from runner.gx import COMPILED_TYPES
-
-            _say("    compiled to SQL: " + ", ".join(COMPILED_TYPES))
-            _say("    every other GX expectation runs through great_expectations itself")
-        _say("")
-    _say("Every check also takes: " + ", ".join(sorted(common - {"type"})))
+            terminal.say(f"    {info.alias or field:<18} {need:<9} {doc}")
+        for line in kind.listing() if kind.listing is not None else ():
+            terminal.say(f"    {line}")
+        terminal.say("")
+    terminal.say("Every check also takes: " + ", ".join(sorted(common - {"type"})))
 
 
 @app.command()
@@ -226,24 +215,28 @@ def report(
     from runner.errors import UsageError
     from runner.render import read_verdict
 
-    _Signals.catch()
+    process.Signals.catch()
     formats = _formats(format)
     try:
         verdict = read_verdict(verdict_file)
     except UsageError as exc:
         _usage(str(exc))
     out_dir = out or verdict_file.parent
-    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > 0)
+    written, problem = delivery.write_all(
+        verdict, out_dir, formats, stop=lambda: process.Signals.received > 0
+    )
     if problem:
-        _say(f"postrun: reports not written: {problem}", err=True)
-    if _Signals.received:
-        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
-        _say(_stopped_writing(left), err=True)
-    if problem or _Signals.received:
+        terminal.say(f"postrun: reports not written: {problem}", err=True)
+    if process.Signals.received:
+        left = [
+            out_dir / name for name in delivery.filenames(formats) if out_dir / name not in written
+        ]
+        terminal.say(_stopped_writing(left), err=True)
+    if problem or process.Signals.received:
         raise typer.Exit(3)
-    _update_index(_existing_index(out_dir))
+    delivery.update_index(delivery.existing_index(out_dir))
     for path in written:
-        _say(str(path))
+        terminal.say(str(path))
 
 
 @app.command()
@@ -261,7 +254,7 @@ def schema(
         from runner.suite import suite_json_schema
 
         document = suite_json_schema()
-    _say(json.dumps(document, indent=2), lines=True, limit=None)
+    terminal.say(json.dumps(document, indent=2), lines=True, limit=None)
 
 
 @app.command()
@@ -279,14 +272,14 @@ def demo(
     from runner.engine import Interrupt, RunOptions
 
     interrupt = Interrupt()
-    _Signals.catch(interrupt)
+    process.Signals.catch(interrupt)
     chosen = tuple(fault or DEFAULT_FAULTS)
     try:
         batch = build_demo(dir, chosen)
     except ValueError as exc:
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
-    _say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
+    terminal.say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
     verdict = _run(
         _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
         RunOptions(interrupt=interrupt),
@@ -335,168 +328,30 @@ def init(
         path = write_starter(dir, url or DEFAULT_URL, results or DEFAULT_RESULTS, force=force)
     except UsageError as exc:
         _usage(str(exc))
-    _say(f"wrote {path}\nnext: postrun validate {path}", lines=True)
+    terminal.say(f"wrote {path}\nnext: postrun validate {path}", lines=True)
 
 
 def main() -> NoReturn:
     """Console-script entry point."""
-    _Collector.pause()
-    _hold_standard_descriptors()
+    process.Collector.pause()
+    process.hold_standard_descriptors()
     code = 0
     try:
         app()
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     except KeyboardInterrupt:
-        _say("interrupted", err=True)
+        terminal.say("interrupted", err=True)
         code = 130
     except Exception:  # fail closed: a crash must never read as PASS (0) or FAIL (1)
         import traceback
 
-        _say(traceback.format_exc().rstrip("\n"), err=True, lines=True)
-        _say("postrun: internal error (see the traceback above); nothing was judged", err=True)
+        terminal.say(traceback.format_exc().rstrip("\n"), err=True, lines=True)
+        terminal.say(
+            "postrun: internal error (see the traceback above); nothing was judged", err=True
+        )
         code = 3
-    _exit(code)
-
-
-def _hold_standard_descriptors() -> None:
-    """Put /dev/null on a standard descriptor postrun was started without (``2>&-``): the next
-    file opened, a report being written, would otherwise take its number, and whatever a
-    library or a worker process then writes to "stderr" would land in the report."""
-    import os
-
-    for number in (0, 1, 2):
-        try:
-            os.fstat(number)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != number:
-                os.dup2(null, number)
-                os.close(null)
-
-
-def _exit(code: int) -> NoReturn:
-    """Exit with ``code`` once the exit handlers have run, without tearing the interpreter down.
-
-    The teardown frees, object by object, everything imported, after a last full garbage
-    collection over all of it: about a quarter of a short run's time, for memory the system
-    reclaims anyway. It would also abort the process (SIGABRT, exit 134, not the verdict's code)
-    under a statement cancelled on timeout that is still unwinding inside the driver in a daemon
-    worker thread, and it would flush stdout once more: a closed pipe or a full disk there would
-    turn the verdict's code into 120. A stream that cannot be flushed now is reported instead.
-    """
-    import atexit
-    import os
-
-    atexit._run_exitfuncs()
-    _Output.flush()
-    os._exit(code)
-
-
-class _Output:
-    """stdout and stderr as postrun prints to them. A stream that fails (a closed pipe, a full
-    disk, a closed descriptor) is given up, never fatal: what is written does not depend on what
-    is printed, nor does the exit code. That stdout failed is said once on stderr, if it works."""
-
-    failed: ClassVar[dict[bool, str]] = {}
-    """Whether stderr (True) or stdout (False) failed → why."""
-
-    @classmethod
-    def write(cls, line: str, *, err: bool = False, newline: bool = True) -> None:
-        if err in cls.failed:
-            return
-        stream = sys.stderr if err else sys.stdout
-        try:
-            if stream is None:  # its descriptor was closed when postrun started
-                raise ValueError("closed")
-            typer.echo(line, file=stream, nl=newline)  # strips postrun's colours off a terminal
-        except (OSError, ValueError) as exc:
-            cls.fail(err, exc)
-
-    @classmethod
-    def flush(cls) -> None:
-        for err, stream in ((False, sys.stdout), (True, sys.stderr)):
-            if stream is not None and err not in cls.failed:
-                try:
-                    stream.flush()
-                except (OSError, ValueError) as exc:
-                    cls.fail(err, exc)
-
-    @classmethod
-    def fail(cls, err: bool, exc: OSError | ValueError) -> None:
-        why = exc.strerror or str(exc) if isinstance(exc, OSError) else "it is closed"
-        cls.failed[err] = why
-        if not err:
-            cls.write(
-                f"postrun: could not print to stdout: {why} (the exit code is unchanged)", err=True
-            )
-
-
-class _Signals:
-    """SIGTERM and SIGINT while `check`, `demo` or `report` runs. The first is taken like
-    --max-time: the engine cancels the statements still running (in the database), marks the
-    checks not finished ERROR / timeout, every report is written and postrun exits 3; coming
-    while the reports are written, it lets the one being written finish and starts no other. A
-    second exits at once (128 + its number), after removing the temporary file of a report
-    being written."""
-
-    received = 0
-    name = ""
-    interrupt: ClassVar[Interrupt | None] = None
-
-    @classmethod
-    def catch(cls, interrupt: Interrupt | None = None) -> None:
-        """Handle both signals from now on; the first sets ``interrupt``, the run's."""
-        import runner.render  # noqa: F401 - loaded now: a second signal must not import it
-
-        cls.interrupt = interrupt
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, cls._received)
-
-    @classmethod
-    def reason(cls) -> str:
-        return cls.name or "a signal"
-
-    @classmethod
-    def _received(cls, number: int, _frame: object) -> None:
-        import os
-
-        from runner.render import discard_temporary_files
-
-        cls.received += 1
-        if cls.received == 1:
-            cls.name = signal.Signals(number).name
-            if cls.interrupt is not None:
-                cls.interrupt.set(cls.name)
-            return
-        discard_temporary_files()
-        os._exit(128 + number)
-
-
-class _Collector:
-    """The cyclic garbage collector, paused while postrun starts (see ``main``).
-
-    Start-up builds some 80,000 container objects that live until exit (modules, classes,
-    pydantic and SQLAlchemy structures) and next to no cyclic garbage, yet the collector walks
-    them again and again as they pile up: a tenth of a short run. ``resume``, called before the
-    work that grows with the data, freezes what exists by then (left out of every later
-    collection) and lets the collector look after what the run makes.
-    """
-
-    paused = False
-
-    @classmethod
-    def pause(cls) -> None:
-        if gc.isenabled():
-            gc.disable()
-            cls.paused = True
-
-    @classmethod
-    def resume(cls) -> None:
-        if cls.paused:
-            cls.paused = False
-            gc.freeze()
-            gc.enable()
+    process.exit_process(code)
 
 
 # --- helpers: loading, running, printing ------------------------------------------------------
@@ -524,14 +379,15 @@ def _rerun(path: Path, suite: Suite) -> Rerun:
 
 def _explain(suite: Suite, options: RunOptions) -> NoReturn:
     """Print the statements the run would send, connecting to nothing; exit 0 (2 on bad names)."""
+    from runner.checks import registry
     from runner.engine import selection
     from runner.errors import PostrunError
-    from runner.plan import explain
+    from runner.explain import explain
 
     try:
-        _say(
-            explain(suite, selection(suite, options), sample_limit=options.sample_limit), lines=True
-        )
+        chosen = selection(suite, options)
+        text = explain(suite, chosen, registry(), sample_limit=options.sample_limit)
+        terminal.say(text, lines=True)
     except PostrunError as exc:
         _usage(str(exc))
     raise typer.Exit(0)
@@ -541,8 +397,8 @@ def _run(suite: Suite, options: RunOptions) -> Verdict:
     from runner.engine import run_suite
     from runner.errors import UsageError
 
-    _Collector.resume()
-    progress = _Progress(len(suite.checks)) if sys.stderr and sys.stderr.isatty() else None
+    process.Collector.resume()
+    progress = terminal.Progress(len(suite.checks)) if sys.stderr and sys.stderr.isatty() else None
     try:
         return run_suite(suite, options, on_result=progress)
     except UsageError as exc:
@@ -567,48 +423,37 @@ def _emit(
     per verdict. Nothing is printed before the reports are written: stdout closed or full costs
     the table, never a report (a failed notification is reported and changes nothing either).
     A signal while the reports are written lets the one being written finish, then exits 3."""
-    before = _Signals.received
-    written, problem = _write(verdict, out_dir, formats, stop=lambda: _Signals.received > before)
-    stopped = _Signals.received > before
+    before = process.Signals.received
+    written, problem = delivery.write_all(
+        verdict, out_dir, formats, stop=lambda: process.Signals.received > before
+    )
+    stopped = process.Signals.received > before
     notified = None
     if not problem and not stopped:
-        _update_index(index_root)
+        delivery.update_index(index_root)
         if step_summary:
-            _append_step_summary(verdict)
+            delivery.append_step_summary(verdict)
         if notify is not None:
-            notified = _notify(verdict, *notify, report=str(_main_report(written)))
-    _print_verdict(verdict, quiet=quiet, verbose=verbose)
+            notified = delivery.post_notification(
+                verdict, *notify, report=str(delivery.main_report(written))
+            )
+    terminal.print_verdict(verdict, quiet=quiet, verbose=verbose)
     if problem:
-        _say(f"postrun: reports not written: {problem}", err=True)
+        terminal.say(f"postrun: reports not written: {problem}", err=True)
     if stopped:
-        left = [out_dir / name for name in _filenames(formats) if out_dir / name not in written]
-        _say(_stopped_writing(left), err=True)
-    elif _Signals.received:
-        why = f"interrupted by {_Signals.reason()}"
-        _say(f"postrun: {why}: the checks not finished are ERROR / timeout", err=True)
-    if problem or _Signals.received:
+        left = [
+            out_dir / name for name in delivery.filenames(formats) if out_dir / name not in written
+        ]
+        terminal.say(_stopped_writing(left), err=True)
+    elif process.Signals.received:
+        why = f"interrupted by {process.Signals.reason()}"
+        terminal.say(f"postrun: {why}: the checks not finished are ERROR / timeout", err=True)
+    if problem or process.Signals.received:
         raise typer.Exit(max(verdict.exit_code, 3))
     if notified:
-        _say(notified)
-    _say(f"report: {_main_report(written)}")
+        terminal.say(notified)
+    terminal.say(f"report: {delivery.main_report(written)}")
     raise typer.Exit(verdict.exit_code)
-
-
-def _print_verdict(verdict: Verdict, *, quiet: bool, verbose: bool) -> None:
-    """The table (unless ``quiet``) and the verdict line."""
-    if not quiet:
-        for result in verdict.checks:
-            _print_result(result, verbose=verbose)
-    counts = ", ".join(f"{n} {s}" for s, n in verdict.counts.items() if n)
-    suite = verdict.suite.name
-    line = f"{verdict.verdict.value}: suite '{suite}' ({counts}) in {verdict.duration_s:.2f}s"
-    colour = _STATUS_COLOURS[verdict.verdict.value]
-    _write_line(("\n" if not quiet else "") + typer.style(printable(line), fg=colour, bold=True))
-
-
-def _main_report(written: list[Path]) -> Path:
-    html = [path for path in written if path.name == "verdict.html"]
-    return (html or written)[0]
 
 
 def _check_notify(url: str) -> None:
@@ -630,136 +475,11 @@ def _notify_timeout(started: float, options: RunOptions) -> float:
     return min(TIMEOUT_S, max(left, 1.0))
 
 
-def _notify(verdict: Verdict, url: str, on: str, timeout: float, *, report: str) -> str | None:
-    """Post the verdict within ``timeout``; what to print when it went out (a failure is said
-    on stderr now)."""
-    from runner.notify import display, send, should_notify
-
-    if not should_notify(verdict, "always" if on == "always" else "failure"):
-        return None
-    problem = send(url, verdict, report, timeout=timeout)
-    if problem is not None:
-        _say(f"postrun: {problem} (the exit code is unchanged)", err=True)
-        return None
-    return f"notified: {display(url)}"
-
-
-def _write(
-    verdict: Verdict,
-    out_dir: Path,
-    formats: list[str],
-    *,
-    stop: Callable[[], bool] | None = None,
-) -> tuple[list[Path], str]:
-    """The reports written, and what could not be (empty when all were); none is started once
-    ``stop()`` says so."""
-    from runner.errors import OutputError
-    from runner.render import write_reports
-
-    _Collector.resume()
-    try:
-        return write_reports(verdict, out_dir, formats, stop=stop), ""
-    except OutputError as exc:
-        return [], str(exc)
-
-
 def _stopped_writing(left: list[Path]) -> str:
     return (
-        f"postrun: interrupted by {_Signals.reason()} while writing the reports; not written: "
-        + ", ".join(map(str, left))
+        f"postrun: interrupted by {process.Signals.reason()} while writing the reports; not "
+        "written: " + ", ".join(map(str, left))
     )
-
-
-def _filenames(formats: list[str]) -> list[str]:
-    from runner.render import FORMATS
-
-    return [FORMATS[fmt][0] for fmt in formats]
-
-
-def _existing_index(out_dir: Path) -> Path | None:
-    from runner.render.index import existing_index_root
-
-    return existing_index_root(out_dir)
-
-
-def _update_index(root: Path | None) -> None:
-    """Rebuild the run index; a failure is reported but does not change the exit code."""
-    from runner.errors import OutputError
-    from runner.render.index import update_index
-
-    if root is None:
-        return
-    try:
-        update_index(root)
-    except OutputError as exc:
-        _say(f"postrun: run index not updated: {exc}", err=True)
-
-
-def _append_step_summary(verdict: Verdict) -> None:
-    """Append summary.md to $GITHUB_STEP_SUMMARY when GitHub Actions sets it."""
-    import os
-
-    from runner.errors import OutputError
-    from runner.render import append_step_summary
-
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return
-    try:
-        append_step_summary(Path(target), verdict)
-    except OutputError as exc:
-        _say(f"postrun: step summary not written: {exc}", err=True)
-
-
-def _print_result(result: CheckResult, *, verbose: bool) -> None:
-    value = result.status.value
-    status = typer.style(f"{value:<5}", fg=_STATUS_COLOURS[value], bold=True)
-    _write_line(status + printable(f"  {result.name}  {result.message}", limit=LINE_LIMIT - 5))
-    if result.error is not None:
-        retry = "retryable" if result.error.retryable else "not retryable"
-        _say(f"       error: {result.error.category.value}, {retry}")
-    for note in result.notes:
-        _say(f"       note: {note}")
-    if verbose and value in ("FAIL", "WARN"):
-        for failure in result.failures[:5]:
-            _say(f"       - {json.dumps(failure, default=str)}")
-        more = result.failure_count - min(5, len(result.failures))
-        if more > 0:
-            _say(f"       … {more} more")
-
-
-class _Progress:
-    """A one-line progress counter on an interactive stderr."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-
-    def __call__(self, result: CheckResult) -> None:
-        self.done += 1
-        name = printable(result.name, limit=40)
-        _write_raw(f"\r{self.done}/{self.total} checks done ({name})\033[K", err=True)
-
-    def clear(self) -> None:
-        _write_raw("\r\033[K", err=True)
-
-
-def _say(
-    text: str, *, err: bool = False, lines: bool = False, limit: int | None = LINE_LIMIT
-) -> None:
-    """Print ``text`` (which may hold data or the user's input): control characters written out,
-    each line cut at ``limit`` characters; with ``lines``, its newlines are line breaks."""
-    _Output.write(printable(text, lines=lines, limit=limit), err=err)
-
-
-def _write_line(line: str) -> None:
-    """Print a line already made safe (``printable`` data in postrun's own styling)."""
-    _Output.write(line)
-
-
-def _write_raw(text: str, *, err: bool) -> None:
-    """Write postrun's own terminal controls, no newline; a failing stream is given up."""
-    _Output.write(text, err=err, newline=False)
 
 
 def _formats(text: str) -> list[str]:
@@ -775,7 +495,7 @@ def _formats(text: str) -> list[str]:
 
 def _duration(option: str, text: str | None) -> timedelta | None:
     """A positive duration such as 30s, 5m, 1.5h or 90 (seconds), or None when not given."""
-    from runner.checks.base import parse_duration
+    from runner.spec import parse_duration
 
     if text is None:
         return None
@@ -807,5 +527,5 @@ def _given(name: str, param: list[str] | None) -> bool:
 
 
 def _usage(message: str) -> NoReturn:
-    _say(f"postrun: {message}", err=True, lines=True)
+    terminal.say(f"postrun: {message}", err=True, lines=True)
     raise typer.Exit(2)

@@ -1,8 +1,8 @@
-"""What a check function may use while it runs: sources, params, SQL helpers, sample limits."""
+"""What a check function may use while it runs (``Context``: sources, params, SQL, samples,
+notes), and the engine's handle on it (``Cancellation``: deadline, cancel, busy)."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,29 +11,76 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from runner import statements
 from runner.errors import CheckConfigError, SourceError
-from runner.plan import Plan, QueryRecord, relation_key
+from runner.plan import Plan, QueryRecord, SharedScan, relation_key
 from runner.results import ErrorCategory
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from runner.checks.base import CheckSpec, Relation
+    from runner.checks.base import CheckSpec, CheckType, Relation
     from runner.sources import FileSource, Source
 
 T = TypeVar("T")
 DEFAULT_SAMPLE_LIMIT = 20
-_POSTCOMPILE = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _WAIT_S = 0.05
 """How often a check waiting for a shared scan looks at its own deadline."""
 
 
+class Cancellation:
+    """The engine's handle on a running check: its deadline, a cancel that stops the statement
+    in flight and starts no other, and whether one is in flight."""
+
+    def __init__(self, name: str, deadline: float | None) -> None:
+        self.name = name
+        self.deadline = deadline
+        """When the check must be over (``time.monotonic()``); sources stop statements by then."""
+        self.cancelled = False
+        self._cancel: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Stop the statement in flight and start no other (called by the engine on timeout,
+        and again while the statement is still running)."""
+        with self._lock:
+            self.cancelled = True
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a statement of the check is in flight."""
+        with self._lock:
+            return self._cancel is not None
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled or (self.deadline is not None and time.monotonic() >= self.deadline):
+            raise self.error()
+
+    def interrupter(self, cancel: Callable[[], None] | None) -> None:
+        """What a source is handed: it registers the function that stops its statement."""
+        with self._lock:
+            # A statement registering after the cancel would miss it: it must not start.
+            if cancel is not None and self.cancelled:
+                raise self.error()
+            self._cancel = cancel
+
+    def error(self) -> SourceError:
+        return SourceError(
+            f"check '{self.name}' was cancelled", category=ErrorCategory.TIMEOUT, retryable=True
+        )
+
+
 class Context:
-    """The view one running check has of the run. Built by the engine, one per check."""
+    """The view one running check has of the run. Built by the engine, one per check, with the
+    check's type (what it declared it reads) and the run's plan (the shared scans)."""
 
     def __init__(
         self,
         spec: CheckSpec,
+        kind: CheckType,
         sources: dict[str, Source],
         params: dict[str, Any],
         *,
@@ -42,21 +89,22 @@ class Context:
         plan: Plan | None = None,
     ) -> None:
         self.spec = spec
+        self.kind = kind
         self.sources = sources
         self.params = params
         self.sample_limit = sample_limit
-        self.deadline = deadline
-        """When the check must be over (``time.monotonic()``); sources stop statements by then."""
         self.plan = plan or Plan()
+        self.cancellation = Cancellation(spec.name, deadline)
         self.notes: list[str] = []
         self.unseen: list[str] = []
         """Notes on files skipped behind tables the check read, where that source fails closed:
         the check may FAIL on what it saw, never PASS (the engine sees to it)."""
         self.queries: list[QueryRecord] = []
         """Every statement whose answer the check used, in order (shared scans included)."""
-        self._cancel: Callable[[], None] | None = None
-        self._lock = threading.Lock()
-        self.cancelled = False
+
+    @property
+    def deadline(self) -> float | None:
+        return self.cancellation.deadline
 
     # --- sources --------------------------------------------------------------------------
 
@@ -68,76 +116,72 @@ class Context:
         return self.sources[key]
 
     def file_source(self, name: str | None = None) -> FileSource:
-        from runner.sources import FileSource
-
         source = self.source(name)
-        if not isinstance(source, FileSource):
+        if source.kind != "files":
             raise CheckConfigError(f"source '{source.name}' is not a file source")
-        return source
+        return source  # type: ignore[return-value]  # the files kind is a FileSource
 
-    # --- SQL ------------------------------------------------------------------------------
+    def relation_source(self, relation: Relation) -> str | None:
+        return relation.source or self.spec.source
+
+    # --- building statements (``runner.statements``, the params bound) ---------------------
 
     def text(self, sql: str) -> sa.TextClause:
         """A user SQL fragment; its ``:name`` placeholders become bound params (lists expand)."""
-        clause = sa.text(sql)
-        lists: list[sa.BindParameter[Any]] = [
-            sa.bindparam(name, expanding=True)
-            for name in clause._bindparams
-            if isinstance(self.params.get(name), list | tuple)
-        ]
-        return clause.bindparams(*lists) if lists else clause
+        return statements.text(sql, self.params)
 
     def from_clause(self, relation: Relation) -> sa.FromClause:
         """The relation as something to select from: a table, or the query as a subquery."""
-        if relation.table is not None:
-            schema, _, name = relation.table.rpartition(".")
-            return sa.table(name, schema=schema or None)
-        assert relation.query is not None
-        # A trailing ';' or '-- comment' would break the enclosing parentheses.
-        query = relation.query.strip().rstrip(";").rstrip()
-        if "--" in query.rpartition("\n")[2]:
-            query += "\n"
-        return self.text(query).columns().subquery("q")
+        return statements.from_clause(relation, self.params)
 
     def select(self, relation: Relation, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
         """``SELECT columns FROM relation [WHERE where]``."""
-        stmt = sa.select(*columns).select_from(self.from_clause(relation))
-        if relation.where is not None:
-            # Parenthesised so that `a or b` keeps its meaning when callers add conditions;
-            # the newline ends a trailing `-- comment` before the closing parenthesis.
-            stmt = stmt.where(self.text(f"({relation.where}\n)"))
-        return stmt
+        return statements.select(relation, self.params, *columns)
+
+    def violations_statement(self, stmt: sa.Select[Any]) -> sa.Select[Any]:
+        """``stmt``'s bad rows as the bounded sample ``violations`` fetches."""
+        return statements.violations(stmt, self.sample_limit)
+
+    def scan_statement(self, relation: Relation) -> sa.Select[Any]:
+        """The query of the check's own scan of ``relation``, or the shared one that answers
+        it when other checks read the relation too."""
+        shared = self.plan.shared(relation, self.spec)
+        if shared is not None:
+            return shared.statement(self.params)
+        columns = self._own_scan(relation)
+        return self.select(relation, *(e.label(k) for k, e in columns.items()))
+
+    # --- running statements ---------------------------------------------------------------
 
     def scan(self, relation: Relation) -> dict[str, Any]:
         """The aggregates the check's type declared (``scans``) over ``relation``, label →
         value: from the run's shared scan of that relation when other checks read it too."""
         shared = self.plan.shared(relation, self.spec)
-        if shared is not None and self.spec.name in shared.labels:
-            values = shared.values(self.spec.name, self)
+        if shared is not None:
+            values = self._shared(shared)
             if values is not None:
                 return values
             self.notes.append(
                 f"the query shared with {len(shared.labels) - 1} other check(s) over "
                 f"{relation.describe()} failed; this check ran its own"
             )
-        return self.fetch(self.scan_statement(relation), self.relation_source(relation))[0]
-
-    def scan_statement(self, relation: Relation) -> sa.Select[Any]:
-        """The query that answers the check's scan of ``relation`` when no other check shares it."""
         columns = self._own_scan(relation)
-        return self.select(relation, *(e.label(k) for k, e in columns.items()))
+        own = self.select(relation, *(e.label(k) for k, e in columns.items()))
+        return self.fetch(own, self.relation_source(relation))[0]
 
     def fetch(self, stmt: sa.Executable, source: str | None = None) -> list[dict[str, Any]]:
         """Run ``stmt`` on a source (the check's own by default); rows as JSON-ready dicts."""
-        return self.fetch_recorded(stmt, source)[0]
+        return self._fetch(stmt, source)[0]
 
-    def fetch_recorded(
-        self, stmt: sa.Executable, source: str | None = None
-    ) -> tuple[list[dict[str, Any]], QueryRecord]:
-        """``fetch``, and the record of the statement (which other checks may share)."""
-        target, record = self._before(stmt, source)
-        run = partial(target.execute, stmt, self.params, self._interrupter, deadline=self.deadline)
-        return self._timed(target, record, run), record
+    def violations(
+        self, stmt: sa.Select[Any], source: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The rows ``stmt`` selects are bad: a bounded sample of them and how many there are,
+        in one query. The sample holds one row even when ``sample_limit`` is 0, for a message
+        to name (the engine keeps ``sample_limit`` of them in the result)."""
+        rows = self.fetch(self.violations_statement(stmt), source)
+        total = int(rows[0][statements.TOTAL]) if rows else 0
+        return [{k: v for k, v in row.items() if k != statements.TOTAL} for row in rows], total
 
     def fetch_arrow(self, stmt: sa.Executable, source: str | None = None) -> pa.Table:
         """Run ``stmt`` and return its rows as an Arrow table with the database's own types,
@@ -155,16 +199,6 @@ class Context:
 
     def columns_statement(self, relation: Relation) -> sa.Select[Any]:
         return self.select(relation, sa.literal_column("*")).where(sa.false())
-
-    def share(self, record: QueryRecord, source: str) -> None:
-        """Count ``record``, run by another check, among the statements this check used."""
-        self.queries.append(record)
-        self._collect_notes(self.source(source), record.sql)
-
-    def wait(self, done: threading.Event) -> None:
-        """Wait for another check's statement to finish, within this check's own deadline."""
-        while not done.wait(_WAIT_S):
-            self.raise_if_cancelled()
 
     def stream(
         self, stmt: sa.Executable, source: str | None = None, *, batch: int = 50_000
@@ -190,11 +224,48 @@ class Context:
             )
         return next(iter(rows[0].values()))
 
+    def raise_if_cancelled(self) -> None:
+        """Raise a timeout once the engine cancelled the check or its deadline passed: long
+        work outside the database (reading files) calls this between steps."""
+        self.cancellation.raise_if_cancelled()
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _fetch(
+        self, stmt: sa.Executable, source: str | None
+    ) -> tuple[list[dict[str, Any]], QueryRecord]:
+        target, record = self._before(stmt, source)
+        run = partial(target.execute, stmt, self.params, self._interrupter, deadline=self.deadline)
+        return self._timed(target, record, run), record
+
+    def _shared(self, shared: SharedScan) -> dict[str, Any] | None:
+        """The check's values from a shared scan, which the first check to need it runs for
+        all; None when that query failed (each check then runs its own and gets its own
+        error: a bad column of one check must not fail the others)."""
+        if shared.claim():
+            row: dict[str, Any] | None = None
+            record: QueryRecord | None = None
+            try:
+                rows, record = self._fetch(shared.statement(self.params), shared.source)
+                row = rows[0]
+            except SourceError:
+                pass
+            finally:
+                shared.answered(record, row)
+        else:
+            while not shared.done.wait(_WAIT_S):
+                self.raise_if_cancelled()
+            record = shared.joined(self.spec.name)
+            if record is not None:
+                self.queries.append(record)
+                self._collect_notes(self.source(shared.source), record.sql)
+        return shared.values(self.spec.name)
+
     def _before(self, stmt: sa.Executable, source: str | None) -> tuple[Source, QueryRecord]:
         """The source to run ``stmt`` on, and the statement's record, kept from now on."""
         self.raise_if_cancelled()  # between two statements: do not start another
         target = self.source(source)
-        record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name or ""])
+        record = QueryRecord(target.name, compile_sql(stmt, target), [self.spec.name])
         self.queries.append(record)
         return target, record
 
@@ -213,13 +284,11 @@ class Context:
             if source.fails_closed and note not in self.unseen:
                 self.unseen.append(note)
 
-    def relation_source(self, relation: Relation) -> str | None:
-        return relation.source or self.spec.source
+    def _interrupter(self, cancel: Callable[[], None] | None) -> None:
+        self.cancellation.interrupter(cancel)
 
     def _own_scan(self, relation: Relation) -> dict[str, sa.ColumnElement[Any]]:
-        from runner.checks import REGISTRY
-
-        declare = REGISTRY[self.spec.type].scans
+        declare = self.kind.scans
         key = relation_key(relation, self.spec.source)
         columns: dict[str, sa.ColumnElement[Any]] = {}
         for scan in declare(self.spec) if declare is not None else ():
@@ -229,54 +298,11 @@ class Context:
             raise RuntimeError(f"check type '{self.spec.type}' declares no scan of {key}")
         return columns
 
-    # --- cancellation ---------------------------------------------------------------------
-
-    def cancel(self) -> None:
-        """Stop the statement in flight and start no other (called by the engine on timeout,
-        and again while the statement is still running)."""
-        with self._lock:
-            self.cancelled = True
-            cancel = self._cancel
-        if cancel is not None:
-            cancel()
-
-    def raise_if_cancelled(self) -> None:
-        """Raise a timeout once the engine cancelled the check or its deadline passed: long
-        work outside the database (reading files) calls this between steps."""
-        if self.cancelled or self._overdue():
-            raise self._cancelled_error()
-
-    @property
-    def busy(self) -> bool:
-        """Whether a statement of this check is in flight."""
-        with self._lock:
-            return self._cancel is not None
-
-    def _interrupter(self, cancel: Callable[[], None] | None) -> None:
-        with self._lock:
-            # A statement registering after the cancel would miss it: it must not start.
-            if cancel is not None and self.cancelled:
-                raise self._cancelled_error()
-            self._cancel = cancel
-
-    def _overdue(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-    def _cancelled_error(self) -> SourceError:
-        return SourceError(
-            f"check '{self.spec.name}' was cancelled",
-            category=ErrorCategory.TIMEOUT,
-            retryable=True,
-        )
-
 
 def compile_sql(stmt: sa.Executable, source: Source) -> str:
     """The SQL as the source will see it, for the record (the source may be unreachable)."""
-    if not isinstance(stmt, sa.ClauseElement):
-        return str(stmt)
     try:
-        sql = str(stmt.compile(dialect=source.dialect()))
-    except (SourceError, sa.exc.SQLAlchemyError):
-        sql = str(stmt)
-    # An IN list is expanded when the statement runs; show it as the named parameter it is.
-    return _POSTCOMPILE.sub(r"(:\1)", sql)
+        dialect = source.dialect()
+    except SourceError:
+        dialect = None
+    return statements.compile_sql(stmt, dialect)

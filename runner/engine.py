@@ -9,16 +9,16 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from runner import __version__
-from runner.checks import REGISTRY
-from runner.checks.base import CheckSpec
-from runner.context import DEFAULT_SAMPLE_LIMIT, Context
+from runner.checks import registry
+from runner.checks.base import CheckSpec, CheckType
+from runner.context import DEFAULT_SAMPLE_LIMIT, Cancellation, Context
 from runner.errors import CheckConfigError, SourceError, UsageError
 from runner.plan import Plan, number_queries
 from runner.redact import MASK, Redactor
@@ -96,7 +96,7 @@ def run_suite(
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
     redact = Redactor(suite.secrets())
-    runner = _Runner(suite, sources, options, redact, on_result)
+    runner = _Runner(suite, registry(), sources, options, redact=redact, on_result=on_result)
     try:
         results = runner.run(selected)
         infos = [source.info() for source in sources.values()]
@@ -104,7 +104,8 @@ def run_suite(
         for source in sources.values():
             source.close()
     finished_at = datetime.now(UTC)
-    results, queries = number_queries(results, runner.contexts, redact)
+    records = {name: ctx.queries for name, ctx in runner.contexts.items()}
+    results, queries = number_queries(results, records, redact)
     statuses = [r.status for r in results]
     status = worst_status(statuses)
     return Verdict(
@@ -149,7 +150,7 @@ def select_checks(
     checks: list[CheckSpec], only: Iterable[str], skip: Iterable[str]
 ) -> dict[str, bool]:
     """Check name → whether it runs; unknown names in --only/--skip are usage errors."""
-    names = [c.name or "" for c in checks]
+    names = [c.name for c in checks]
     only, skip = list(only), list(skip)
     for name in (*only, *skip):
         if name not in names:
@@ -167,12 +168,15 @@ class _Runner:
     def __init__(
         self,
         suite: Suite,
+        kinds: Mapping[str, CheckType],
         sources: dict[str, Source],
         options: RunOptions,
+        *,
         redact: Callable[[str], str],
         on_result: OnResult | None,
     ) -> None:
         self.suite = suite
+        self.kinds = kinds
         self.sources = sources
         self.options = options
         self.redact = redact
@@ -182,7 +186,7 @@ class _Runner:
         self.running: dict[str, _Running] = {}
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
-        self.cancelled: list[Context] = []
+        self.cancelled: list[Cancellation] = []
         self.contexts: dict[str, Context] = {}
         """Check name → the context it ran in, for the statements it used."""
         self.plan = Plan()
@@ -193,9 +197,8 @@ class _Runner:
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
         results: dict[str, CheckResult] = {}
-        self.plan = Plan.of(c for c in self.suite.checks if selected[c.name or ""])
+        self.plan = Plan.of((c for c in self.suite.checks if selected[c.name]), self.kinds)
         for check in self.suite.checks:
-            assert check.name is not None
             if selected[check.name]:
                 self.todo.put(check)
             else:
@@ -216,7 +219,7 @@ class _Runner:
         for _ in range(workers):
             self.todo.put(None)
         self._wait_for_workers()
-        return [results[c.name or ""] for c in self.suite.checks]
+        return [results[c.name] for c in self.suite.checks]
 
     def _spawn(self) -> None:
         thread = threading.Thread(target=self._work, daemon=True, name="postrun-check")
@@ -231,7 +234,7 @@ class _Runner:
             run = self._start(check)
             result = evaluate(check, run.ctx)
             with self.lock:
-                if self.running.pop(check.name or "", None) is None:
+                if self.running.pop(check.name, None) is None:
                     return  # already reported as timed out; another worker took this one's place
             timeout = result.error is not None and result.error.category is ErrorCategory.TIMEOUT
             if timeout and time.monotonic() >= run.deadline:
@@ -245,6 +248,7 @@ class _Runner:
             deadline = min(deadline, self.deadline)
         ctx = Context(
             check,
+            self.kinds[check.type],
             self.sources,
             self.suite.params,
             sample_limit=self.options.sample_limit,
@@ -253,8 +257,8 @@ class _Runner:
         )
         run = _Running(check, ctx, started, deadline)
         with self.lock:
-            self.running[check.name or ""] = run
-            self.contexts[check.name or ""] = ctx
+            self.running[check.name] = run
+            self.contexts[check.name] = ctx
         return run
 
     def _expired(self) -> list[CheckResult]:
@@ -271,11 +275,11 @@ class _Runner:
                 if now >= run.deadline or self._interrupted() is not None
             ]
             for run in late:
-                del self.running[run.check.name or ""]
+                del self.running[run.check.name]
         results = [self._timed_out(run) for run in late]
         for run in late:
-            run.ctx.cancel()
-            self.cancelled.append(run.ctx)
+            run.ctx.cancellation.cancel()
+            self.cancelled.append(run.ctx.cancellation)
             if not over:
                 self._spawn()  # the stuck worker no longer counts
         if over:
@@ -298,9 +302,9 @@ class _Runner:
         if now - self.last_recancel < _RECANCEL_S:
             return
         self.last_recancel = now
-        self.cancelled = [ctx for ctx in self.cancelled if ctx.busy]
-        for ctx in self.cancelled:
-            ctx.cancel()
+        self.cancelled = [handle for handle in self.cancelled if handle.busy]
+        for handle in self.cancelled:
+            handle.cancel()
 
     def _unstarted(self) -> list[CheckSpec]:
         checks: list[CheckSpec] = []
@@ -390,7 +394,7 @@ def evaluate(check: CheckSpec, ctx: Context) -> CheckResult:
     start = time.perf_counter()
     error: CheckError | None = None
     try:
-        outcome = REGISTRY[check.type].run(check, ctx)
+        outcome = ctx.kind.run(check, ctx)
     except SourceError as exc:
         error = CheckError(
             category=exc.category,

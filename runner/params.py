@@ -10,9 +10,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from runner.checks.base import Spec
 from runner.errors import UsageError
 from runner.redact import is_secret_name
+from runner.spec import Spec
 
 ParamType = Literal["string", "int", "float", "bool", "date", "path", "list"]
 ENV_PREFIX = "POSTRUN_PARAM_"

@@ -150,7 +150,7 @@ class PostrunSuite(pytest.File):
         self.suite = parsed.bind(params, cwd=self.config.invocation_params.dir)
         for check, loc in zip(self.suite.checks, parsed.check_locs, strict=True):
             line = parsed.document.line(loc)
-            yield PostrunCheck.from_parent(self, name=check.name or "", check=check, line=line)
+            yield PostrunCheck.from_parent(self, name=check.name, check=check, line=line)
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: pytest.ExceptionInfo[BaseException]

@@ -118,7 +118,7 @@ class CheckError(BaseModel):
         return cap_text(value, DETAIL_LIMIT) if isinstance(value, str) else value
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Outcome:
     """What a check found: the judgement a check function returns to the engine."""
 

@@ -13,8 +13,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from runner.checks import REGISTRY
-from runner.checks.base import CheckSpec, Spec, document_fields
+from runner.checks import registry
+from runner.checks.base import CheckSpec
 from runner.errors import SuiteError, SuiteIssue
 from runner.params import (
     ParamSpec,
@@ -27,6 +27,7 @@ from runner.redact import mask_url, url_secrets
 from runner.sources import FileSource, Source, SqlSource
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
+from runner.spec import Spec, document_fields
 from runner.sqlguard import never_allowed, read_only_problem
 from runner.yamlfile import Document, Loc, load_yaml
 
@@ -292,12 +293,13 @@ def _parse_checks(
         if not isinstance(kind, str):
             issues.append(document.issue(loc, f"{label}: missing required key 'type'"))
             continue
-        if kind not in REGISTRY:
+        kinds = registry()
+        if kind not in kinds:
             issues.append(
-                document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, REGISTRY)}")
+                document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, kinds)}")
             )
             continue
-        model = REGISTRY[kind].spec
+        model = kinds[kind].spec
         try:
             check = model.model_validate(raw)
         except ValidationError as exc:
@@ -316,7 +318,7 @@ def _named(checks: list[CheckSpec]) -> list[CheckSpec]:
     seen: dict[str, int] = {}
     named = []
     for check in checks:
-        if check.name is not None:
+        if check.name:
             named.append(check)
             continue
         base = f"{check.type}:{check.target()}" if check.target() else check.type
@@ -337,7 +339,6 @@ def _cross_check(
     names: dict[str, Loc] = {}
     for check, loc in zip(checks, locs, strict=True):
         label = f"check '{check.name}'"
-        assert check.name is not None
         if check.name in names:
             first = document.line(names[check.name])
             yield document.issue((*loc, "name"), f"{label}: name already used on line {first}")
@@ -685,7 +686,7 @@ def suite_json_schema() -> dict[str, Any]:
 
     from pydantic import create_model
 
-    specs = tuple(kind.spec for kind in REGISTRY.values())
+    specs = tuple(kind.spec for kind in registry().values())
     document_fields([SuiteFile, *specs])
     check: Any = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007
     model = create_model("PostrunSuite", __base__=SuiteFile, checks=(list[check], ...))

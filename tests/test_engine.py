@@ -418,7 +418,7 @@ def test_engine_timeout_abandons_stuck_python_check(
 
     def stuck(spec: Any, ctx: Any) -> Outcome:
         release.wait(20)
-        return Outcome(True, "finally")
+        return Outcome(passed=True, message="finally")
 
     monkeypatch.setattr(REGISTRY["sql"], "run", stuck)
     started = time.monotonic()
@@ -470,7 +470,7 @@ def test_engine_results_keep_suite_order(
 ) -> None:
     def nap(spec: Any, ctx: Any) -> Outcome:
         time.sleep(float(spec.query.split()[1]))
-        return Outcome(True, spec.query)
+        return Outcome(passed=True, message=spec.query)
 
     monkeypatch.setattr(REGISTRY["sql"], "run", nap)
     finished: list[str] = []

@@ -442,7 +442,7 @@ def test_timeouts_reported_promptly_while_other_checks_keep_finishing(
             release.wait(20)
         else:
             time.sleep(0.02)
-        return Outcome(True, "done")
+        return Outcome(passed=True, message="done")
 
     monkeypatch.setattr(REGISTRY["sql"], "run", stub)
     quick = [slow_check(f"quick_{i}", "select 1") for i in range(300)]

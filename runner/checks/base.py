@@ -1,145 +1,22 @@
-"""What a check type is: the spec base class, relations, durations and the registry."""
+"""What a check type is: the spec every check shares, relations, what a check declares it reads
+(scans, queries) and the registry. The contract between the suite and the runtime: it imports
+nothing of the runtime (context, plan, engine), which is handed the check types instead."""
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
-import re
-import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import Field, model_validator
+
+from runner.spec import PositiveDuration, Spec
 
 if TYPE_CHECKING:
-    from runner.context import Context
-    from runner.plan import Query, Scan
+    import sqlalchemy as sa
+
     from runner.results import Outcome
-
-_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*|(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+)$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: object) -> object:
-    """'300s', '5m', '1.5h', '2h10m', '2d' or seconds → timedelta; anything else unchanged."""
-    if isinstance(value, bool):
-        return value
-    try:
-        if isinstance(value, int | float):
-            return timedelta(seconds=value)
-        if isinstance(value, str):
-            if _DURATION.match(value) is None:
-                raise ValueError(f"'{value}' is not a duration (use e.g. 30s, 5m, 2h10m, 1d)")
-            parts = _DURATION_PART.findall(value)
-            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u or None] for n, u in parts))
-    except OverflowError as exc:
-        raise ValueError(f"'{value}' is too long a duration") from exc
-    return value
-
-
-# The JSON Schemas say what a suite file may hold, which is looser than the parsed type.
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than 0s")
-    return value
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": _DURATION.pattern},
-            ]
-        }
-    ),
-]
-Key = Annotated[
-    list[str],
-    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
-
-
-class Spec(BaseModel):
-    """Base of every model written in a suite file: unknown keys are rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def document_fields(models: Iterable[type[BaseModel]]) -> None:
-    """Give each field of ``models``, and of the models inside them, its attribute docstring as
-    its description, and rebuild them (innermost first) so that schemas carry it.
-
-    What pydantic's `use_attribute_docstrings` does at class creation, by reading each class's
-    source: some 25 ms of every run, for descriptions only `postrun list` and `postrun schema`
-    show. They call this instead.
-    """
-    done: set[type[BaseModel]] = set()
-
-    def visit(model: type[BaseModel]) -> None:
-        if model in done:
-            return
-        done.add(model)
-        for info in model.model_fields.values():
-            for inner in _models_in(info.annotation):
-                visit(inner)
-        docs: dict[str, str] = {}
-        for cls in reversed(model.__mro__):
-            docs |= _attribute_docstrings(cls)
-        for name, info in model.model_fields.items():
-            if info.description is None and name in docs:
-                info.description = docs[name]
-        model.model_rebuild(force=True)
-
-    for model in models:
-        visit(model)
-
-
-def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-    for arg in getattr(annotation, "__args__", ()):
-        yield from _models_in(arg)
-    for meta in getattr(annotation, "__metadata__", ()):
-        yield from _models_in(meta)
-
-
-def _attribute_docstrings(cls: type) -> dict[str, str]:
-    """Field name → the string literal right after its assignment in the class body."""
-    if cls.__module__.split(".")[0] != "runner":
-        return {}
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError, SyntaxError):
-        return {}
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs: dict[str, str] = {}
-    for node, after in itertools.pairwise(body):
-        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        text = (
-            after.value.value
-            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-            else None
-        )
-        if isinstance(target, ast.Name) and isinstance(text, str):
-            docs[target.id] = inspect.cleandoc(text)
-    return docs
 
 
 class Relation(Spec):
@@ -175,15 +52,16 @@ class CheckSpec(Spec):
     """Fields every check has (SPEC §2)."""
 
     type: str
-    name: str | None = None
-    """Unique name in the suite; derived from type and target when left out."""
+    name: Annotated[str, Field(min_length=1)] = ""
+    """Unique name in the suite; derived from type and target when left out (the loaded suite
+    always has one)."""
     severity: Literal["error", "warn"] = "error"
     """error: a failure fails the run; warn: a failure only warns."""
     description: str | None = None
     """What the check protects, for people reading the report."""
     tags: list[str] = Field(default_factory=list)
     """Free labels, for selecting and grouping."""
-    timeout: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=300)
+    timeout: PositiveDuration = timedelta(seconds=300)
     """Longest the check may run (e.g. 30s, 5m); over it the check is ERROR / timeout."""
     source: str | None = None
     """Source the check reads; the suite's only source when left out."""
@@ -211,11 +89,6 @@ class CheckSpec(Spec):
         for path, relation in self.relations():
             for field, sql in relation.sql_fragments():
                 yield f"{path}.{field}" if path else field, sql
-
-    def source_names(self) -> set[str]:
-        """Every source the check reads (after the suite filled in the defaults)."""
-        names = {r.source for _, r in self.relations() if r.source is not None}
-        return names | ({self.source} if self.source else set())
 
 
 class RelationCheck(CheckSpec):
@@ -251,34 +124,54 @@ def check_relation(table: str | None, where: str | None, query: str | None) -> N
         raise ValueError("'where' applies to 'table'; put the condition inside 'query'")
 
 
+@dataclass(frozen=True)
+class Scan:
+    """The aggregates one check needs over one relation: label → expression (e.g. count(*)).
+    Every check on one relation is answered by one query of them all (``runner.plan``)."""
+
+    relation: Relation
+    columns: dict[str, sa.ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A statement a check sends on its own rather than through a scan."""
+
+    statement: sa.Executable
+    source: str | None = None
+    """Source it runs on; the check's own when None."""
+    when: str | None = None
+    """When it is sent, if not always (e.g. "if the check fails": its bounded sample)."""
+
+
+SAMPLE = "if the check fails: its sample"
+"""The ``when`` of a query that fetches a failing check's bounded sample of bad rows."""
+
 S = TypeVar("S", bound=CheckSpec)
-RunFn = Callable[[Any, "Context"], "Outcome"]
+RunFn = Callable[[Any, Any], "Outcome"]
+"""Judges a check: (spec, context) → Outcome. The context (``runner.context.Context``) is the
+runtime's, handed in; the contract does not import it."""
 ScansFn = Callable[[Any], "list[Scan]"]
-QueriesFn = Callable[[Any, "Context"], "list[Query]"]
+QueriesFn = Callable[[Any, Any], "list[Query]"]
+ListingFn = Callable[[], "list[str]"]
 
 
+@dataclass(frozen=True)
 class CheckType:
     """A registered check type: its spec class, the function that judges it and what it reads.
 
     ``scans`` gives the aggregates a check needs over each relation, so that the engine can
-    answer every check on one relation with one query; ``queries`` gives the statements a check
-    runs on its own, for ``postrun check --explain``.
+    answer every check on one relation with one query; ``queries`` gives every other statement
+    it may send, built by the very functions its run uses, so that ``postrun check --explain``
+    prints what a run sends; ``listing`` adds lines to ``postrun list``.
     """
 
-    def __init__(
-        self,
-        name: str,
-        spec: type[CheckSpec],
-        run: RunFn,
-        *,
-        scans: ScansFn | None = None,
-        queries: QueriesFn | None = None,
-    ) -> None:
-        self.name = name
-        self.spec = spec
-        self.run = run
-        self.scans = scans
-        self.queries = queries
+    name: str
+    spec: type[CheckSpec]
+    run: RunFn
+    scans: ScansFn | None = None
+    queries: QueriesFn | None = None
+    listing: ListingFn | None = None
 
     @property
     def summary(self) -> str:
@@ -287,21 +180,23 @@ class CheckType:
 
 
 REGISTRY: dict[str, CheckType] = {}
+"""Type name → check type, filled as check modules load (``runner.checks.registry``)."""
 
 
 def register(
     spec: type[S],
     *,
     scans: Callable[[S], list[Scan]] | None = None,
-    queries: Callable[[S, Context], list[Query]] | None = None,
-) -> Callable[[Callable[[S, Context], Outcome]], Callable[[S, Context], Outcome]]:
+    queries: Callable[[S, Any], list[Query]] | None = None,
+    listing: ListingFn | None = None,
+) -> Callable[[Callable[[S, Any], Outcome]], Callable[[S, Any], Outcome]]:
     """Register ``run`` as the judge of ``spec``'s type; a type can be registered once."""
     type_name = spec_type_name(spec)
 
-    def decorate(run: Callable[[S, Context], Outcome]) -> Callable[[S, Context], Outcome]:
+    def decorate(run: Callable[[S, Any], Outcome]) -> Callable[[S, Any], Outcome]:
         if type_name in REGISTRY:
             raise RuntimeError(f"check type '{type_name}' is registered twice")
-        REGISTRY[type_name] = CheckType(type_name, spec, run, scans=scans, queries=queries)
+        REGISTRY[type_name] = CheckType(type_name, spec, run, scans, queries, listing)
         return run
 
     return decorate

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from runner import gx, gx_fallback
-from runner.checks.base import Relation, RelationCheck, register
+from runner.checks.base import Query, Relation, RelationCheck, Scan, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import ExpressionKey, Query, Scan, expression_key
+from runner.plan import ExpressionKey, expression_key
 from runner.results import Outcome
 
 
@@ -71,7 +71,15 @@ def queries(spec: ExpectationSuiteSpec, ctx: Context) -> list[Query]:
     return [Query(s) for s in statements]
 
 
-@register(ExpectationSuiteSpec, scans=scans, queries=queries)
+def listing() -> list[str]:
+    """What `postrun list` adds: which expectations compile to SQL."""
+    return [
+        "compiled to SQL: " + ", ".join(gx.COMPILED_TYPES),
+        "every other GX expectation runs through great_expectations itself",
+    ]
+
+
+@register(ExpectationSuiteSpec, scans=scans, queries=queries, listing=listing)
 def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
     suite = gx.read_suite(spec.suite)
     values = ctx.scan(spec.relation)
@@ -198,7 +206,15 @@ def _outcome(
     if failed and not critical:
         notes.append(f"{len(failed)} failed expectation(s) have GX severity warning/info only")
     expected = {"suite": spec.suite}
-    return Outcome(not critical, message, observed, expected, failed, len(failed), notes)
+    return Outcome(
+        passed=not critical,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=failed,
+        failure_count=len(failed),
+        notes=notes,
+    )
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:

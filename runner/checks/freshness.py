@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, field_validator
+from pydantic import field_validator
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from runner.checks.base import Duration, RelationCheck, register
+from runner.checks.base import RelationCheck, Scan, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Scan
 from runner.results import Outcome
+from runner.spec import PositiveDuration
 
 _DAY_END = time(23, 59, 59, 999999, tzinfo=UTC)
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than 0s")
-    return value
 
 
 class FreshnessSpec(RelationCheck):
@@ -35,7 +29,7 @@ class FreshnessSpec(RelationCheck):
     column: str
     """Timestamp or date column whose newest value is measured. A date stands for the end of
     that day, 23:59:59.999999 UTC."""
-    max_age: Annotated[Duration, AfterValidator(_positive)]
+    max_age: PositiveDuration
     """Oldest the newest value may be (e.g. 30m, 2h, 1d); an age of exactly max_age passes."""
     now: str | None = None
     """Param (type date or string) holding the moment to measure from instead of the current
@@ -81,7 +75,7 @@ def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
         why = {0: "no rows", 1: "NULL in its only row"}.get(rows, f"NULL in all {rows} rows")
         observed: dict[str, Any] = {"newest": None, "age_s": None, "rows": rows}
         message = f"{where} has no newest value: {why}; {limit} old allowed"
-        return Outcome(False, message, observed, expected)
+        return Outcome(passed=False, message=message, observed=observed, expected=expected)
     newest, note = _moment(row["newest"], spec, where)
     age = now - newest
     observed = {"newest": _iso(newest), "age_s": age.total_seconds(), "rows": rows}
@@ -90,7 +84,13 @@ def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
     else:
         said = f"{_age_text(age, spec.max_age)} old"
     message = f"{where} is {said} (newest {_iso(newest)}); {limit} allowed"
-    return Outcome(age <= spec.max_age, message, observed, expected, notes=[note] if note else [])
+    return Outcome(
+        passed=age <= spec.max_age,
+        message=message,
+        observed=observed,
+        expected=expected,
+        notes=[note] if note else [],
+    )
 
 
 class _AsText(FunctionElement[Any]):

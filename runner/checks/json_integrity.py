@@ -10,12 +10,12 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from runner.checks.base import CheckSpec, Relation, Spec, register
+from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Query
 from runner.results import Outcome
 from runner.sources.files import expand, glob_root
+from runner.spec import Spec
 
 if TYPE_CHECKING:
     from runner.sources.json_files import FileProblem
@@ -78,7 +78,7 @@ def queries(spec: JsonIntegritySpec, ctx: Context) -> list[Query]:
     """The query naming the expected files, when they come from a database."""
     if not isinstance(spec.expected, ExpectedQuery):
         return []
-    return [Query(ctx.text(spec.expected.query), spec.expected.source or spec.source)]
+    return [Query(ctx.text(spec.expected.query), spec.expected.source)]
 
 
 @register(JsonIntegritySpec, queries=queries)
@@ -108,15 +108,25 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
         message = (
             f"{len(paths)} files match {', '.join(patterns)}; at least {spec.min_files} expected"
         )
-        return Outcome(False, message, observed, expected)
+        return Outcome(passed=False, message=message, observed=observed, expected=expected)
     if not failure_count:
-        return Outcome(True, f"{len(paths)} files are complete, valid JSON", observed, expected)
+        return Outcome(
+            passed=True,
+            message=f"{len(paths)} files are complete, valid JSON",
+            observed=observed,
+            expected=expected,
+        )
     counts = [f"{bad_files} of {len(paths)} files bad"] if bad_files else []
     counts += [f"{absent.count} of {absent.expected} expected missing"] if absent.count else []
     shown = "; ".join(_describe(p) for p in problems[:_SHOWN])
     message = f"{', '.join(counts)}: {shown}" + ("; …" if failure_count > _SHOWN else "")
     return Outcome(
-        False, message, observed, expected, [p.to_dict() for p in problems], failure_count
+        passed=False,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=[p.to_dict() for p in problems],
+        failure_count=failure_count,
     )
 
 
@@ -190,8 +200,8 @@ def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> Iterator[str]:
     if isinstance(spec.expected, list):
         yield from spec.expected
         return
-    stmt = ctx.text(spec.expected.query)
-    for rows in ctx.stream(stmt, spec.expected.source, batch=_BATCH):
+    (query,) = queries(spec, ctx)
+    for rows in ctx.stream(query.statement, query.source, batch=_BATCH):
         ctx.raise_if_cancelled()
         for row in rows:
             value = next(iter(row.values())) if row else None

@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
-from runner.checks.base import Key, RelationCheck, register
+from runner.checks.base import SAMPLE, Query, RelationCheck, Scan, register
 from runner.context import Context
-from runner.plan import Scan
 from runner.results import Outcome
+from runner.spec import Key
+from runner.threshold import Threshold
 
 
 class NotNullSpec(RelationCheck):
@@ -41,42 +42,50 @@ def scans(spec: NotNullSpec) -> list[Scan]:
     return [Scan(spec.relation, columns)]
 
 
-@register(NotNullSpec, scans=scans)
+def queries(spec: NotNullSpec, ctx: Context) -> list[Query]:
+    """The sample of rows with NULLs, when the check fails (here as if every column did)."""
+    return [Query(ctx.violations_statement(null_rows(spec, ctx, spec.columns)), when=SAMPLE)]
+
+
+@register(NotNullSpec, scans=scans, queries=queries)
 def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
     counts = ctx.scan(spec.relation)
     rows = int(counts["rows"] or 0)
     nulls = {c: int(counts[f"nulls_{i}"] or 0) for i, c in enumerate(spec.columns)}
-    bad = [c for c, n in nulls.items() if _over_limit(spec, n, rows)]
+    bad = [c for c, n in nulls.items() if not _within(spec, n, rows)]
     observed: dict[str, Any] = {"rows": rows, "nulls": nulls}
     expected = _expected(spec)
     target = spec.relation.describe()
     if not bad:
-        return Outcome(
-            True, f"{target}: no column over its NULL limit in {rows} rows", observed, expected
-        )
-    sample = ctx.fetch(null_rows(spec, ctx, bad))
-    failures = [_failure(row, spec, bad) for row in sample[: ctx.sample_limit]]
-    failure_count = int(sample[0]["postrun_total"]) if sample else 0
+        message = f"{target}: no column over its NULL limit in {rows} rows"
+        return Outcome(passed=True, message=message, observed=observed, expected=expected)
+    sample, failure_count = ctx.violations(null_rows(spec, ctx, bad))
     listing = ", ".join(f"{c} {nulls[c]}" for c in bad)
-    message = f"{target} has NULLs in {failure_count} of {rows} rows ({listing})"
-    return Outcome(False, message, observed, expected, failures, failure_count)
+    return Outcome(
+        passed=False,
+        message=f"{target} has NULLs in {failure_count} of {rows} rows ({listing})",
+        observed=observed,
+        expected=expected,
+        failures=[_failure(row, spec, bad) for row in sample],
+        failure_count=failure_count,
+    )
 
 
 def null_rows(spec: NotNullSpec, ctx: Context, bad: list[str]) -> sa.Select[Any]:
-    """A bounded sample of rows with a NULL in any failing column, and their total."""
+    """The rows with a NULL in any failing column, keyed and ordered by ``key``."""
     any_null = sa.or_(*(sa.column(c).is_(None) for c in bad))
     shown: list[sa.ColumnClause[Any]] = [sa.column(c) for c in dict.fromkeys([*spec.key, *bad])]
     order: list[sa.ColumnClause[Any]] = [sa.column(c) for c in spec.key]
-    stmt = ctx.select(spec.relation, *shown, sa.func.count().over().label("postrun_total"))
-    # At least one row comes back even with no samples wanted: it carries the total.
-    return stmt.where(any_null).order_by(*order).limit(max(ctx.sample_limit, 1))
+    return ctx.select(spec.relation, *shown).where(any_null).order_by(*order)
 
 
-def _over_limit(spec: NotNullSpec, nulls: int, rows: int) -> bool:
+def _within(spec: NotNullSpec, nulls: int, rows: int) -> bool:
+    if nulls == 0:
+        return True
     if spec.max_null_fraction is not None:
         # Divide rather than multiply: 0.29 * 100 is 28.999…, while 29 / 100 == 0.29 exactly.
-        return nulls > 0 and nulls / rows > spec.max_null_fraction
-    return nulls > (spec.max_nulls or 0)
+        return Threshold(max=spec.max_null_fraction).holds(nulls / rows)
+    return Threshold(max=spec.max_nulls or 0).holds(nulls)
 
 
 def _expected(spec: NotNullSpec) -> dict[str, Any]:

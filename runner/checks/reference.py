@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from pydantic import model_validator
 
-from runner.checks.base import CheckSpec, Key, Relation, register
+from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
-from runner.plan import Query
 from runner.results import Outcome
+from runner.spec import Key
 
 if TYPE_CHECKING:
     import duckdb
@@ -65,31 +65,21 @@ class ReferenceSpec(CheckSpec):
 
 
 def queries(spec: ReferenceSpec, ctx: Context) -> list[Query]:
-    """One source: key counts and the anti-join. Across sources: the NULL-key count, then both
-    sides' distinct keys streamed into a local DuckDB that does the anti-join."""
-    source = ctx.relation_source(spec.each)
-    if source == ctx.relation_source(spec.has):
-        return [Query(key_counts(spec, ctx), source), Query(unmatched_keys(spec, ctx), source)]
-    rows, _ = _key_ctes(ctx, spec.each, "each")
-    return [
-        Query(_null_count(spec, rows), source),
-        *(
-            Query(_distinct_keys(ctx, relation, name), ctx.relation_source(relation))
-            for relation, name in ((spec.has, "has"), (spec.each, "each"))
-        ),
-    ]
+    """One source: key counts and the unmatched keys' bounded sample. Across sources: the
+    NULL-key count, then both sides' distinct keys streamed into a local DuckDB that does the
+    anti-join."""
+    return list(_statements(spec, ctx).values())
 
 
 @register(ReferenceSpec, queries=queries)
 def reference(spec: ReferenceSpec, ctx: Context) -> Outcome:
-    source = ctx.relation_source(spec.each)
-    if source == ctx.relation_source(spec.has):
-        counts = ctx.fetch(key_counts(spec, ctx), source)[0]
-        rows = ctx.fetch(unmatched_keys(spec, ctx), source)
-        missing = int(rows[0]["postrun_unmatched"]) if rows else 0
+    sent = _statements(spec, ctx)
+    if "unmatched" in sent:
+        counts = ctx.fetch(sent["counts"].statement, sent["counts"].source)[0]
+        rows, missing = ctx.violations(unmatched_keys(spec, ctx), sent["unmatched"].source)
         keys = [{c: row[c] for c in spec.each.key} for row in rows]
     else:
-        counts, keys, missing = _unmatched_across_sources(spec, ctx)
+        counts, keys, missing = _unmatched_across_sources(spec, ctx, sent)
     observed = {
         "keys": int(counts["keys"]),
         "null_keys": int(counts["null_keys"] or 0),
@@ -103,25 +93,47 @@ def reference(spec: ReferenceSpec, ctx: Context) -> Outcome:
     )
     if not missing:
         message = f"all {where} have a match in {spec.has.describe()}{skipped}"
-        return Outcome(True, message, observed, expected)
+        return Outcome(passed=True, message=message, observed=observed, expected=expected)
     shown = ", ".join(_show(key) for key in keys[:_SHOWN]) + (", …" if missing > _SHOWN else "")
     message = f"{missing} of {where} have no match in {spec.has.describe()}{skipped}: {shown}"
-    return Outcome(False, message, observed, expected, [{"key": k} for k in keys], missing)
+    return Outcome(
+        passed=False,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=[{"key": k} for k in keys],
+        failure_count=missing,
+    )
+
+
+def _statements(spec: ReferenceSpec, ctx: Context) -> dict[str, Query]:
+    """What the check sends, in order, by what each answers: on one source the key counts and
+    the unmatched keys; across sources the NULL-key count and each side's distinct keys."""
+    source = ctx.relation_source(spec.each)
+    if source == ctx.relation_source(spec.has):
+        unmatched = ctx.violations_statement(unmatched_keys(spec, ctx))
+        return {
+            "counts": Query(key_counts(spec, ctx), source),
+            "unmatched": Query(unmatched, source),
+        }
+    rows, _ = _key_ctes(ctx, spec.each, "each")
+    return {
+        "null_keys": Query(_null_count(spec, rows), source),
+        **{
+            name: Query(_distinct_keys(ctx, relation, name), ctx.relation_source(relation))
+            for relation, name in ((spec.has, "has"), (spec.each, "each"))
+        },
+    }
 
 
 def unmatched_keys(spec: ReferenceSpec, ctx: Context) -> sa.Select[Any]:
-    """Distinct keys of `each` with no row in `has` (same source), capped, with their total."""
+    """Distinct keys of `each` with no row in `has` (same source), ordered."""
     _, each = _key_ctes(ctx, spec.each, "each")
     has = ctx.select(spec.has, *(sa.column(c) for c in spec.has.key)).cte("has_rows")
     match: sa.Select[Any] = sa.select(_ONE).where(
         *(has.c[h] == each.c[e] for e, h in zip(spec.each.key, spec.has.key, strict=True))
     )
-    return (
-        sa.select(*each.c, sa.func.count().over().label("postrun_unmatched"))
-        .where(~match.exists())
-        .order_by(*each.c)
-        .limit(max(ctx.sample_limit, 1))  # one row at least: it carries the total
-    )
+    return sa.select(*each.c).where(~match.exists()).order_by(*each.c)
 
 
 def key_counts(spec: ReferenceSpec, ctx: Context) -> sa.Select[Any]:
@@ -150,20 +162,19 @@ def _null_count(spec: ReferenceSpec, rows: sa.CTE) -> sa.Select[Any]:
 
 
 def _unmatched_across_sources(
-    spec: ReferenceSpec, ctx: Context
+    spec: ReferenceSpec, ctx: Context, sent: dict[str, Query]
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
     # The keys of both sides go into a local DuckDB instead of Python lists: memory stays bounded
     # by one batch of rows, and DuckDB spills the anti-join to disk if the keys outgrow memory.
     import duckdb
 
-    rows, _ = _key_ctes(ctx, spec.each, "each")
-    null_keys = ctx.scalar(_null_count(spec, rows), ctx.relation_source(spec.each))
+    null_keys = ctx.scalar(sent["null_keys"].statement, sent["null_keys"].source)
     width = len(spec.each.key)
     keys = ", ".join(f"k{i}" for i in range(width))
     on = " AND ".join(f"h.k{i} = e.k{i}" for i in range(width))
     with duckdb.connect() as local:
-        _load(local, "has_keys", width, _stream(ctx, spec.has, "has"), original=False)
-        _load(local, "each_keys", width, _stream(ctx, spec.each, "each"), original=True)
+        _load(local, "has_keys", width, _stream(ctx, sent["has"]), original=False)
+        _load(local, "each_keys", width, _stream(ctx, sent["each"]), original=True)
         found = local.execute(
             f"SELECT min(original), count(*) OVER () FROM each_keys e "
             f"WHERE NOT EXISTS (SELECT 1 FROM has_keys h WHERE {on}) "
@@ -198,10 +209,9 @@ def _as_text(row: dict[str, Any], original: bool) -> list[str]:
     return [*text, json.dumps(list(row.values()))] if original else text
 
 
-def _stream(ctx: Context, relation: KeyedRelation, name: str) -> Iterator[list[dict[str, Any]]]:
-    """The distinct keys of ``relation`` from its own source, in batches of at most _BATCH."""
-    stmt = _distinct_keys(ctx, relation, name)
-    return ctx.stream(stmt, ctx.relation_source(relation), batch=_BATCH)
+def _stream(ctx: Context, query: Query) -> Iterator[list[dict[str, Any]]]:
+    """The distinct keys of one side from its own source, in batches of at most _BATCH."""
+    return ctx.stream(query.statement, query.source, batch=_BATCH)
 
 
 def _distinct_keys(ctx: Context, relation: KeyedRelation, name: str) -> sa.Select[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -16,20 +15,10 @@ from pydantic import (
     model_validator,
 )
 
-from runner.checks.base import Relation, RelationCheck, register
+from runner.checks.base import Relation, RelationCheck, Scan, register
 from runner.context import Context
-from runner.plan import Scan
 from runner.results import Outcome
-
-_TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
-
-
-def _tolerance(value: object) -> object:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not _TOLERANCE.match(value):
-        raise ValueError(f"{value!r} is not a count (3) or a percentage (1%)")
-    return value
+from runner.threshold import TOLERANCE, Threshold, parse_tolerance, threshold_problem
 
 
 def _equals_kind(value: object) -> str:
@@ -41,7 +30,7 @@ Count = Annotated[int, Field(ge=0, strict=True)]
 _TOLERANCE_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": _TOLERANCE.pattern},
+        {"type": "string", "pattern": TOLERANCE.pattern},
     ]
 }
 
@@ -59,7 +48,7 @@ class RowCountSpec(RelationCheck):
     ) = None
     """Exact count: a number, or another relation (`table`/`where` or `query`, any `source`)."""
     tolerance: (
-        Annotated[str, BeforeValidator(_tolerance), WithJsonSchema(_TOLERANCE_SCHEMA)] | None
+        Annotated[str, BeforeValidator(parse_tolerance), WithJsonSchema(_TOLERANCE_SCHEMA)] | None
     ) = None
     """Allowed difference from `equals`: a count (`3`) or a percentage of the expected (`1%`)."""
     min: Count | None = None
@@ -74,19 +63,16 @@ class RowCountSpec(RelationCheck):
 
     @model_validator(mode="after")
     def _one_comparator(self) -> RowCountSpec:
-        given = [
-            self.equals is not None,
-            self.min is not None or self.max is not None,
-            self.between is not None,
-        ]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of 'equals', 'min'/'max' or 'between'")
-        if self.tolerance is not None and self.equals is None:
-            raise ValueError("'tolerance' applies to 'equals' only")
-        if self.between is not None and self.between[0] > self.between[1]:
-            raise ValueError("'between' must be [low, high] with low <= high")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("'min' must not exceed 'max'")
+        problem = threshold_problem(
+            min=self.min,
+            max=self.max,
+            equals=self.equals,
+            between=self.between,
+            tolerance=self.tolerance,
+            one_required=True,
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def relations(self) -> Iterator[tuple[str, Relation]]:
@@ -108,47 +94,32 @@ def scans(spec: RowCountSpec) -> list[Scan]:
 def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
     count = int(ctx.scan(spec.relation)["count"])
     observed: dict[str, Any] = {"count": count}
-    target = spec.relation.describe()
-    counted = f"distinct {spec.distinct} values" if spec.distinct else "rows"
     if spec.distinct:
         observed["distinct"] = spec.distinct
-    if spec.equals is not None:
-        if isinstance(spec.equals, Relation):
-            expected_count = int(ctx.scan(spec.equals)["count"])
-            against = f"{spec.equals.describe()} has {expected_count}"
-            expected: dict[str, Any] = {
-                "equals": expected_count,
-                "relation": spec.equals.describe(),
-            }
-        else:
-            expected_count = spec.equals
-            against = f"{expected_count} expected"
-            expected = {"equals": expected_count}
-        slack = _slack(spec.tolerance, expected_count)
-        if spec.tolerance is not None:
-            expected["tolerance"] = spec.tolerance
-            against += f" (±{spec.tolerance})"
-        passed = abs(count - expected_count) <= slack
-        return Outcome(
-            passed, f"{target} has {count} {counted} where {against}", observed, expected
-        )
-    low, high = spec.between if spec.between is not None else (spec.min, spec.max)
-    expected = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
-    passed = (low is None or count >= low) and (high is None or count <= high)
-    message = f"{target} has {count} {counted} where {_range(low, high)} expected"
-    return Outcome(passed, message, observed, expected)
+    counted = f"distinct {spec.distinct} values" if spec.distinct else "rows"
+    threshold, expected, against = _threshold(spec, ctx)
+    return Outcome(
+        passed=threshold.holds(count),
+        message=f"{spec.relation.describe()} has {count} {counted} where {against}",
+        observed=observed,
+        expected=expected,
+    )
 
 
-def _slack(tolerance: str | None, expected: int) -> float:
-    if tolerance is None:
-        return 0
-    match = _TOLERANCE.match(tolerance)
-    assert match is not None
-    amount = float(match[1])
-    return expected * amount / 100 if match[2] else amount
-
-
-def _range(low: int | None, high: int | None) -> str:
-    if low is not None and high is not None:
-        return f"{low}" if low == high else f"between {low} and {high}"
-    return f"at least {low}" if low is not None else f"at most {high}"
+def _threshold(spec: RowCountSpec, ctx: Context) -> tuple[Threshold, dict[str, Any], str]:
+    """The threshold (an `equals` relation counted now), what the verdict says was expected,
+    and the words after "where"."""
+    if isinstance(spec.equals, Relation):
+        other = int(ctx.scan(spec.equals)["count"])
+        threshold = Threshold.of(equals=other, tolerance=spec.tolerance)
+        expected = {"equals": other, "relation": spec.equals.describe()} | threshold.expected()
+        words = f"{spec.equals.describe()} has {threshold.describe()}{threshold.margin()}"
+        return threshold, expected, words
+    threshold = Threshold.of(
+        min=spec.min,
+        max=spec.max,
+        equals=spec.equals,
+        between=spec.between,
+        tolerance=spec.tolerance,
+    )
+    return threshold, threshold.expected(), f"{threshold.describe()} expected{threshold.margin()}"

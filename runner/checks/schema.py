@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
-from runner.checks.base import Key, Relation, RelationCheck, check_relation, register
+from runner.checks.base import Query, Relation, RelationCheck, Scan, check_relation, register
 from runner.context import Context
 from runner.errors import CheckConfigError
-from runner.plan import Query, Scan
 from runner.results import Outcome
 from runner.sources.files import expand
 from runner.sources.sql import jsonable
+from runner.spec import Key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -110,12 +110,19 @@ def schema(spec: SchemaSpec, ctx: Context) -> Outcome:
     observed = {"rows": table.num_rows, "failure_cases": len(cases)}
     if not cases:
         message = f"{target}: the schema holds on {_plural(table.num_rows, 'row')}"
-        return Outcome(True, message, observed, expected)
+        return Outcome(passed=True, message=message, observed=observed, expected=expected)
     keyed = table.select(spec.key).to_pylist() if spec.key else []
     keys = [{k: jsonable(v) for k, v in row.items()} for row in keyed]
     failures = [_with_key(c, keys, spec.key) for c in cases[: ctx.sample_limit]]
     message = f"{target}: {_summary(cases)}"
-    return Outcome(False, message, observed, expected, failures, len(cases))
+    return Outcome(
+        passed=False,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=failures,
+        failure_count=len(cases),
+    )
 
 
 def _judge_files(
@@ -144,15 +151,27 @@ def _judge_files(
         "failure_cases": len(cases),
     }
     if not paths:
-        return Outcome(False, f"no files match {', '.join(patterns)}", observed, expected)
+        return Outcome(
+            passed=False,
+            message=f"no files match {', '.join(patterns)}",
+            observed=observed,
+            expected=expected,
+        )
     if not cases:
         message = f"the schema holds on {_plural(total, 'record')} in {_plural(len(paths), 'file')}"
-        return Outcome(True, message, observed, expected)
+        return Outcome(passed=True, message=message, observed=observed, expected=expected)
     names = ", ".join(Path(f).name for f in bad[:_SHOWN_FILES]) + (
         ", …" if len(bad) > _SHOWN_FILES else ""
     )
     message = f"{len(bad)} of {len(paths)} files fail the schema ({names}): {_summary(cases)}"
-    return Outcome(False, message, observed, expected, failures, len(cases))
+    return Outcome(
+        passed=False,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=failures,
+        failure_count=len(cases),
+    )
 
 
 # --- the schema ----------------------------------------------------------------------------

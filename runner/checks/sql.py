@@ -7,10 +7,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import model_validator
 
-from runner.checks.base import CheckSpec, Relation, register
+from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
-from runner.plan import Query
 from runner.results import Outcome
+from runner.threshold import Threshold, threshold_problem
 from runner.values import excerpt
 
 
@@ -29,11 +29,14 @@ class SqlSpec(CheckSpec):
 
     @model_validator(mode="after")
     def _comparators(self) -> SqlSpec:
-        if self.equals is not None and (self.min is not None or self.max is not None):
-            raise ValueError("give 'equals' or 'min'/'max', not both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("'min' must not exceed 'max'")
+        problem = threshold_problem(min=self.min, max=self.max, equals=self.equals)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    @property
+    def threshold(self) -> Threshold:
+        return Threshold.of(min=self.min, max=self.max, equals=self.equals)
 
     @property
     def scalar(self) -> bool:
@@ -47,64 +50,62 @@ def statement(spec: SqlSpec, ctx: Context) -> sa.Executable:
     """The query itself for a single value; else its violations, capped, with their total."""
     if spec.scalar:
         return ctx.text(spec.query)
-    relation = Relation(query=spec.query, source=spec.source)
-    stmt = ctx.select(
-        relation, sa.literal_column("*"), sa.func.count().over().label("postrun_total")
-    )
-    # At least one row comes back even with no samples wanted: it carries the total.
-    return stmt.limit(max(ctx.sample_limit, 1))
+    return ctx.violations_statement(_rows(spec, ctx))
 
 
-@register(SqlSpec, queries=lambda spec, ctx: [Query(statement(spec, ctx))])
+def queries(spec: SqlSpec, ctx: Context) -> list[Query]:
+    return [Query(statement(spec, ctx))]
+
+
+@register(SqlSpec, queries=queries)
 def sql(spec: SqlSpec, ctx: Context) -> Outcome:
     if spec.scalar:
         return _judge_value(spec, ctx.scalar(statement(spec, ctx)))
-    rows = ctx.fetch(statement(spec, ctx))
-    total = int(rows[0]["postrun_total"]) if rows else 0
-    failures = [{k: v for k, v in row.items() if k != "postrun_total"} for row in rows]
-    first = ", ".join(f"{k}={excerpt(v)}" for k, v in failures[0].items()) if failures else ""
-    failures = failures[: ctx.sample_limit]
+    failures, total = ctx.violations(_rows(spec, ctx))
     if total == 0:
-        return Outcome(True, "query returned no violating rows", {"rows": 0}, {"rows": 0})
+        return Outcome(
+            passed=True,
+            message="query returned no violating rows",
+            observed={"rows": 0},
+            expected={"rows": 0},
+        )
+    first = ", ".join(f"{k}={excerpt(v)}" for k, v in failures[0].items()) if failures else ""
     message = f"query returned {total} violating row{'s' if total != 1 else ''}; first: {first}"
-    return Outcome(False, message, {"rows": total}, {"rows": 0}, failures, total)
+    return Outcome(
+        passed=False,
+        message=message,
+        observed={"rows": total},
+        expected={"rows": 0},
+        failures=failures,
+        failure_count=total,
+    )
+
+
+def _rows(spec: SqlSpec, ctx: Context) -> sa.Select[Any]:
+    return ctx.select(Relation(query=spec.query, source=spec.source), sa.literal_column("*"))
 
 
 def _judge_value(spec: SqlSpec, value: Any) -> Outcome:
-    observed = {"value": value}
-    expected = {
-        k: v
-        for k, v in (("equals", spec.equals), ("min", spec.min), ("max", spec.max))
-        if v is not None
-    }
+    threshold = spec.threshold
     if spec.equals is not None:
-        passed = _same(value, spec.equals)
-        return Outcome(
-            passed,
-            f"query returned {_quoted(value)} where {spec.equals!r} expected",
-            observed,
-            expected,
+        message = f"query returned {_quoted(value)} where {spec.equals!r} expected"
+    elif value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        message = f"query returned {_quoted(value)}, not a number"
+    else:
+        bounds = " and ".join(
+            f"{word} {bound:g}"
+            for word, bound in (("at least", spec.min), ("at most", spec.max))
+            if bound is not None
         )
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return Outcome(False, f"query returned {_quoted(value)}, not a number", observed, expected)
-    passed = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
-    bounds = " and ".join(
-        b
-        for b in (
-            f"at least {spec.min:g}" if spec.min is not None else "",
-            f"at most {spec.max:g}" if spec.max is not None else "",
-        )
-        if b
+        message = f"query returned {value:g} where {bounds} expected"
+    return Outcome(
+        passed=threshold.holds(value),
+        message=message,
+        observed={"value": value},
+        expected=threshold.expected(),
     )
-    return Outcome(passed, f"query returned {value:g} where {bounds} expected", observed, expected)
 
 
 def _quoted(value: Any) -> str:
     """The value as Python would write it, a long text cut (it may be a whole document)."""
     return repr(excerpt(value)) if isinstance(value, str) else excerpt(value)
-
-
-def _same(value: Any, expected: bool | float | str) -> bool:
-    if isinstance(value, int | float) and isinstance(expected, int | float):
-        return float(value) == float(expected)
-    return value is not None and str(value) == str(expected)

@@ -9,10 +9,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
-from runner.checks.base import CheckSpec, Duration, Relation, Spec, register
+from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
-from runner.plan import Query
 from runner.results import Outcome
+from runner.spec import Duration, Spec
 
 OUTCOMES = ("all_succeeded", "some_failed", "all_failed", "unfinished", "no_children")
 COUNTS = ("total", "succeeded", "failed")
@@ -124,19 +124,17 @@ class StatusConsistencySpec(CheckSpec):
 
 
 def queries(spec: StatusConsistencySpec, ctx: Context) -> list[Query]:
-    cutoff = settle_cutoff(spec)
-    return [
-        Query(parent_counts(spec, ctx, cutoff)),
-        Query(inconsistent_parents(spec, ctx, cutoff)),
-    ]
+    """The parents' count, and the inconsistent parents' bounded sample with their total."""
+    counts, inconsistent = _statements(spec, ctx, settle_cutoff(spec))
+    return [Query(counts), Query(ctx.violations_statement(inconsistent))]
 
 
 @register(StatusConsistencySpec, queries=queries)
 def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
     cutoff = settle_cutoff(spec)
-    totals = ctx.fetch(parent_counts(spec, ctx, cutoff))[0]
-    rows = ctx.fetch(inconsistent_parents(spec, ctx, cutoff))
-    count = int(rows[0]["postrun_inconsistent"]) if rows else 0
+    counts, inconsistent = _statements(spec, ctx, cutoff)
+    totals = ctx.fetch(counts)[0]
+    rows, count = ctx.violations(inconsistent)
     checked = int(totals["parents"]) - int(totals["settling"] or 0)
     observed: dict[str, Any] = {"parents": checked, "inconsistent": count}
     target = spec.parent.describe()
@@ -154,14 +152,28 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
     ]
     if not count:
         message = f"all {checked} parents in {target} agree with their children{settling}"
-        return Outcome(True, message, observed, expected)
+        return Outcome(passed=True, message=message, observed=observed, expected=expected)
     shown = "; ".join(reasons[:_SHOWN])
     more = f"; and {count - _SHOWN} more" if count > _SHOWN else ""
     message = (
         f"{count} of {checked} parents in {target} contradict their children{settling}: "
         f"{shown}{more}"
     )
-    return Outcome(False, message, observed, expected, failures, count)
+    return Outcome(
+        passed=False,
+        message=message,
+        observed=observed,
+        expected=expected,
+        failures=failures,
+        failure_count=count,
+    )
+
+
+def _statements(
+    spec: StatusConsistencySpec, ctx: Context, cutoff: datetime | None
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """What the check sends, in order: the parents' count, then the inconsistent parents."""
+    return parent_counts(spec, ctx, cutoff), inconsistent_parents(spec, ctx, cutoff)
 
 
 def settle_cutoff(spec: StatusConsistencySpec) -> datetime | None:
@@ -174,7 +186,7 @@ def settle_cutoff(spec: StatusConsistencySpec) -> datetime | None:
 def inconsistent_parents(
     spec: StatusConsistencySpec, ctx: Context, cutoff: datetime | None = None
 ) -> sa.Select[Any]:
-    """The inconsistent parents (capped, ordered by id) with their total in each row."""
+    """The inconsistent parents, ordered by id."""
     parents = _parents(spec, ctx, cutoff).cte("parents")
     children = _children(spec, ctx).cte("children")
     outcome = sa.case(
@@ -213,12 +225,7 @@ def inconsistent_parents(
         ),
     ).cte("flagged")
     bad = [flagged.c.bad_status == _ONE, *(flagged.c[f"{k}_differs"] == _ONE for k in counters)]
-    return (
-        sa.select(flagged, sa.func.count().over().label("postrun_inconsistent"))
-        .where(sa.or_(*bad))
-        .order_by(flagged.c.id)
-        .limit(max(ctx.sample_limit, 1))  # one row at least: it carries the total
-    )
+    return sa.select(flagged).where(sa.or_(*bad)).order_by(flagged.c.id)
 
 
 def parent_counts(

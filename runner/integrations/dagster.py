@@ -47,10 +47,10 @@ def postrun_asset_checks(
     ``reports_dir`` writes postrun's reports under ``reports_dir/<suite>/<run_id>/``.
     """
     parsed = parse_suite(suite_path)
-    names = dagster_names([check.name or "" for check in parsed.checks])
+    names = dagster_names([check.name for check in parsed.checks])
     specs = [
         dg.AssetCheckSpec(
-            names[check.name or ""],
+            names[check.name],
             asset=asset,
             description=check.description or check.name,
             blocking=blocking,
@@ -122,7 +122,7 @@ class _SuiteRun:
 
     def __call__(self, context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         keys = {key.name: key.asset_key for key in context.selected_asset_check_keys}
-        wanted = [c for c in self.parsed.checks if self.names[c.name or ""] in keys]
+        wanted = [c for c in self.parsed.checks if self.names[c.name] in keys]
         results, report = self._results(context, wanted)
         for result in results:
             if result.status is Status.SKIP:  # skipped on purpose (options.skip): no verdict
@@ -146,7 +146,7 @@ class _SuiteRun:
         except PostrunError as exc:  # a param missing or wrong: every check is ERROR / config
             context.log.error(f"postrun: {exc}")
             return [_config_error(check, str(exc)) for check in wanted], None
-        only = [] if len(wanted) == len(self.parsed.checks) else [c.name or "" for c in wanted]
+        only = [] if len(wanted) == len(self.parsed.checks) else [c.name for c in wanted]
         verdict = run_suite(suite, replace(self.options, only=only))
         context.log.info(
             f"postrun: suite '{verdict.suite.name}' {verdict.verdict.value} "
@@ -202,7 +202,7 @@ def _severity(result: CheckResult) -> dg.AssetCheckSeverity:
 
 def _config_error(check: CheckSpec, message: str) -> CheckResult:
     return CheckResult(
-        name=check.name or "",
+        name=check.name,
         type=check.type,
         source=check.source,
         severity=check.severity,
