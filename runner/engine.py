@@ -11,8 +11,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from difflib import get_close_matches
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from runner import __version__
@@ -21,7 +20,7 @@ from runner.checks.base import CheckSpec, CheckType
 from runner.context import DEFAULT_SAMPLE_LIMIT, Cancellation, Context
 from runner.errors import CheckConfigError, SourceError, UsageError
 from runner.plan import Plan, number_queries
-from runner.redact import MASK, Redactor
+from runner.redact import Redactor
 from runner.results import (
     DETAIL_LIMIT,
     CheckError,
@@ -39,6 +38,7 @@ from runner.results import (
 )
 from runner.sources import Source
 from runner.suite import Suite
+from runner.suite_errors import did_you_mean
 from runner.values import escape_surrogates
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def run_suite(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
-        params=verdict_params(suite, redact),
+        params=suite.shown_params(redact),
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),
         duration_s=round((finished_at - started_at).total_seconds(), 3),
@@ -154,9 +154,7 @@ def select_checks(
     only, skip = list(only), list(skip)
     for name in (*only, *skip):
         if name not in names:
-            close = get_close_matches(name, names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UsageError(f"no check named '{name}' in the suite{hint}")
+            raise UsageError(f"no check named '{name}' in the suite{did_you_mean(name, names)}")
     return {n: (not only or n in only) and n not in skip for n in names}
 
 
@@ -514,22 +512,3 @@ def _clip(text: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def verdict_params(suite: Suite, redact: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """The run's params for the verdict: a secret param as ***, any other value with every
-    secret in it masked (a param may carry a source's password: `postgresql://u:{pw}@…`)."""
-    redact = redact or Redactor(suite.secrets())
-    secret = set(suite.secret_params())
-    return {
-        name: MASK if name in secret and value is not None else _param_json(value, redact)
-        for name, value in suite.params.items()
-    }
-
-
-def _param_json(value: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_param_json(item, redact) for item in value]
-    return value.isoformat() if isinstance(value, date) else value

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from runner.errors import UsageError
 from runner.redact import is_secret_name
 from runner.spec import Spec
+from runner.suite_errors import did_you_mean
 
 ParamType = Literal["string", "int", "float", "bool", "date", "path", "list"]
 ENV_PREFIX = "POSTRUN_PARAM_"
@@ -186,9 +187,5 @@ def _token_value(
 
 
 def _unknown_param(name: str, known: list[str]) -> str:
-    from difflib import get_close_matches
-
-    close = get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
     listing = ", ".join(known) if known else "none"
-    return f"unknown param '{name}'{hint}; the suite declares: {listing}"
+    return f"unknown param '{name}'{did_you_mean(name, known)}; the suite declares: {listing}"

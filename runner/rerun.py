@@ -48,9 +48,7 @@ def read_rerun(path: Path, suite: Suite) -> Rerun:
 def _same_params(earlier: Verdict, suite: Suite) -> None:
     """A rerun judges the same batch: the checks that passed then stand for this run only when
     every param is the same (a secret one, shown as *** in both, cannot be compared)."""
-    from runner.engine import verdict_params
-
-    now = verdict_params(suite)
+    now = suite.shown_params()
     differ = [
         f"{name}={earlier.params.get(name)!r} then, {now.get(name)!r} now"
         for name in sorted(set(earlier.params) | set(now))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from difflib import get_close_matches
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from runner.checks import registry
 from runner.checks.base import CheckSpec
@@ -23,12 +23,13 @@ from runner.params import (
     placeholders_in_sql,
     resolve_params,
 )
-from runner.redact import mask_url, url_secrets
+from runner.redact import MASK, Redactor, mask_url, url_secrets
 from runner.sources import FileSource, Source, SqlSource
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.spec import Spec, document_fields
 from runner.sqlguard import never_allowed, read_only_problem
+from runner.suite_errors import did_you_mean, located_issues, unknown
 from runner.yamlfile import Document, Loc, load_yaml
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -168,6 +169,24 @@ class Suite:
         """The params whose values are secrets (named so, or declared `secret: true`)."""
         return [name for name, spec in self.param_specs.items() if spec.is_secret(name)]
 
+    def shown_params(self, redact: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The params as a verdict shows them: a secret param as ***, any other value with every
+        secret in it masked (a param may carry a source's password: `postgresql://u:{pw}@…`)."""
+        redact = redact or Redactor(self.secrets())
+        secret = set(self.secret_params())
+        return {
+            name: MASK if name in secret and value is not None else _shown(value, redact)
+            for name, value in self.params.items()
+        }
+
+
+def _shown(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_shown(item, redact) for item in value]
+    return value.isoformat() if isinstance(value, date) else value
+
 
 @dataclass
 class ParsedSuite:
@@ -271,7 +290,7 @@ def parse_suite(path: str | Path) -> ParsedSuite:
     try:
         spec = SuiteFile.model_validate(document.data)
     except ValidationError as exc:
-        raise SuiteError(_issues(document, exc, SuiteFile, (), "")) from exc
+        raise SuiteError(located_issues(document, exc, SuiteFile, (), "")) from exc
     checks, locs, issues = _parse_checks(document, spec)
     issues += list(_check_allowed(document, spec.allow_functions))
     issues += list(_cross_check(document, spec, checks, locs))
@@ -296,14 +315,14 @@ def _parse_checks(
         kinds = registry()
         if kind not in kinds:
             issues.append(
-                document.issue((*loc, "type"), f"{label}: {_unknown('check type', kind, kinds)}")
+                document.issue((*loc, "type"), f"{label}: {unknown('check type', kind, kinds)}")
             )
             continue
         model = kinds[kind].spec
         try:
             check = model.model_validate(raw)
         except ValidationError as exc:
-            issues += _issues(document, exc, model, loc, f"{label}: ")
+            issues += located_issues(document, exc, model, loc, f"{label}: ")
             continue
         if check.source is None and check.needs_source() and len(spec.sources) == 1:
             check = check.model_copy(update={"source": next(iter(spec.sources))})
@@ -353,7 +372,7 @@ def _cross_check(
                     yield document.issue(
                         where,
                         f"{label}: {path or 'query'} uses :{param}, which is not a declared param"
-                        + _hint(param, spec.params),
+                        + did_you_mean(param, spec.params),
                     )
         for name in _path_fields(check):
             value = getattr(check, name)
@@ -363,7 +382,7 @@ def _cross_check(
                         yield document.issue(
                             (*loc, name),
                             f"{label}: {name} uses {{{param}}}, which is not a declared param"
-                            + _hint(param, spec.params),
+                            + did_you_mean(param, spec.params),
                         )
     for name, source in spec.sources.items():
         for text in _source_texts(source):
@@ -372,7 +391,7 @@ def _cross_check(
                     yield document.issue(
                         ("sources", name),
                         f"source '{name}': {{{param}}} is not a declared param"
-                        + _hint(param, spec.params),
+                        + did_you_mean(param, spec.params),
                     )
 
 
@@ -389,7 +408,7 @@ def _check_sources(
         field_loc = _path_loc(loc, f"{path}.source" if path not in ("", "source") else "source")
         if name is not None and name not in spec.sources and field_loc not in reported:
             reported.add(field_loc)  # a top-level relation's source is the check's own
-            yield document.issue(field_loc, f"{label}: {_unknown('source', name, spec.sources)}")
+            yield document.issue(field_loc, f"{label}: {unknown('source', name, spec.sources)}")
 
 
 def _check_braces(
@@ -570,106 +589,6 @@ def _path_fields(check: CheckSpec) -> tuple[str, ...]:
 
 def _path_loc(loc: Loc, dotted: str) -> Loc:
     return (*loc, *(part for part in dotted.split(".") if part))
-
-
-# --- pydantic errors → located, readable issues ----------------------------------------------
-
-
-def _issues(
-    document: Document, exc: ValidationError, model: type[BaseModel], base: Loc, prefix: str
-) -> list[SuiteIssue]:
-    reasons: dict[Loc, list[str]] = {}
-    missing: dict[Loc, str] = {}
-    suggested: set[tuple[Loc, str]] = set()
-    for error in exc.errors():
-        loc = _data_loc(document.data, (*base, *error["loc"]))
-        rel = loc[len(base) :]
-        if error["type"] == "extra_forbidden":
-            close = _closest(str(rel[-1]), _fields_at(model, rel[:-1]))
-            suggested.update({(loc[:-1], close)} if close else set())
-            reason = f"unknown key '{rel[-1]}'" + (f" (did you mean '{close}'?)" if close else "")
-        elif error["type"] == "missing":
-            missing[loc] = str(rel[-1])
-            continue
-        else:
-            field = ".".join(str(part) for part in rel)
-            msg = error["msg"].removeprefix("Value error, ")
-            reason = f"{field}: {msg}" if field else msg
-        if reason not in reasons.setdefault(loc, []):
-            reasons[loc].append(reason)
-    for loc, key in missing.items():
-        if (loc[:-1], key) not in suggested:  # a misspelt key already explains the missing one
-            reasons.setdefault(loc[:-1], []).append(f"missing required key '{key}'")
-    issues = [document.issue(loc, prefix + "; or ".join(found)) for loc, found in reasons.items()]
-    return sorted(issues, key=lambda issue: issue.line or 0)
-
-
-def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """Drop pydantic's union/type tags from ``loc``, keeping only real keys and indexes."""
-    out: list[str | int] = []
-    node = data
-    for part in loc:
-        if _has(node, part):
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
-            out.append(part)  # a key that should be there (missing) or is not allowed
-            node = None
-    return tuple(out)
-
-
-def _has(node: Any, part: Any) -> bool:
-    if isinstance(node, dict):
-        return isinstance(part, str) and part in node
-    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-
-
-def _is_tag(part: str) -> bool:
-    return (
-        not part.isidentifier()
-        or part[:1].isupper()
-        or part in {"str", "int", "float", "bool", "list", "dict", "date"}
-    )
-
-
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names valid at ``loc`` inside ``model`` (for did-you-mean hints)."""
-    candidates: list[type[BaseModel]] = [model]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        nested = [
-            sub
-            for cand in candidates
-            if part in cand.model_fields
-            for sub in _models_in(cand.model_fields[part].annotation)
-        ]
-        if nested:
-            candidates = nested
-    return sorted({name for cand in candidates for name in cand.model_fields})
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]
-
-
-def _closest(name: str, known: Iterable[str]) -> str | None:
-    close = get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _hint(name: str, known: Iterable[str]) -> str:
-    close = _closest(name, known)
-    return f" (did you mean '{close}'?)" if close else ""
-
-
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    known = list(known)
-    return f"unknown {what} '{name}'" + (
-        _hint(name, known) or f" (known: {', '.join(sorted(known))})"
-    )
 
 
 def _label(raw: Any, index: int) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runner import RunOptions, gx, gx_fallback, load_suite, run_suite
+from runner import RunOptions, load_suite, run_suite
+from runner.gx import compile as gx
+from runner.gx import fallback as gx_fallback
 from runner.checks import REGISTRY
 from runner.checks.base import parse_duration
 from runner.context import Context

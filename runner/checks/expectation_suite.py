@@ -1,10 +1,10 @@
 """expectation_suite: a Great Expectations suite passes on the relation.
 
 The expectations postrun can express in SQL run as aggregates of the run's shared scan, with GX's
-semantics (runner/gx.py); the others run through GX itself, imported only then. An expectation's
-GX severity decides what its failure means: `critical` fails the check; `warning` and `info` are
-reported among the failures but leave the check passing (a note says so), since a check has one
-severity of its own.
+semantics (runner/gx/compile.py); the others run through GX itself, imported only then. An
+expectation's GX severity decides what its failure means: `critical` fails the check; `warning`
+and `info` are reported among the failures but leave the check passing (a note says so), since a
+check has one severity of its own.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field
 
-from runner import gx, gx_fallback
 from runner.checks.base import Query, Relation, RelationCheck, Scan, register
 from runner.context import Context
 from runner.errors import CheckConfigError
+from runner.gx import compile as gx
+from runner.gx import fallback as gx_fallback
 from runner.plan import ExpressionKey, expression_key
 from runner.results import Outcome
 

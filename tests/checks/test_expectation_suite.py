@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from runner import gx, gx_fallback
+from runner.gx import compile as gx
+from runner.gx import fallback as gx_fallback
 from runner.errors import CheckConfigError, SourceError
 from runner.results import ErrorCategory
 from tests.conftest import Database, RunYaml, only_check

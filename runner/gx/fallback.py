@@ -1,4 +1,4 @@
-"""Great Expectations itself, for the expectations postrun does not compile (runner/gx.py):
+"""Great Expectations itself, for the expectations postrun does not compile (runner/gx/compile.py):
 its SQL datasource on SQLite and PostgreSQL, its pandas datasource on rows read through Arrow.
 GX is imported here only, and only when a check needs it (~3 s)."""
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import visitors
 
 from runner.errors import CheckConfigError, SourceError
-from runner.gx import Expectation
+from runner.gx.compile import Expectation
 from runner.results import ErrorCategory
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Great Expectations suites without Great Expectations: reads a GX 1.x suite JSON and compiles the
 expectations postrun can push down into SQL aggregates, with GX's own semantics (NULLs, `mostly`,
 `strict_min`/`strict_max`, `row_condition`). Whatever does not compile is left for GX itself
-(runner/gx_fallback.py).
+(runner/gx/fallback.py).
 """
 
 from __future__ import annotations
