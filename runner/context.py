@@ -15,12 +15,12 @@ from runner import statements
 from runner.errors import CheckConfigError, SourceError
 from runner.plan import Plan, QueryRecord, SharedScan, relation_key
 from runner.results import ErrorCategory
+from runner.sources import FileSource, Source
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from runner.checks.base import CheckSpec, CheckType, Relation
-    from runner.sources import FileSource, Source
 
 T = TypeVar("T")
 DEFAULT_SAMPLE_LIMIT = 20
@@ -117,9 +117,9 @@ class Context:
 
     def file_source(self, name: str | None = None) -> FileSource:
         source = self.source(name)
-        if source.kind != "files":
+        if not isinstance(source, FileSource):
             raise CheckConfigError(f"source '{source.name}' is not a file source")
-        return source  # type: ignore[return-value]  # the files kind is a FileSource
+        return source
 
     def relation_source(self, relation: Relation) -> str | None:
         return relation.source or self.spec.source

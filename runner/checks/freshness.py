@@ -95,7 +95,8 @@ def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
 
 class _AsText(FunctionElement[Any]):
     """The value as the driver returns it; as text on DuckDB, whose Python client hands out
-    TIMESTAMPTZ values only through pytz (not a dependency), while text keeps the offset."""
+    TIMESTAMPTZ values as pytz-aware datetimes in the session's zone, while text keeps the
+    offset as written, so the age is computed the same way on every database."""
 
     name = "postrun_as_text"
     inherit_cache = True

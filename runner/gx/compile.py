@@ -227,10 +227,6 @@ def compile_expectation(exp: Expectation) -> Compiled | None:
         return None  # kwargs postrun does not know how to read: GX judges (and explains) them
 
 
-def is_compiled(kind: str) -> bool:
-    return kind in _COMPILERS
-
-
 def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
     if isinstance(condition, sa.sql.elements.True_):
         return sa.func.count()

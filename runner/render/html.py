@@ -8,12 +8,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from runner.render.timestamps import format_timestamp
 from runner.results import CheckError, CheckResult, QueryInfo, Status, Verdict
 from runner.values import tagged_number, visible
 
@@ -30,20 +30,6 @@ SHORT_LIMIT = 120
 DISPLAY_ORDER = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS, Status.SKIP)
 PROBLEMS = frozenset({Status.ERROR, Status.FAIL, Status.WARN})
 
-# Columns a reader looks for first, per check type; any other key follows in first-seen order.
-_PREFERRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "json_integrity": ("path", "reason", "line", "column", "offset", "pointer", "message"),
-    "status_consistency": (
-        "id",
-        "status",
-        "outcome",
-        "allowed",
-        "children.total",
-        "children.succeeded",
-        "children.failed",
-        "children.unfinished",
-    ),
-}
 _FLATTEN_MAX = 8
 _LONG_WORD = 48
 _RANK = {status: rank for rank, status in enumerate(DISPLAY_ORDER)}
@@ -333,7 +319,7 @@ _VERBS = {
 
 def _failure_table(check: CheckResult) -> FailureTable:
     shown = [_flatten(row) for row in check.failures[:FAILURE_ROWS]]
-    columns = _columns(shown, check.type)
+    columns = _columns(shown)
     rows = [[_cell(row[c], CELL_LIMIT) if c in row else _BLANK for c in columns] for row in shown]
     return FailureTable(columns=columns, rows=rows, more=_more_failures(check, len(shown)))
 
@@ -352,10 +338,18 @@ def _more_failures(check: CheckResult, shown: int) -> str:
     return f"… and {hidden:,} more not shown here; {where}."
 
 
-def _columns(rows: list[dict[str, Any]], check_type: str) -> list[str]:
-    seen = dict.fromkeys(key for row in rows for key in row)
-    first = [key for key in _PREFERRED_COLUMNS.get(check_type, ()) if key in seen]
-    return [*first, *(key for key in seen if key not in first)]
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key of ``rows`` in the order the rows give them (a check writes its failures in the
+    order a reader looks for), a key one row lacks put where the others place it."""
+    order: list[str] = []
+    for row in rows:
+        keys = list(row)
+        for i, key in enumerate(keys):
+            if key in order:
+                continue
+            after = next((k for k in keys[i + 1 :] if k in order), None)
+            order.insert(order.index(after) if after is not None else len(order), key)
+    return order
 
 
 def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,15 +411,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def format_timestamp(value: str) -> str:
-    """2026-11-23 10:15:00 UTC from ISO 8601; the raw text when it does not parse."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cell(value: Any, limit: int) -> Cell:

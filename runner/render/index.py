@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from runner.errors import OutputError
 from runner.render import write_atomic
+from runner.render.timestamps import parse_utc, shown_utc
 from runner.results import Status
 from runner.values import visible
 
@@ -105,7 +106,7 @@ def build_page(root: Path) -> IndexPage:
         rows=sorted(kept, key=_newest_first, reverse=True),
         suites=sorted(latest, key=lambda row: row.suite),
         hidden=hidden,
-        generated=_utc(datetime.now(UTC)),
+        generated=shown_utc(datetime.now(UTC)),
     )
 
 
@@ -120,11 +121,11 @@ def read_row(path: Path, root: Path) -> RunRow:
         summary = _Summary.model_validate_json(path.read_bytes())
     except (OSError, ValidationError):
         return _unreadable_row(path, link)
-    moment = _parse_utc(summary.started_at) or _mtime(path)
+    moment = parse_utc(summary.started_at) or _mtime(path)
     return RunRow(
         suite=summary.suite.name,
         run_id=summary.run_id,
-        started=_utc(moment),
+        started=shown_utc(moment),
         verdict=summary.verdict.value,
         counts=" · ".join(f"{n} {s}" for s, n in summary.counts.items() if n) or "no checks",
         duration=f"{summary.duration_s:.2f} s",
@@ -173,7 +174,7 @@ def _unreadable_row(path: Path, link: str) -> RunRow:
     return RunRow(
         suite=path.parent.parent.name,
         run_id=path.parent.name,
-        started=f"{_utc(moment)} (file written)",
+        started=f"{shown_utc(moment)} (file written)",
         verdict="unreadable",
         counts="verdict.json is corrupt or incomplete",
         duration="",
@@ -201,14 +202,6 @@ def _newest_first(row: RunRow) -> tuple[datetime, str, str]:
     return (row.moment, row.run_id, row.suite)
 
 
-def _parse_utc(iso: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _written_ns(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
@@ -221,7 +214,3 @@ def _mtime(path: Path) -> datetime:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError:
         return datetime.fromtimestamp(0, UTC)
-
-
-def _utc(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

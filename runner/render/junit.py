@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from typing import Any
 
+from runner.render.timestamps import parse_utc
 from runner.results import CheckResult, Status, Verdict
 
 EVIDENCE_LINES = 20
@@ -131,13 +131,8 @@ def _seconds(value: float) -> str:
 
 def _timestamp(iso: str) -> str | None:
     """UTC without zone or fraction, the form the Ant JUnit schema requires; None if unparseable."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}"
+    moment = parse_utc(iso)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}" if moment is not None else None
 
 
 def _text(value: str) -> str:

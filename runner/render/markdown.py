@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
+from runner.render.timestamps import format_timestamp
 from runner.results import CheckResult, Status, Verdict
 from runner.values import tagged_number
 
@@ -49,7 +49,7 @@ def _header(verdict: Verdict) -> list[str]:
     facts = [
         f"suite {escape(verdict.suite.name)}",
         f"run {escape(verdict.run_id)}",
-        f"started {escape(_utc(verdict.started_at))}",
+        f"started {escape(format_timestamp(verdict.started_at))}",
         f"took {verdict.duration_s:.2f} s",
     ]
     lines = [
@@ -152,11 +152,3 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _utc(iso: str) -> str:
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,10 +1,83 @@
-"""Where checks read from: SQL databases (SQLAlchemy) and result files (globs, DuckDB views)."""
+"""Where checks read from: SQL databases (SQLAlchemy) and result files (globs, DuckDB views).
+
+Every source offers the same ``Source`` protocol; the context, the engine and the reports know
+no other.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
 from runner.sources.files import FileSource
-from runner.sources.sql import SqlSource
+from runner.sources.sql import Interrupter, SqlSource
 
-Source = SqlSource | FileSource
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import sqlalchemy as sa
 
-__all__ = ["FileSource", "Source", "SqlSource"]
+    from runner.results import SourceInfo
+
+class Source(Protocol):
+    """What a check may read through: statements with bound params, each stopped at its
+    deadline or by the function it hands the interrupter; driver errors as ``SourceError``."""
+
+    name: str
+
+    @property
+    def fails_closed(self) -> bool:
+        """Whether a check that read skipped (unreadable) data may not PASS."""
+
+    def info(self) -> SourceInfo:
+        """What the verdict says of the source, never a secret."""
+
+    def secrets(self) -> list[str]:
+        """Values that must never be printed (a URL's password, tokens)."""
+
+    def notes_for(self, sql: str) -> list[str]:
+        """Facts about what ``sql`` read that its check should report (skipped files)."""
+
+    def execute(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run one read statement; its rows as JSON-ready dicts."""
+
+    def stream(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        batch: int = 50_000,
+        deadline: float | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Run one read statement; its rows in batches."""
+
+    def arrow(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> pa.Table:
+        """Run one read statement; its rows as Arrow, with the database's own types."""
+
+    def columns(
+        self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
+    ) -> list[str]:
+        """The names of the columns ``stmt`` returns, without fetching its rows."""
+
+    def dialect(self) -> sa.Dialect:
+        """The SQL dialect, without connecting or reading anything."""
+
+    def close(self) -> None:
+        """Release what the source holds (connections, workers)."""
+
+
+__all__ = ["FileSource", "Interrupter", "Source", "SqlSource"]

@@ -69,8 +69,6 @@ class FileSource:
     """Result files matched by globs; optional tables over their contents, queried with DuckDB
     (in memory, sandboxed to the files behind the tables and the source's ``allow_paths``)."""
 
-    kind = "files"
-
     def __init__(
         self,
         name: str,

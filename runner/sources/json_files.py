@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import astuple, dataclass, fields, replace
+from dataclasses import astuple, dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, NoReturn, Protocol
@@ -113,8 +113,10 @@ class FileProblem:
     pointer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields, leaving out those that are None."""
-        items = ((field.name, getattr(self, field.name)) for field in fields(self))
+        """The fields a reader looks for first first (the message last), leaving out those that
+        are None."""
+        names = ("path", "reason", "line", "column", "offset", "pointer", "message")
+        items = ((name, getattr(self, name)) for name in names)
         return {name: value for name, value in items if value is not None}
 
 

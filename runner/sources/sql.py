@@ -54,8 +54,6 @@ class Access:
 class SqlSource:
     """A database reached through one SQLAlchemy URL, connected once and lazily."""
 
-    kind = "sql"
-
     def __init__(
         self,
         name: str,
