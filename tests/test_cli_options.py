@@ -53,11 +53,12 @@ def test_cli_explain_prints_the_shared_query_and_runs_nothing(
         "    SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1\n"
         "    FROM portfolio_snapshots\n"
     ) in out
-    assert "check 'pnl filled' (not_null)\n  q1 (shared, above)\n" in out
-    assert out.endswith(
-        "2 statements. A failing row-level check also fetches up to 20 sample "
-        "rows with one more query.\n"
-    )
+    assert (
+        "check 'pnl filled' (not_null)\n  q1 (shared, above)\n"
+        "  q3 on source 'warehouse', if the check fails: its sample\n"
+        "    SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total\n"
+    ) in out
+    assert out.endswith("3 statements (1 of them only when their check fails).\n")
     assert not (tmp_path / "reports").exists()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from runner import RunOptions, load_suite, run_suite
-from runner.checks import REGISTRY
+from runner.checks import registry
 from runner.engine import select_checks
 from runner.errors import UsageError
 from runner.results import DETAIL_LIMIT, CheckResult, ExitCode, Outcome, Status, worst_status
@@ -201,7 +201,7 @@ def test_engine_exception_in_check_is_internal_error_others_run(
     def boom(spec: Any, ctx: Any) -> Outcome:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", boom)
+    monkeypatch.setattr(registry()["sql"], "run", boom)
     verdict = run_yaml(
         suite_yaml(
             portfolios,
@@ -234,7 +234,7 @@ def test_engine_error_detail_is_clipped_to_2_kb(
     def boom(spec: Any, ctx: Any) -> Outcome:
         raise ValueError("é" * 3000)
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", boom)
+    monkeypatch.setattr(registry()["sql"], "run", boom)
     verdict = run_yaml(suite_yaml(portfolios, "- {type: sql, name: broken, query: select 1}\n"))
     detail = verdict.checks[0].error.detail  # type: ignore[union-attr]
     assert detail is not None
@@ -255,7 +255,7 @@ def test_engine_error_holding_undecodable_bytes_is_still_an_error_result(
     def boom(spec: Any, ctx: Any) -> Outcome:
         raise ValueError("cannot read run_\udcff.json; " * 200)
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", boom)
+    monkeypatch.setattr(registry()["sql"], "run", boom)
     verdict = run_yaml(suite_yaml(portfolios, "- {type: sql, name: broken, query: select 1}\n"))
     (result,) = verdict.checks
     assert result.status is ERROR and result.error is not None
@@ -325,13 +325,13 @@ def test_engine_skipped_check_is_not_run(
     portfolios: Database, run_yaml: RunYaml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran: list[str] = []
-    real = REGISTRY["row_count"].run
+    real = registry()["row_count"].run
 
     def spy(spec: Any, ctx: Any) -> Outcome:
         ran.append(spec.name)
         return real(spec, ctx)
 
-    monkeypatch.setattr(REGISTRY["row_count"], "run", spy)
+    monkeypatch.setattr(registry()["row_count"], "run", spy)
     verdict = run_yaml(suite_yaml(portfolios, THREE), options=RunOptions(skip=["summaries"]))
     assert sorted(ran) == ["pnl", "snapshots"]
     skipped = verdict.checks[1].model_dump(mode="json")
@@ -420,7 +420,7 @@ def test_engine_timeout_abandons_stuck_python_check(
         release.wait(20)
         return Outcome(passed=True, message="finally")
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", stuck)
+    monkeypatch.setattr(registry()["sql"], "run", stuck)
     started = time.monotonic()
     try:
         verdict = run_yaml(
@@ -472,7 +472,7 @@ def test_engine_results_keep_suite_order(
         time.sleep(float(spec.query.split()[1]))
         return Outcome(passed=True, message=spec.query)
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", nap)
+    monkeypatch.setattr(registry()["sql"], "run", nap)
     finished: list[str] = []
 
     def record(result: CheckResult) -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from runner import run_suite
-from runner.checks import REGISTRY
+from runner.checks import registry
 from runner.errors import SuiteError
 from runner.suite import parse_suite
 from tests.conftest import Database, check_verdict
@@ -51,13 +51,13 @@ KEYS = sorted(
         *(key for check in DEMO["checks"] for key in check),
         *(
             info.alias or name
-            for kind in REGISTRY.values()
+            for kind in registry().values()
             for name, info in kind.spec.model_fields.items()
         ),
     }
 )
 """Key names a suite may hold: mutations and generated documents draw from these."""
-TYPES = sorted(REGISTRY)
+TYPES = sorted(registry())
 scalars = (
     st.none()
     | st.booleans()

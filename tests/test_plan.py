@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import threading
 import time
 from datetime import date
 from typing import Any
@@ -14,10 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from runner import load_suite
+from runner.checks import registry
 from runner.checks.base import CheckSpec, Relation
 from runner.context import Context
 from runner.errors import SourceError
-from runner.plan import Plan, SharedScan, explain, relation_key
+from runner.explain import explain
+from runner.plan import Plan, SharedScan, relation_key
 from runner.results import ErrorCategory, Status
 from runner.sources.sql import SqlSource
 from tests.conftest import Database, RunYaml
@@ -139,10 +140,9 @@ def test_plan_fused_sql_computes_each_aggregate_once(duck: Database, tmp_path: A
     path = tmp_path / "suite.yml"
     path.write_text(suite(duck, FIVE_CHECKS))
     loaded = load_suite(path, env={})
-    plan = Plan.of(loaded.checks)
+    plan = Plan.of(loaded.checks, registry())
     (scan,) = plan.scans.values()
-    ctx = Context(loaded.checks[0], sources={}, params={"run_date": "2025-11-06"})
-    stmt = scan.statement(ctx)
+    stmt = scan.statement({"run_date": "2025-11-06"})
     assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == (
         "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
         "count(*) - count(total_pnl) AS a2, count(DISTINCT portfolio_id) AS a3, "
@@ -174,12 +174,20 @@ def test_plan_skipped_checks_are_left_out_of_the_scan(db: Database, run_yaml: Ru
 
 
 def test_plan_a_waiting_check_keeps_its_own_deadline() -> None:
-    spec = CheckSpec.model_construct(type="row_count", name="waiting")
-    ctx = Context(spec, sources={}, params={}, deadline=time.monotonic() + 0.2)
-    never = threading.Event()
+    """Another check runs the shared scan (it never answers here): the waiting check stops at its
+    own deadline."""
+    relation = Relation(table="t")
+    shared = SharedScan(relation, "w")
+    shared.add("waiting", {"n": sa.func.count()})
+    shared.add("running", {"n": sa.func.count()})
+    assert shared.claim()  # the running check took it
+    spec = CheckSpec.model_construct(type="row_count", name="waiting", source="w")
+    plan = Plan(scans={relation_key(relation, "w"): shared})
+    deadline = time.monotonic() + 0.2
+    ctx = Context(spec, registry()[spec.type], {}, {}, deadline=deadline, plan=plan)
     started = time.monotonic()
     with pytest.raises(SourceError) as caught:
-        ctx.wait(never)
+        ctx.scan(relation)
     assert 0.15 <= time.monotonic() - started < 2
     assert (caught.value.category, caught.value.message) == (
         ErrorCategory.TIMEOUT,
@@ -195,7 +203,7 @@ def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: An
     path.write_text(text)
     loaded = load_suite(path, env={})
     selected = {c.name or "": c.name != "total" for c in loaded.checks}
-    shown = explain(loaded, selected, sample_limit=5)
+    shown = explain(loaded, selected, registry(), sample_limit=5)
     assert shown == textwrap.dedent(
         """\
         plan of suite 'plan': 5 of 6 checks
@@ -209,6 +217,12 @@ def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: An
 
         check 'daily' (not_null)
           q1 (shared, above)
+          q2 on source 'w', if the check fails: its sample
+            SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total
+            FROM portfolio_snapshots
+            WHERE (snapshot_date = %(run_date)s
+            ) AND daily_pnl IS NULL ORDER BY portfolio_id
+             LIMIT %(param_1)s::INTEGER
 
         check 'portfolios' (row_count)
           q1 (shared, above)
@@ -217,12 +231,12 @@ def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: An
           q1 (shared, above)
 
         check 'no_future' (sql)
-          q2 on source 'w'
+          q3 on source 'w'
             SELECT *, count(*) OVER () AS postrun_total
             FROM (select 1 where 1 = 0) AS q
              LIMIT %(param_1)s::INTEGER
 
-        2 statements. A failing row-level check also fetches up to 5 sample rows with one more query."""
+        3 statements (1 of them only when their check fails)."""
     )
     assert "s3cr3t" not in shown
 
@@ -255,7 +269,9 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
         got = {}
         for name in wanted:
             spec = CheckSpec.model_construct(type="row_count", name=name, source="w")
-            got[name] = Context(spec, {"w": source}, {}, plan=plan).scan(relation)["n"]
+            got[name] = Context(spec, registry()[spec.type], {"w": source}, {}, plan=plan).scan(
+                relation
+            )["n"]
     finally:
         source.close()
     assert got == {

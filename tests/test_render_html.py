@@ -18,9 +18,9 @@ from runner.render.html import (
     FAILURE_ROWS,
     MESSAGE_LIMIT,
     format_duration,
-    format_timestamp,
     render_html,
 )
+from runner.render.timestamps import format_timestamp
 from runner.results import (
     CheckError,
     CheckResult,
@@ -84,10 +84,17 @@ def make_verdict(checks: list[CheckResult], params: dict[str, Any] | None = None
     )
 
 
-JSON_FAILURES = [
-    {"message": "truncated at line 3", "reason": "truncated", "path": "a.json", "line": 3},
+JSON_FAILURES = [  # as json_integrity writes them: each in reading order, without its Nones
+    {
+        "path": "a.json",
+        "reason": "truncated",
+        "line": 3,
+        "column": 7,
+        "offset": 99,
+        "message": "truncated at line 3",
+    },
     {"path": "b.json", "reason": "missing", "message": "expected file was not written"},
-    {"path": "c.json", "reason": "invalid", "pointer": "/run/rows", "column": 7, "offset": 99},
+    {"path": "c.json", "reason": "schema", "pointer": "/run/rows", "message": "not an array"},
 ]
 CONSISTENCY_FAILURES = [
     {
@@ -417,15 +424,17 @@ def test_render_html_links_each_failing_row_to_its_evidence() -> None:
 
 
 def test_render_html_shows_json_integrity_failures_in_reading_order() -> None:
+    """The columns keep the order each row gives its keys, a key one row lacks placed where the
+    others place it: the check decides the reading order, the page knows no check type."""
     _, doc = render(mixed_checks())
     table = doc.by_id("check-2").one("table", "failures")
     header = [th.text() for th in table.all("th")]
     assert header == ["path", "reason", "line", "column", "offset", "pointer", "message"]
     rows = [[td.text() for td in tr.all("td")] for tr in table.all("tr", "failure-row")]
     assert rows == [
-        ["a.json", "truncated", "3", "", "", "", "truncated at line 3"],
+        ["a.json", "truncated", "3", "7", "99", "", "truncated at line 3"],
         ["b.json", "missing", "", "", "", "", "expected file was not written"],
-        ["c.json", "invalid", "", "7", "99", "/run/rows", ""],
+        ["c.json", "schema", "", "", "", "/run/rows", "not an array"],
     ]
     observed = [n.text() for n in doc.by_id("check-2").all("dt")]
     assert observed == ["files", "bad_files", "min_files"]

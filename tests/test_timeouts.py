@@ -19,15 +19,15 @@ import pytest
 import sqlalchemy as sa
 
 from runner import RunOptions, load_suite, run_suite
-from runner.gx import compile as gx
-from runner.gx import fallback as gx_fallback
-from runner.checks import REGISTRY
-from runner.checks.base import parse_duration
+from runner.checks import registry
 from runner.context import Context
 from runner.errors import SourceError
+from runner.gx import compile as gx
+from runner.gx import fallback as gx_fallback
 from runner.results import CheckResult, ErrorCategory, Outcome, Status
 from runner.sources import sql as sql_source
 from runner.sources.sql import Interrupter, SqlSource
+from runner.spec import parse_duration
 from tests.conftest import Database, check_verdict
 
 WALL_S = 10
@@ -310,7 +310,7 @@ def test_timeouts_context_starts_no_statement_after_its_deadline(duck: Database)
     duck.run("create table t (x integer);")
     spec = load_spec('{type: sql, name: late, query: "select 1", min: 0}', duck)
     source = SqlSource("w", duck.url)
-    ctx = Context(spec, {"w": source}, {}, deadline=time.monotonic() - 1)
+    ctx = Context(spec, registry()[spec.type], {"w": source}, {}, deadline=time.monotonic() - 1)
     try:
         with pytest.raises(SourceError) as caught:
             ctx.fetch(sa.text("select 1"))
@@ -446,7 +446,7 @@ def test_timeouts_reported_promptly_while_other_checks_keep_finishing(
             time.sleep(0.02)
         return Outcome(passed=True, message="done")
 
-    monkeypatch.setattr(REGISTRY["sql"], "run", stub)
+    monkeypatch.setattr(registry()["sql"], "run", stub)
     quick = [slow_check(f"quick_{i}", "select 1") for i in range(300)]
     path = write_suite(tmp_path, duck, other, [slow_check("stuck", "select 1", "0.5s"), *quick])
     reported: dict[str, float] = {}

@@ -156,7 +156,7 @@ QueriesFn = Callable[[Any, Any], "list[Query]"]
 ListingFn = Callable[[], "list[str]"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class CheckType:
     """A registered check type: its spec class, the function that judges it and what it reads.
 

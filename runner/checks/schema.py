@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -94,6 +95,11 @@ def queries(spec: SchemaSpec, ctx: Context) -> list[Query]:
 
 @register(SchemaSpec, scans=scans, queries=queries)
 def schema(spec: SchemaSpec, ctx: Context) -> Outcome:
+    with _quiet_pyspark():
+        return _judge(spec, ctx)
+
+
+def _judge(spec: SchemaSpec, ctx: Context) -> Outcome:
     pandera_schema, backend = _load(spec)
     expected = {"schema": spec.schema_path or spec.object, "backend": backend}
     if spec.files is not None:
@@ -193,6 +199,16 @@ def _load(spec: SchemaSpec) -> tuple[Any, str]:
         raise CheckConfigError(
             f"schema file {path} is not a pandera {backend} schema: {exc}"
         ) from exc
+
+
+@contextmanager
+def _quiet_pyspark() -> Iterator[None]:
+    """pandera tries PySpark's pandas API whenever PySpark is installed (the `spark` extra), on
+    import and again on its first validation, and PySpark warns each time about a pandas it has
+    not caught up with: a warning about PySpark, not the schema or the data, so not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet", category=FutureWarning)
+        yield
 
 
 def _read_schema_file(path: Path) -> dict[str, Any]:

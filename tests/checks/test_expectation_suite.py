@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from runner.errors import CheckConfigError, SourceError
 from runner.gx import compile as gx
 from runner.gx import fallback as gx_fallback
-from runner.errors import CheckConfigError, SourceError
 from runner.results import ErrorCategory
 from tests.conftest import Database, RunYaml, only_check
 
@@ -701,7 +701,8 @@ def test_expectation_suite_explain_shows_what_a_run_sends(data: Database, tmp_pa
     regex aggregate, the column list; and GX's rows on DuckDB, or on SQLite a line saying GX
     queries the database itself."""
     from runner import load_suite, run_suite
-    from runner.plan import explain
+    from runner.checks import registry
+    from runner.explain import explain
 
     suite = write_suite(
         tmp_path / "s.gx.json",
@@ -718,7 +719,7 @@ def test_expectation_suite_explain_shows_what_a_run_sends(data: Database, tmp_pa
         f'  - {{name: gx, type: expectation_suite, table: t, suite: "{suite}"}}\n'
     )
     loaded = load_suite(path, env={})
-    shown = explain(loaded, {"gx": True}, sample_limit=20)
+    shown = explain(loaded, {"gx": True}, registry(), sample_limit=20)
     verdict = run_suite(loaded)
     assert verdict.checks[0].status.value == "PASS", verdict.checks[0].message
     sent = [q.sql for q in verdict.queries]

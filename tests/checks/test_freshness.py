@@ -10,7 +10,7 @@ import duckdb_engine
 import pytest
 from sqlalchemy.dialects import postgresql
 
-from runner.checks import freshness
+from runner.checks import freshness, registry
 from runner.checks.freshness import FreshnessSpec
 from runner.context import Context
 from runner.errors import SuiteError
@@ -539,7 +539,7 @@ SQL_SPEC = FreshnessSpec.model_validate(
 
 
 def test_freshness_sql_duckdb_reads_the_newest_value_as_text() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"kind": "load"})
+    ctx = Context(SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"kind": "load"})
     assert str(ctx.scan_statement(SQL_SPEC.relation).compile(dialect=duckdb_engine.Dialect())) == (
         "SELECT CAST(max(created_at) AS VARCHAR) AS newest, count(*) AS rows \n"
         "FROM analytics.events \nWHERE (kind = %(kind)s\n)"
@@ -547,7 +547,7 @@ def test_freshness_sql_duckdb_reads_the_newest_value_as_text() -> None:
 
 
 def test_freshness_sql_postgresql() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"kind": "load"})
+    ctx = Context(SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"kind": "load"})
     assert str(ctx.scan_statement(SQL_SPEC.relation).compile(dialect=postgresql.dialect())) == (
         "SELECT max(created_at) AS newest, count(*) AS rows \n"
         "FROM analytics.events \nWHERE (kind = %(kind)s\n)"

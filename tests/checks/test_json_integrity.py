@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from runner.errors import SuiteError
+from runner.sources.json_files import JsonFileInspector
 from runner.suite import load_suite
 from tests.conftest import Database, RunYaml, only_check
 
@@ -345,3 +346,10 @@ def test_json_integrity_expected_names_take_bounded_memory(
         tracemalloc.stop()
     assert only_check(verdict)["observed"]["missing"] == 9_997
     assert peak < 2_000_000
+
+
+def test_json_integrity_failures_are_written_in_reading_order(tmp_path: Path) -> None:
+    """The report shows a failure's keys in the order the check writes them."""
+    (tmp_path / "cut.json").write_text('{"a": [1, 2')
+    problem = JsonFileInspector().inspect(tmp_path / "cut.json")[0]
+    assert list(problem.to_dict()) == ["path", "reason", "line", "column", "offset", "message"]

@@ -10,6 +10,7 @@ import duckdb_engine
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from runner.checks import registry
 from runner.checks.reference import ReferenceSpec, key_counts, unmatched_keys
 from runner.context import Context
 from runner.errors import SuiteError
@@ -281,7 +282,7 @@ WHERE each_rows.portfolio_id IS NOT NULL),
 has_rows AS 
 (SELECT portfolio_id 
 FROM (select portfolio_id from portfolio_snapshots where snapshot_date = %(run_date)s) AS q)
- SELECT each_keys.portfolio_id, count(*) OVER () AS postrun_unmatched 
+ SELECT each_keys.portfolio_id, count(*) OVER () AS postrun_total 
 FROM each_keys 
 WHERE NOT (EXISTS (SELECT 1 
 FROM has_rows 
@@ -290,14 +291,18 @@ WHERE has_rows.portfolio_id = each_keys.portfolio_id)) ORDER BY each_keys.portfo
 
 
 def test_reference_sql_duckdb() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"run_date": "2025-11-06"})
-    stmt = unmatched_keys(SQL_SPEC, ctx)
+    ctx = Context(
+        SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"run_date": "2025-11-06"}
+    )
+    stmt = ctx.violations_statement(unmatched_keys(SQL_SPEC, ctx))
     assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == DUCKDB_SQL
 
 
 def test_reference_sql_postgresql() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"run_date": "2025-11-06"})
-    stmt = unmatched_keys(SQL_SPEC, ctx)
+    ctx = Context(
+        SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"run_date": "2025-11-06"}
+    )
+    stmt = ctx.violations_statement(unmatched_keys(SQL_SPEC, ctx))
     expected = DUCKDB_SQL.replace("LIMIT %(param_1)s", "LIMIT %(param_1)s::INTEGER")
     assert str(stmt.compile(dialect=postgresql.dialect())) == expected
     assert str(key_counts(SQL_SPEC, ctx).compile(dialect=postgresql.dialect())) == (

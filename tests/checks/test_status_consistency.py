@@ -11,6 +11,7 @@ import duckdb_engine
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from runner.checks import registry
 from runner.checks.status_consistency import (
     StatusConsistencySpec,
     inconsistent_parents,
@@ -563,21 +564,25 @@ WHERE parents.updated_at IS NULL OR parents.updated_at <= %(postrun_settle_cutof
 flagged AS 
 (SELECT judged.id AS id, judged.status AS status, judged.outcome AS outcome, judged.total AS total, judged.succeeded AS succeeded, judged.failed AS failed, judged.unfinished AS unfinished, judged.counter_succeeded AS counter_succeeded, CASE WHEN (judged.status IS NULL) THEN 1 WHEN (judged.outcome = 'all_succeeded') THEN CASE WHEN (judged.status IN (__[POSTCOMPILE_postrun_all_succeeded])) THEN 0 ELSE 1 END WHEN (judged.outcome = 'unfinished') THEN CASE WHEN (judged.status IN (__[POSTCOMPILE_postrun_unfinished])) THEN 0 ELSE 1 END ELSE 0 END AS bad_status, CASE WHEN (judged.counter_succeeded = judged.succeeded) THEN 0 ELSE 1 END AS succeeded_differs 
 FROM judged)
- SELECT flagged.id, flagged.status, flagged.outcome, flagged.total, flagged.succeeded, flagged.failed, flagged.unfinished, flagged.counter_succeeded, flagged.bad_status, flagged.succeeded_differs, count(*) OVER () AS postrun_inconsistent 
+ SELECT flagged.id, flagged.status, flagged.outcome, flagged.total, flagged.succeeded, flagged.failed, flagged.unfinished, flagged.counter_succeeded, flagged.bad_status, flagged.succeeded_differs, count(*) OVER () AS postrun_total 
 FROM flagged 
 WHERE flagged.bad_status = 1 OR flagged.succeeded_differs = 1 ORDER BY flagged.id 
  LIMIT %(param_1)s"""  # noqa: W291
 
 
 def test_status_consistency_sql_duckdb() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"kind": "pdf"})
-    stmt = inconsistent_parents(SQL_SPEC, ctx, datetime(2025, 11, 6, 12, 0))
+    ctx = Context(SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"kind": "pdf"})
+    stmt = ctx.violations_statement(
+        inconsistent_parents(SQL_SPEC, ctx, datetime(2025, 11, 6, 12, 0))
+    )
     assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == DUCKDB_SQL
 
 
 def test_status_consistency_sql_postgresql() -> None:
-    ctx = Context(SQL_SPEC, sources={}, params={"kind": "pdf"})
-    stmt = inconsistent_parents(SQL_SPEC, ctx, datetime(2025, 11, 6, 12, 0))
+    ctx = Context(SQL_SPEC, registry()[SQL_SPEC.type], sources={}, params={"kind": "pdf"})
+    stmt = ctx.violations_statement(
+        inconsistent_parents(SQL_SPEC, ctx, datetime(2025, 11, 6, 12, 0))
+    )
     # the same statement; PostgreSQL casts the settle cutoff and the LIMIT parameter
     expected = DUCKDB_SQL.replace(
         "%(postrun_settle_cutoff)s", "%(postrun_settle_cutoff)s::TIMESTAMP WITHOUT TIME ZONE"
