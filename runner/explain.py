@@ -23,6 +23,7 @@ class Step:
     source: str
     shared: SharedScan | None = None
     when: str | None = None
+    sent: bool = True
 
 
 def explain(
@@ -75,7 +76,8 @@ def steps_of(ctx: Context) -> Iterator[Step]:
         source = shared.source if shared is not None else ctx.relation_source(scan.relation)
         yield Step(ctx.scan_statement(scan.relation), source or "", shared)
     for query in kind.queries(check, ctx) if kind.queries is not None else ():
-        yield Step(query.statement, query.source or check.source or "", when=query.when)
+        source = query.source or check.source or ""
+        yield Step(query.statement, source, when=query.when, sent=query.sent)
 
 
 def _about(step: Step, number: int, numbers: dict[int, str]) -> str:

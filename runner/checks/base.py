@@ -142,6 +142,8 @@ class Query:
     """Source it runs on; the check's own when None."""
     when: str | None = None
     """When it is sent, if not always (e.g. "if the check fails": its bounded sample)."""
+    sent: bool = True
+    """False for what --explain shows that postrun does not send itself (GX's own queries)."""
 
 
 SAMPLE = "if the check fails: its sample"

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field
 
-from runner.checks.base import Query, Relation, RelationCheck, Scan, register
+from runner.checks.base import SAMPLE, Query, Relation, RelationCheck, Scan, register
 from runner.context import Context
 from runner.errors import CheckConfigError
 from runner.gx import compile as gx
@@ -58,18 +58,18 @@ def queries(spec: ExpectationSuiteSpec, ctx: Context) -> list[Query]:
     list of compiled expectations; for GX, the rows it reads (DuckDB) or, where GX queries the
     database itself, a comment saying how many expectations it judges there."""
     compiled, fallback = _split(gx.read_suite(spec.suite), ctx)
-    statements: list[sa.Executable] = [
-        s for c in compiled for s in _statements(c, spec, ctx).values()
-    ]
+    found = [Query(s) for c in compiled for s in _statements(c, spec, ctx).values()]
+    samples = (_sample_statement(c, spec, ctx) for c in compiled)
+    found += [Query(s, when=SAMPLE) for s in samples if s is not None and ctx.sample_limit]
     if fallback and _gx_url(ctx) is not None:
         note = (
             f"-- GX's SQL datasource judges {len(fallback)} expectation(s) with queries of its own"
         )
-        statements.append(sa.text(note))
+        found.append(Query(sa.text(note), sent=False))
     elif fallback:
         groups = _by_condition(fallback).values()
-        statements += [_frame_statement(spec, ctx, condition) for condition, _ in groups]
-    return [Query(s) for s in statements]
+        found += [Query(_frame_statement(spec, ctx, condition)) for condition, _ in groups]
+    return found
 
 
 def listing() -> list[str]:
@@ -160,14 +160,31 @@ def _duplicated_rows(
 
 
 def _sample(compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context) -> list[Any]:
-    exp = compiled.expectation
-    assert compiled.unexpected is not None
-    names = [exp.kwargs[k] for k in ("column", "column_A", "column_B") if k in exp.kwargs]
-    stmt = ctx.select(spec.relation, *(sa.column(n) for n in names)).where(compiled.unexpected)
-    if exp.type == "expect_column_distinct_values_to_be_in_set":
-        stmt = stmt.distinct()
-    rows = ctx.fetch(stmt.limit(ctx.sample_limit)) if ctx.sample_limit else []
+    """GX's partial unexpected list: a bounded sample of the values that failed."""
+    stmt = _sample_statement(compiled, spec, ctx)
+    if stmt is None or not ctx.sample_limit:
+        return []
+    names = _sampled_columns(compiled)
+    rows = ctx.fetch(stmt)
     return [row[names[0]] if len(names) == 1 else row for row in rows]
+
+
+def _sample_statement(
+    compiled: gx.Compiled, spec: ExpectationSuiteSpec, ctx: Context
+) -> sa.Select[Any] | None:
+    """The statement that fetches a failed expectation's unexpected values, if it has any."""
+    if compiled.unexpected is None:
+        return None
+    columns: list[sa.ColumnClause[Any]] = [sa.column(n) for n in _sampled_columns(compiled)]
+    stmt = ctx.select(spec.relation, *columns).where(compiled.unexpected)
+    if compiled.expectation.type == "expect_column_distinct_values_to_be_in_set":
+        stmt = stmt.distinct()
+    return stmt.limit(ctx.sample_limit)
+
+
+def _sampled_columns(compiled: gx.Compiled) -> list[str]:
+    kwargs = compiled.expectation.kwargs
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
 
 
 def _entry(exp: gx.Expectation, judged: dict[str, Any]) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def _statements(spec: ReferenceSpec, ctx: Context) -> dict[str, Query]:
 def unmatched_keys(spec: ReferenceSpec, ctx: Context) -> sa.Select[Any]:
     """Distinct keys of `each` with no row in `has` (same source), ordered."""
     _, each = _key_ctes(ctx, spec.each, "each")
-    has = ctx.select(spec.has, *(sa.column(c) for c in spec.has.key)).cte("has_rows")
+    has = ctx.select(spec.has, *(sa.column(c) for c in spec.has.key)).cte("postrun_has_rows")
     match: sa.Select[Any] = sa.select(_ONE).where(
         *(has.c[h] == each.c[e] for e, h in zip(spec.each.key, spec.has.key, strict=True))
     )
@@ -151,9 +151,9 @@ def _key_ctes(ctx: Context, relation: KeyedRelation, name: str) -> tuple[sa.CTE,
     The NULL filter sits outside the relation's own select so that a user `where` holding an
     OR keeps its meaning.
     """
-    rows = ctx.select(relation, *(sa.column(c) for c in relation.key)).cte(f"{name}_rows")
+    rows = ctx.select(relation, *(sa.column(c) for c in relation.key)).cte(f"postrun_{name}_rows")
     full = [rows.c[c].is_not(None) for c in relation.key]
-    return rows, sa.select(*rows.c).where(*full).distinct().cte(f"{name}_keys")
+    return rows, sa.select(*rows.c).where(*full).distinct().cte(f"postrun_{name}_keys")
 
 
 def _null_count(spec: ReferenceSpec, rows: sa.CTE) -> sa.Select[Any]:

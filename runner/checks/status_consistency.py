@@ -187,8 +187,8 @@ def inconsistent_parents(
     spec: StatusConsistencySpec, ctx: Context, cutoff: datetime | None = None
 ) -> sa.Select[Any]:
     """The inconsistent parents, ordered by id."""
-    parents = _parents(spec, ctx, cutoff).cte("parents")
-    children = _children(spec, ctx).cte("children")
+    parents = _parents(spec, ctx, cutoff).cte("postrun_parents")
+    children = _children(spec, ctx).cte("postrun_children")
     outcome = sa.case(
         (children.c.parent_id.is_(None), _name("no_children")),
         (children.c.unfinished > _ZERO, _name("unfinished")),
@@ -207,7 +207,7 @@ def inconsistent_parents(
     if cutoff is not None:
         updated = parents.c.updated_at
         judged = judged.where(sa.or_(updated.is_(None), updated <= _cutoff(cutoff)))
-    judged_cte = judged.cte("judged")
+    judged_cte = judged.cte("postrun_judged")
     bad_status = sa.case(
         (judged_cte.c.status.is_(None), _ONE),
         *(
@@ -223,7 +223,7 @@ def inconsistent_parents(
             _flag(judged_cte.c[f"counter_{k}"] == judged_cte.c[k], 0).label(f"{k}_differs")
             for k in counters
         ),
-    ).cte("flagged")
+    ).cte("postrun_flagged")
     bad = [flagged.c.bad_status == _ONE, *(flagged.c[f"{k}_differs"] == _ONE for k in counters)]
     return sa.select(flagged).where(sa.or_(*bad)).order_by(flagged.c.id)
 

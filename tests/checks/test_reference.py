@@ -270,23 +270,23 @@ SQL_SPEC = ReferenceSpec.model_validate(
 )
 
 DUCKDB_SQL = """\
-WITH each_rows AS 
+WITH postrun_each_rows AS 
 (SELECT portfolio_id 
 FROM portfolios 
 WHERE (is_active
 )), 
-each_keys AS 
-(SELECT DISTINCT each_rows.portfolio_id AS portfolio_id 
-FROM each_rows 
-WHERE each_rows.portfolio_id IS NOT NULL), 
-has_rows AS 
+postrun_each_keys AS 
+(SELECT DISTINCT postrun_each_rows.portfolio_id AS portfolio_id 
+FROM postrun_each_rows 
+WHERE postrun_each_rows.portfolio_id IS NOT NULL), 
+postrun_has_rows AS 
 (SELECT portfolio_id 
 FROM (select portfolio_id from portfolio_snapshots where snapshot_date = %(run_date)s) AS q)
- SELECT each_keys.portfolio_id, count(*) OVER () AS postrun_total 
-FROM each_keys 
+ SELECT postrun_each_keys.portfolio_id, count(*) OVER () AS postrun_total 
+FROM postrun_each_keys 
 WHERE NOT (EXISTS (SELECT 1 
-FROM has_rows 
-WHERE has_rows.portfolio_id = each_keys.portfolio_id)) ORDER BY each_keys.portfolio_id 
+FROM postrun_has_rows 
+WHERE postrun_has_rows.portfolio_id = postrun_each_keys.portfolio_id)) ORDER BY postrun_each_keys.portfolio_id 
  LIMIT %(param_1)s"""  # noqa: W291
 
 
@@ -306,10 +306,10 @@ def test_reference_sql_postgresql() -> None:
     expected = DUCKDB_SQL.replace("LIMIT %(param_1)s", "LIMIT %(param_1)s::INTEGER")
     assert str(stmt.compile(dialect=postgresql.dialect())) == expected
     assert str(key_counts(SQL_SPEC, ctx).compile(dialect=postgresql.dialect())) == (
-        "WITH each_rows AS \n(SELECT portfolio_id \nFROM portfolios \nWHERE (is_active\n)), \n"
-        "each_keys AS \n(SELECT DISTINCT each_rows.portfolio_id AS portfolio_id \n"
-        "FROM each_rows \nWHERE each_rows.portfolio_id IS NOT NULL)\n"
-        " SELECT (SELECT count(*) AS count_1 \nFROM each_keys) AS keys, "
-        "(SELECT count(*) AS count_2 \nFROM each_rows \n"
-        "WHERE each_rows.portfolio_id IS NULL) AS null_keys"
+        "WITH postrun_each_rows AS \n(SELECT portfolio_id \nFROM portfolios \nWHERE (is_active\n)), \n"
+        "postrun_each_keys AS \n(SELECT DISTINCT postrun_each_rows.portfolio_id AS portfolio_id \n"
+        "FROM postrun_each_rows \nWHERE postrun_each_rows.portfolio_id IS NOT NULL)\n"
+        " SELECT (SELECT count(*) AS count_1 \nFROM postrun_each_keys) AS keys, "
+        "(SELECT count(*) AS count_2 \nFROM postrun_each_rows \n"
+        "WHERE postrun_each_rows.portfolio_id IS NULL) AS null_keys"
     )

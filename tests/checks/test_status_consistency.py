@@ -549,24 +549,24 @@ SQL_SPEC = StatusConsistencySpec.model_validate(
 )
 
 DUCKDB_SQL = """\
-WITH parents AS 
+WITH postrun_parents AS 
 (SELECT batch_id AS id, status AS status, updated_at AS updated_at, files_success AS counter_succeeded 
 FROM processing_jobs 
 WHERE (kind = 'ocr' or kind = %(kind)s
 )), 
-children AS 
+postrun_children AS 
 (SELECT run_id AS parent_id, count(*) AS total, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_success])) THEN 1 ELSE 0 END) AS succeeded, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_failure])) THEN 1 ELSE 0 END) AS failed, sum(CASE WHEN (status IN (__[POSTCOMPILE_postrun_success]) OR status IN (__[POSTCOMPILE_postrun_failure])) THEN 0 ELSE 1 END) AS unfinished 
 FROM (select run_id, status from file_extractions) AS q GROUP BY run_id), 
-judged AS 
-(SELECT parents.id AS id, parents.status AS status, CASE WHEN (children.parent_id IS NULL) THEN 'no_children' WHEN (children.unfinished > 0) THEN 'unfinished' WHEN (children.failed = 0) THEN 'all_succeeded' WHEN (children.succeeded = 0) THEN 'all_failed' ELSE 'some_failed' END AS outcome, coalesce(children.total, 0) AS total, coalesce(children.succeeded, 0) AS succeeded, coalesce(children.failed, 0) AS failed, coalesce(children.unfinished, 0) AS unfinished, parents.counter_succeeded AS counter_succeeded 
-FROM parents LEFT OUTER JOIN children ON parents.id = children.parent_id 
-WHERE parents.updated_at IS NULL OR parents.updated_at <= %(postrun_settle_cutoff)s), 
-flagged AS 
-(SELECT judged.id AS id, judged.status AS status, judged.outcome AS outcome, judged.total AS total, judged.succeeded AS succeeded, judged.failed AS failed, judged.unfinished AS unfinished, judged.counter_succeeded AS counter_succeeded, CASE WHEN (judged.status IS NULL) THEN 1 WHEN (judged.outcome = 'all_succeeded') THEN CASE WHEN (judged.status IN (__[POSTCOMPILE_postrun_all_succeeded])) THEN 0 ELSE 1 END WHEN (judged.outcome = 'unfinished') THEN CASE WHEN (judged.status IN (__[POSTCOMPILE_postrun_unfinished])) THEN 0 ELSE 1 END ELSE 0 END AS bad_status, CASE WHEN (judged.counter_succeeded = judged.succeeded) THEN 0 ELSE 1 END AS succeeded_differs 
-FROM judged)
- SELECT flagged.id, flagged.status, flagged.outcome, flagged.total, flagged.succeeded, flagged.failed, flagged.unfinished, flagged.counter_succeeded, flagged.bad_status, flagged.succeeded_differs, count(*) OVER () AS postrun_total 
-FROM flagged 
-WHERE flagged.bad_status = 1 OR flagged.succeeded_differs = 1 ORDER BY flagged.id 
+postrun_judged AS 
+(SELECT postrun_parents.id AS id, postrun_parents.status AS status, CASE WHEN (postrun_children.parent_id IS NULL) THEN 'no_children' WHEN (postrun_children.unfinished > 0) THEN 'unfinished' WHEN (postrun_children.failed = 0) THEN 'all_succeeded' WHEN (postrun_children.succeeded = 0) THEN 'all_failed' ELSE 'some_failed' END AS outcome, coalesce(postrun_children.total, 0) AS total, coalesce(postrun_children.succeeded, 0) AS succeeded, coalesce(postrun_children.failed, 0) AS failed, coalesce(postrun_children.unfinished, 0) AS unfinished, postrun_parents.counter_succeeded AS counter_succeeded 
+FROM postrun_parents LEFT OUTER JOIN postrun_children ON postrun_parents.id = postrun_children.parent_id 
+WHERE postrun_parents.updated_at IS NULL OR postrun_parents.updated_at <= %(postrun_settle_cutoff)s), 
+postrun_flagged AS 
+(SELECT postrun_judged.id AS id, postrun_judged.status AS status, postrun_judged.outcome AS outcome, postrun_judged.total AS total, postrun_judged.succeeded AS succeeded, postrun_judged.failed AS failed, postrun_judged.unfinished AS unfinished, postrun_judged.counter_succeeded AS counter_succeeded, CASE WHEN (postrun_judged.status IS NULL) THEN 1 WHEN (postrun_judged.outcome = 'all_succeeded') THEN CASE WHEN (postrun_judged.status IN (__[POSTCOMPILE_postrun_all_succeeded])) THEN 0 ELSE 1 END WHEN (postrun_judged.outcome = 'unfinished') THEN CASE WHEN (postrun_judged.status IN (__[POSTCOMPILE_postrun_unfinished])) THEN 0 ELSE 1 END ELSE 0 END AS bad_status, CASE WHEN (postrun_judged.counter_succeeded = postrun_judged.succeeded) THEN 0 ELSE 1 END AS succeeded_differs 
+FROM postrun_judged)
+ SELECT postrun_flagged.id, postrun_flagged.status, postrun_flagged.outcome, postrun_flagged.total, postrun_flagged.succeeded, postrun_flagged.failed, postrun_flagged.unfinished, postrun_flagged.counter_succeeded, postrun_flagged.bad_status, postrun_flagged.succeeded_differs, count(*) OVER () AS postrun_total 
+FROM postrun_flagged 
+WHERE postrun_flagged.bad_status = 1 OR postrun_flagged.succeeded_differs = 1 ORDER BY postrun_flagged.id 
  LIMIT %(param_1)s"""  # noqa: W291
 
 
@@ -594,3 +594,34 @@ def test_status_consistency_sql_postgresql() -> None:
         "%(postrun_settle_cutoff)s::TIMESTAMP WITHOUT TIME ZONE) THEN 1 ELSE 0 END) AS settling "
         "\nFROM processing_jobs \nWHERE (kind = 'ocr' or kind = %(kind)s\n)"
     )
+
+
+def test_status_consistency_tables_named_like_its_own_steps(db: Database, run_yaml: RunYaml) -> None:
+    """Tables called parents, children, judged or flagged are read as such (the statement's own
+    steps are named postrun_…; SQLite took a table `parents` for a circular reference)."""
+    db.run(
+        """
+        create table parents (id varchar(10), status varchar(20));
+        insert into parents values ('B1', 'completed');
+        create table children (parent_id varchar(10), status varchar(20));
+        insert into children values ('B1', 'FAILED');
+        create table judged (x integer);
+        create table flagged (x integer);
+        """
+    )
+    verdict = run_yaml(
+        f"""\
+        suite: named
+        sources:
+          w: {{url: "{db.url}"}}
+        checks:
+          - type: status_consistency
+            parent: {{table: parents, id: id, status: status}}
+            children: {{table: children, parent_id: parent_id, status: status}}
+            success: [SUCCESS]
+            failure: [FAILED]
+            expect: {{all_failed: [failed]}}
+        """
+    )
+    result = only_check(verdict)
+    assert (result["status"], result["failure_count"]) == ("FAIL", 1), result["message"]
