@@ -44,15 +44,15 @@ class Database:
         if self.kind == "postgresql":
             import psycopg
 
-            with psycopg.connect(self.dsn, autocommit=True) as con:
-                con.execute(script.encode())
+            with psycopg.connect(self.dsn, autocommit=True) as pg:
+                pg.execute(script.encode())
         elif self.kind == "duckdb":
-            with duckdb.connect(str(self.path)) as con:
-                con.execute(script)
+            with duckdb.connect(str(self.path)) as duck:
+                duck.execute(script)
         else:
-            with sqlite3.connect(self.path) as con:
-                con.executescript(script)
-            con.close()
+            with sqlite3.connect(self.path) as lite:
+                lite.executescript(script)
+            lite.close()
 
 
 @pytest.fixture(params=["duckdb", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

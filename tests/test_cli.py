@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import jsonschema
@@ -49,7 +50,7 @@ def report_path(stdout: str, cwd: Path) -> Path:
     return cwd / last.removeprefix("report: ")
 
 
-def load_verdict(stdout: str, cwd: Path) -> dict[str, object]:
+def load_verdict(stdout: str, cwd: Path) -> dict[str, Any]:
     report = report_path(stdout, cwd)
     data = json.loads(report.with_name("verdict.json").read_text())
     jsonschema.validate(data, VERDICT_SCHEMA)
@@ -116,7 +117,7 @@ def test_cli_check_fails_with_evidence_and_writes_verdict(
     verdict = load_verdict(result.stdout, tmp_path)
     assert verdict["verdict"] == "FAIL" and verdict["exit_code"] == 1
     assert verdict["params"] == {"run_date": "2025-11-06"}
-    assert verdict["suite"]["path"] == "checks/nightly.yml"  # type: ignore[index]
+    assert verdict["suite"]["path"] == "checks/nightly.yml"
     assert Path(str(result.stdout.splitlines()[-1]).removeprefix("report: ")).parts[:2] == (
         "reports",
         "nightly",
@@ -218,7 +219,7 @@ def test_cli_unreachable_database_is_error_3_and_masks_password(
     result = postrun("check", "s.yml", cwd=tmp_path)
     assert result.returncode == 3
     verdict = load_verdict(result.stdout, tmp_path)
-    remote, local = verdict["checks"]  # type: ignore[misc]
+    remote, local = verdict["checks"]
     assert (remote["status"], remote["error"]["category"], remote["error"]["retryable"]) == (
         "ERROR",
         "connectivity",

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from runner.demo import FAULTS, build_demo, find_demo_suite
 from tests.conftest import check_verdict
 
 
-def run_demo(root: Path, faults: tuple[str, ...]) -> tuple[dict[str, object], list[str]]:
+def run_demo(root: Path, faults: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
     batch = build_demo(root, faults)
     verdict = run_suite(load_suite(find_demo_suite(), batch.params, env={}))
     data = check_verdict(verdict)
@@ -24,7 +25,7 @@ def run_demo(root: Path, faults: tuple[str, ...]) -> tuple[dict[str, object], li
 
 def test_demo_clean_batch_passes(tmp_path: Path) -> None:
     data, _ = run_demo(tmp_path / "demo", ("none",))
-    assert [c["name"] for c in data["checks"] if c["status"] != "PASS"] == []  # type: ignore[index]
+    assert [c["name"] for c in data["checks"] if c["status"] != "PASS"] == []
     assert (data["verdict"], data["exit_code"]) == ("PASS", 0)
 
 
@@ -32,12 +33,12 @@ def test_demo_clean_batch_passes(tmp_path: Path) -> None:
 def test_demo_fault_is_caught_and_named(tmp_path: Path, fault: str) -> None:
     data, injected = run_demo(tmp_path / "demo", (fault,))
     assert (data["verdict"], data["exit_code"]) == ("FAIL", 1)
-    failing = [c for c in data["checks"] if c["status"] in ("FAIL", "WARN")]  # type: ignore[attr-defined]
+    failing = [c for c in data["checks"] if c["status"] in ("FAIL", "WARN")]
     assert failing, fault
     evidence = json.dumps([c["failures"] for c in failing])
     for name in injected:
         assert name in evidence, (fault, name, evidence[:500])
-    assert not [c for c in data["checks"] if c["status"] == "ERROR"]  # type: ignore[attr-defined]
+    assert not [c for c in data["checks"] if c["status"] == "ERROR"]
 
 
 def test_demo_command_prints_table_and_report(tmp_path: Path) -> None:

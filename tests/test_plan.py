@@ -245,7 +245,7 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
     """`count(CASE WHEN x > 5 …)` and `… x > 6 …` print alike (the values are placeholders):
     each check must still get its own number. Equal aggregates, values and all, share one."""
     db.run("create table t (x integer); insert into t values (1), (2), (3), (4), (5), (6), (7);")
-    x = sa.column("x")
+    x: sa.ColumnClause[Any] = sa.column("x")
 
     def over(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
         return sa.func.count(sa.case((condition, sa.literal_column("1"))))
@@ -297,8 +297,9 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
 def test_plan_expression_key_never_renders_values() -> None:
     """Values no dialect can write as a literal (a date bound without a type, a dict) or that
     Python cannot hash still key an aggregate, by value and type: 1, 1.0 and True differ."""
-    d, x = sa.column("d"), sa.column("x")
-    wanted = {
+    d: sa.ColumnClause[Any] = sa.column("d")
+    x: sa.ColumnClause[Any] = sa.column("x")
+    wanted: dict[str, sa.ColumnElement[Any]] = {
         "date_6": sa.func.count(sa.case((d > sa.bindparam("p", date(2026, 2, 6)), 1))),
         "date_7": sa.func.count(sa.case((d > sa.bindparam("p", date(2026, 2, 7)), 1))),
         "dict": sa.func.max(d == sa.bindparam("q", {"a": [1]}, type_=sa.types.NullType())),

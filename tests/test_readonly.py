@@ -10,6 +10,7 @@ import secrets
 import sqlite3
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
@@ -378,9 +379,9 @@ def role_suite(tmp_path: Path, url: str, extra: str = "") -> Path:
     )
 
 
-def role_of(verdict: dict[str, object]) -> object:
-    (source,) = verdict["sources"]  # type: ignore[misc]
-    return source["role"]  # type: ignore[index]
+def role_of(verdict: dict[str, Any]) -> Any:
+    (source,) = verdict["sources"]
+    return source["role"]
 
 
 @pytest.mark.postgres
@@ -491,7 +492,7 @@ def test_readonly_postgres_privileged_role_when_the_source_allows_it(
     suite = role_suite(tmp_path, pg.dsn, ", allow_privileged_role: true")
     data = check_verdict(run_suite(load_suite(suite, env={})))
     assert [c["status"] for c in data["checks"]] == ["PASS", "PASS"]
-    assert role_of(data)["can_write"] is True  # type: ignore[index]
+    assert role_of(data)["can_write"] is True
     assert pg_digest(pg) == before
 
 

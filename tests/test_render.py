@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -44,7 +45,7 @@ HOSTILE = "<script>x</script> | *bold* \n line"
 
 
 def result(name: str, status: Status, message: str, **fields: object) -> CheckResult:
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "type": "row_count",
         "source": "warehouse",
         "severity": "warn" if status is Status.WARN else "error",
@@ -58,7 +59,7 @@ def result(name: str, status: Status, message: str, **fields: object) -> CheckRe
 def make_verdict(checks: list[CheckResult], **fields: object) -> Verdict:
     statuses = [c.status for c in checks]
     verdict = worst_status(statuses)
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "tool": ToolInfo(version="0.1.0"),
         "suite": SuiteInfo(name="nightly-portfolio", path="checks/nightly.yml", sha256="ab" * 32),
         "run_id": "20251107T031500Z-3f9c",

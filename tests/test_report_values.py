@@ -86,7 +86,7 @@ NUMBERS = {
         " 9e999 as inf, -9e999 as minus_inf, null as absent"
     ),
 }
-STORED = {
+STORED: dict[str, dict[str, Any]] = {
     "duckdb": {
         "big": tag("int", "170141183460469231731687303715884105727"),
         "unsigned": tag("int", "340282366920938463463374607431768211455"),

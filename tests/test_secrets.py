@@ -443,7 +443,7 @@ def test_secrets_dagster_output_never_holds_a_secret(
 
     suite, secret = planted(tmp_path)
 
-    @dg.asset(name="batch")
+    @dg.asset(name="batch")  # type: ignore[untyped-decorator]
     def batch() -> None:
         """The batch."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from runner import Verdict
 from tests.conftest import Database, RunYaml
 
 
-def results(verdict: Verdict) -> dict[str, tuple[str, list[dict[str, object]]]]:
+def results(verdict: Verdict) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     return {c.name: (c.status.value, c.failures) for c in verdict.checks}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(tree: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+def run(tree: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.chdir(cwd)
     suite = load_suite(
         tree / "checks" / "nightly.yml", {"run_date": "2025-11-06", "batch_id": "B7"}, env={}
@@ -105,7 +106,7 @@ def test_spec_example_passes_from_any_working_directory(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     for cwd in (tree, tree / "checks", elsewhere):
         verdict = run(tree, cwd, monkeypatch)
-        assert [(c["name"], c["status"]) for c in verdict["checks"]] == [  # type: ignore[index]
+        assert [(c["name"], c["status"]) for c in verdict["checks"]] == [
             ("result files are complete JSON", "PASS"),
             ("one snapshot per active portfolio", "PASS"),
             ("not_null:portfolio_snapshots", "PASS"),
@@ -121,7 +122,7 @@ def test_spec_example_catches_a_stuck_batch_and_a_missing_file(
         "update processing_jobs set status = 'processing';"
     )
     verdict = run(tree, tree, monkeypatch)
-    assert [c["status"] for c in verdict["checks"]] == ["FAIL", "PASS", "PASS", "FAIL"]  # type: ignore[index]
-    files, _, _, batches = verdict["checks"]  # type: ignore[misc]
+    assert [c["status"] for c in verdict["checks"]] == ["FAIL", "PASS", "PASS", "FAIL"]
+    files, _, _, batches = verdict["checks"]
     assert files["failures"][0]["path"].endswith("checks/results/run_20251106_020000.json")
     assert batches["failures"][0]["id"] == "B7"

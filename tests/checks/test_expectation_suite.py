@@ -177,10 +177,9 @@ def run_check(run_yaml: RunYaml, db: Database, suite: Path, extra: str = "") -> 
 
 def comparable(result: dict[str, Any]) -> dict[str, Any]:
     picked = {k: result.get(k) for k in COMPARED if result.get(k) is not None}
-    if isinstance(picked.get("observed_value"), float):
-        picked["observed_value"] = round(picked["observed_value"], 9)
-    if isinstance(picked.get("unexpected_percent"), float):
-        picked["unexpected_percent"] = round(picked["unexpected_percent"], 9)
+    for key in ("observed_value", "unexpected_percent"):
+        if isinstance(value := picked.get(key), float):
+            picked[key] = round(value, 9)
     return picked
 
 
@@ -443,7 +442,7 @@ def params_db(request: pytest.FixtureRequest) -> Database:
     return database
 
 
-LITERAL_STATEMENT = (
+LITERAL_STATEMENT: sa.Select[Any] = (
     sa.select(sa.literal_column("*"))
     .select_from(sa.table("p"))
     .where(
@@ -797,7 +796,7 @@ def test_expectation_suite_gx_itself_cannot_judge_duckdb(
             .add_batch_definition_whole_table("all")
             .get_batch()
         )
-        by_gx = batch.validate(gxe.ExpectTableRowCountToEqual(value=10))
+        by_gx = batch.validate(gxe.ExpectTableRowCountToEqual(value=10))  # type: ignore[attr-defined]
     assert by_gx.success is False
     assert "IndexError" in str(by_gx.exception_info)
     suite = write_suite(tmp_path / "s.json", [e("expect_table_row_count_to_equal", value=10)])

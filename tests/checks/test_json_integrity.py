@@ -232,7 +232,7 @@ def test_json_integrity_odd_files_are_findings_never_an_error(
     extra = ", schema: open.schema.json" if schema else ""
     result = run(run_yaml, f"{{type: json_integrity, files: results/*.json{extra}}}")
     assert (result["status"], result["error"]) == ("FAIL", None)
-    deep = [("deep", "schema", None, None)] if schema else []
+    deep: list[tuple[object, ...]] = [("deep", "schema", None, None)] if schema else []
     assert sorted(
         (Path(f["path"]).stem, f["reason"], f.get("line"), f.get("column"))
         for f in result["failures"]

@@ -596,7 +596,9 @@ def test_status_consistency_sql_postgresql() -> None:
     )
 
 
-def test_status_consistency_tables_named_like_its_own_steps(db: Database, run_yaml: RunYaml) -> None:
+def test_status_consistency_tables_named_like_its_own_steps(
+    db: Database, run_yaml: RunYaml
+) -> None:
     """Tables called parents, children, judged or flagged are read as such (the statement's own
     steps are named postrun_…; SQLite took a table `parents` for a circular reference)."""
     db.run(

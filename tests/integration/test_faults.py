@@ -332,13 +332,26 @@ def test_faults_result_files_changing_after_listing_are_reported_not_crashed(
     results.mkdir()
     for name in "abcdefg":
         (results / f"{name}.json").write_text(json.dumps({"run": name, "rows": list(range(50))}))
-    changes: dict[str, Callable[[Path], None]] = {
+
+    def to_folder(p: Path) -> None:
+        p.unlink()
+        p.mkdir()
+
+    def to_dangling_link(p: Path) -> None:
+        p.unlink()
+        p.symlink_to(tmp_path / "nowhere.json")
+
+    def to_fifo(p: Path) -> None:
+        p.unlink()
+        os.mkfifo(p)
+
+    changes: dict[str, Callable[[Path], object]] = {
         "a.json": Path.unlink,
         "b.json": lambda p: p.write_bytes(p.read_bytes()[:40]),
-        "c.json": lambda p: (p.unlink(), p.mkdir()),
+        "c.json": to_folder,
         "d.json": lambda p: p.write_text(json.dumps({"rows": list(range(5000))})),
-        "e.json": lambda p: (p.unlink(), p.symlink_to(tmp_path / "nowhere.json")),
-        "f.json": lambda p: (p.unlink(), os.mkfifo(p)),
+        "e.json": to_dangling_link,
+        "f.json": to_fifo,
     }
     inspect = JsonFileInspector.inspect
 

@@ -205,7 +205,8 @@ def test_shutdown_every_command_survives_a_full_stdout(
         reports_whole(tmp_path, tmp_path / "again")
     if args[0] == "demo":
         (run,) = (tmp_path / "demo" / "reports" / "demo").iterdir()
-        assert reports_whole(tmp_path, run)["exit_code"] == 1  # type: ignore[index]
+        written = reports_whole(tmp_path, run)
+        assert written is not None and written["exit_code"] == 1
 
 
 def harness(

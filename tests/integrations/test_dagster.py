@@ -205,9 +205,9 @@ def test_dagster_selected_checks_run_alone_in_one_suite_run(
     import runner.integrations.dagster as integration
 
     runs: list[list[str]] = []
-    real = integration.run_suite
+    real = integration.run_suite  # type: ignore[attr-defined]
 
-    def counting(suite, options=None, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(suite, options=None, **kwargs):
         runs.append(list(options.only))
         return real(suite, options, **kwargs)
 

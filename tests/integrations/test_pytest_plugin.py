@@ -253,7 +253,7 @@ def test_plugin_k_selects_checks_and_runs_only_those(
     runs: list[list[str]] = []
     real = runner.engine.run_suite
 
-    def counting(suite, options=None, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(suite, options=None, **kwargs):
         runs.append(list(options.only))
         return real(suite, options, **kwargs)
 
@@ -334,7 +334,7 @@ def test_plugin_runs_several_suites_once_each(
     runs: list[str] = []
     real = runner.engine.run_suite
 
-    def counting(suite, options=None, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(suite, options=None, **kwargs):
         runs.append(suite.name)
         return real(suite, options, **kwargs)
 
