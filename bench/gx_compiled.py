@@ -5,7 +5,8 @@
     python bench/gx_compiled.py --dir /tmp/bench-full --skip-sqlite   # reuse bench/run.py's data
 
 postrun's `expectation_suite` check reads a GX 1.x suite JSON and runs the expectations it can
-compile (runner.gx.compile.COMPILED_TYPES) as SQL aggregates of one shared scan, without importing GX.
+compile (runner.gx.compile.COMPILED_TYPES) as SQL aggregates of one shared scan, without
+importing GX.
 This script writes such a suite next to bench/run.py's portfolio data (9 expectations, every one
 compiled, all passing on the data: row count, not_null with and without `mostly`, values
 between, column max/min/mean, a row count under a `row_condition`) and runs it:
