@@ -21,6 +21,9 @@ Loc = tuple[str | int, ...]
 _COLLECTION_KEY = "a list or mapping used as a key"
 MAX_VALUES = 100_000
 """Values a suite may expand to: aliases can make a few lines stand for billions of values."""
+MAX_DEPTH = 64
+"""Levels of nesting a suite may have (a real one has fewer than ten)."""
+NESTED_TOO_DEEPLY = "invalid YAML: the document is nested too deeply"
 
 
 @dataclass
@@ -59,8 +62,7 @@ def load_yaml(path: Path, display: str) -> Document:
     except YAMLError as exc:
         raise SuiteError([SuiteIssue(display, None, f"invalid YAML: {exc}")]) from exc
     except RecursionError as exc:
-        reason = "invalid YAML: the document is nested too deeply"
-        raise SuiteError([SuiteIssue(display, None, reason)]) from exc
+        raise SuiteError([SuiteIssue(display, None, NESTED_TOO_DEEPLY)]) from exc
     except (TypeError, ValueError, AttributeError) as exc:
         # Legal YAML that ruamel cannot build into Python data (a mapping inside a key) is
         # still the suite's mistake, not postrun's.
@@ -138,6 +140,10 @@ class _Plain:
         self.values += 1
         if self.values > MAX_VALUES:
             self._refuse(loc, f"the document expands to more than {MAX_VALUES} values (aliases?)")
+        if len(loc) > MAX_DEPTH:
+            # Said here, not left to a RecursionError that depends on how deep the stack already
+            # is and on a recursion limit any imported library may have raised.
+            raise SuiteError([SuiteIssue(self.document.path, None, NESTED_TOO_DEEPLY)])
         if not isinstance(node, CommentedMap | CommentedSeq):
             return _scalar(node)
         if id(node) in self.open:

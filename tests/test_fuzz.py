@@ -283,6 +283,22 @@ def test_fuzz_hostile_yaml_is_a_located_suite_error(
     assert (issues[0].path, issues[0].line, issues[0].reason) == (str(path), line, reason)
 
 
+def test_fuzz_nesting_is_limited_whatever_the_recursion_limit(tmp_path: Path) -> None:
+    """A library that raises the interpreter's recursion limit (PySpark's pandas API does) must
+    not let a suite nested 600 deep through: the limit is postrun's own."""
+    path = tmp_path / "suite.yml"
+    path.write_text(HOSTILE["nested-too-deep"][0])
+    code = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from runner.errors import SuiteError\n"
+        "from runner.suite import parse_suite\n"
+        f"try: parse_suite({str(path)!r})\n"
+        "except SuiteError as exc: print(exc.issues[0].reason)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "invalid YAML: the document is nested too deeply", done.stderr
+
+
 def test_fuzz_merge_key_suite_is_valid_with_lines(tmp_path: Path) -> None:
     """A YAML merge key (`<<: *base`) is plain YAML: the suite loads, merged keys keep a line."""
     path = tmp_path / "suite.yml"

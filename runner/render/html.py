@@ -411,8 +411,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-
-
 def _cell(value: Any, limit: int) -> Cell:
     text = format_value(value) if value != "" else '""'
     if value is None or value == "":

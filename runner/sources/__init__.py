@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from runner.results import SourceInfo
 
+
 class Source(Protocol):
     """What a check may read through: statements with bound params, each stopped at its
     deadline or by the function it hands the interrupter; driver errors as ``SourceError``."""
