@@ -287,7 +287,7 @@ def test_fuzz_nesting_is_limited_whatever_the_recursion_limit(tmp_path: Path) ->
     """A library that raises the interpreter's recursion limit (PySpark's pandas API does) must
     not let a suite nested 600 deep through: the limit is postrun's own."""
     path = tmp_path / "suite.yml"
-    path.write_text(HOSTILE["nested-too-deep"][0])
+    path.write_text(str(HOSTILE["nested-too-deep"][0]))
     code = (
         "import sys; sys.setrecursionlimit(100_000)\n"
         "from runner.errors import SuiteError\n"
