@@ -613,8 +613,8 @@ def test_sources_file_table_is_read_once_per_run(
     inspected: list[str] = []
     real = files._unreadable_reason
 
-    def spy(path: Path, fmt: str, probe: Any) -> str | None:
-        inspected.append(path.name)
+    def spy(path: str, fmt: str, probe: Any) -> str | None:
+        inspected.append(Path(path).name)
         return real(path, fmt, probe)
 
     monkeypatch.setattr(files, "_unreadable_reason", spy)

@@ -164,13 +164,16 @@ class _Absent:
     expected: int
 
 
-def _absent(spec: JsonIntegritySpec, ctx: Context, paths: list[Path], roots: list[Path]) -> _Absent:
+def _absent(spec: JsonIntegritySpec, ctx: Context, found: list[str], roots: list[Path]) -> _Absent:
     """Every expected name against the matched files, holding no more than the files' names,
     the first missing names (as many as the verdict lists, or the message names) and a count of
     distinct missing names that spills to temporary files past ``_IN_MEMORY`` names: a query
     may name millions of files."""
     from runner.sources.json_files import FileProblem
 
+    if spec.expected is None:
+        return _Absent([], 0, 0)
+    paths = [Path(p) for p in found]
     base_names = {p.name for p in paths}
     relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
     keep = max(ctx.sample_limit, _SHOWN)

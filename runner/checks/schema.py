@@ -365,12 +365,12 @@ def _rows(spec: SchemaSpec, ctx: Context) -> sa.Select[Any]:
     return stmt.order_by(*(sa.column(k) for k in spec.key))
 
 
-def _read_records(path: Path, pointer: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _read_records(path: str, pointer: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The records at ``pointer`` in one file, or the failure case saying why there are none."""
     import orjson
 
     try:
-        document: Any = orjson.loads(path.read_bytes())
+        document: Any = orjson.loads(Path(path).read_bytes())
     except OSError as exc:
         return [], _file_case("unreadable", exc.strerror or str(exc))
     except orjson.JSONDecodeError as exc:

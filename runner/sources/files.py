@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -48,10 +49,29 @@ def infer_format(pattern: str) -> str | None:
     return _SUFFIX_FORMATS.get(Path(pattern).suffix.lower())
 
 
-def expand(patterns: tuple[str, ...] | list[str]) -> list[Path]:
-    """Regular files matching any of ``patterns``, sorted, without duplicates."""
-    found = {Path(p) for pattern in patterns for p in glob.glob(pattern, recursive=True)}
-    return sorted(p for p in found if p.is_file())
+def expand(patterns: tuple[str, ...] | list[str]) -> list[str]:
+    """Regular files matching any of ``patterns`` (as ``glob`` matches them), sorted, without
+    duplicates. Paths stay strings, and whether a match is a file is read from its folder's
+    directory entries, one listing per folder rather than a ``stat`` per file: a result folder
+    holds tens of thousands of files."""
+    found = {p for pattern in patterns for p in glob.glob(pattern, recursive=True)}
+    by_folder: dict[str, list[str]] = {}
+    for path in found:
+        by_folder.setdefault(os.path.dirname(path), []).append(path)
+    files = [p for folder, paths in by_folder.items() for p in _files_among(folder, paths)]
+    return sorted(files)
+
+
+def _files_among(folder: str, paths: list[str]) -> list[str]:
+    """Those of ``paths`` (all in ``folder``) that are regular files, or links to one."""
+    if len(paths) == 1:
+        return paths if os.path.isfile(paths[0]) else []
+    try:
+        with os.scandir(folder or ".") as entries:
+            names = {e.name for e in entries if e.is_file()}  # a stat only for links
+    except OSError:
+        return [p for p in paths if os.path.isfile(p)]
+    return [p for p in paths if os.path.basename(p) in names]
 
 
 def glob_root(pattern: str) -> Path:
@@ -197,13 +217,13 @@ class FileSource:
         files = expand(table.patterns)
         good: list[str] = []
         bad: list[str] = []
-        paths = [str(path) for path in files]
+        paths = files
         config = read_only_url("duckdb:///:memory:")[1]["config"]
         with duckdb.connect(config=config) as probe:  # one for all files: connecting takes ms
             sandbox_duckdb(probe, paths, [])
             for path in files:
                 problem = _unreadable_reason(path, table.format, probe)
-                (bad.append(f"{path} ({problem})") if problem else good.append(str(path)))
+                (bad.append(f"{path} ({problem})") if problem else good.append(path))
         if bad:
             self._skipped[table.name] = (
                 f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
@@ -248,7 +268,7 @@ def read(conn: Any, fmt: str, files: list[str]) -> Any:
     return conn.read_parquet(files, union_by_name=True)
 
 
-def _unreadable_reason(path: Path, fmt: str, probe: duckdb.DuckDBPyConnection) -> str | None:
+def _unreadable_reason(path: str, fmt: str, probe: duckdb.DuckDBPyConnection) -> str | None:
     """Why DuckDB could not read ``path`` as ``fmt``, or None when it can (asking ``probe``).
     A JSON file must be complete, valid JSON (the inspector's reason says how it is not), and
     JSON DuckDB reads to its end: it refuses some valid JSON (a lone surrogate escape, nesting

@@ -186,7 +186,7 @@ class JsonFileInspector:
 
     def inspect_many(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[Path | str],
         *,
         interrupt: Callable[[], None] = _keep_going,
         workers: int | None = None,
@@ -881,7 +881,7 @@ def _program() -> str | None:
 
 def _inspect_in_workers(
     options: dict[str, Any],
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     sizes: list[int] | None,
     processes: int,
     interrupt: Callable[[], None],
