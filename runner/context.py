@@ -158,12 +158,14 @@ class Context:
         value: from the run's shared scan of that relation when other checks read it too."""
         shared = self.plan.shared(relation, self.spec)
         if shared is not None:
-            values = self._shared(shared)
+            values = self._shared(shared, relation.where)
             if values is not None:
                 return values
+            others = len(shared.checks) - 1
+            with_others = f" with {others} other check(s)" if others else ""
             self.notes.append(
-                f"the query shared with {len(shared.labels) - 1} other check(s) over "
-                f"{relation.describe()} failed; this check ran its own"
+                f"the query shared{with_others} over {relation.describe()} failed; "
+                "this check ran its own"
             )
         columns = self._own_scan(relation)
         own = self.select(relation, *(e.label(k) for k, e in columns.items()))
@@ -238,7 +240,7 @@ class Context:
         run = partial(target.execute, stmt, self.params, self._interrupter, deadline=self.deadline)
         return self._timed(target, record, run), record
 
-    def _shared(self, shared: SharedScan) -> dict[str, Any] | None:
+    def _shared(self, shared: SharedScan, where: str | None) -> dict[str, Any] | None:
         """The check's values from a shared scan, which the first check to need it runs for
         all; None when that query failed (each check then runs its own and gets its own
         error: a bad column of one check must not fail the others)."""
@@ -256,10 +258,10 @@ class Context:
             while not shared.done.wait(_WAIT_S):
                 self.raise_if_cancelled()
             record = shared.joined(self.spec.name)
-            if record is not None:
+            if record is not None and all(r is not record for r in self.queries):
                 self.queries.append(record)
                 self._collect_notes(self.source(shared.source), record.sql)
-        return shared.values(self.spec.name)
+        return shared.values(self.spec.name, where)
 
     def _before(self, stmt: sa.Executable, source: str | None) -> tuple[Source, QueryRecord]:
         """The source to run ``stmt`` on, and the statement's record, kept from now on."""

@@ -84,5 +84,8 @@ def _about(step: Step, number: int, numbers: dict[int, str]) -> str:
     if step.shared is not None:
         numbers[id(step.shared)] = f"q{number}"
         shared = step.shared
-        return f", one query for {len(shared.labels)} checks: {', '.join(shared.checks)}"
+        checks = shared.checks
+        return f", one query for {len(checks)} check{'s' if len(checks) > 1 else ''}: " + ", ".join(
+            checks
+        )
     return f", {step.when}" if step.when else ""

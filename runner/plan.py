@@ -22,7 +22,7 @@ from runner import statements
 from runner.results import QueryInfo
 
 if TYPE_CHECKING:
-    from runner.checks.base import CheckSpec, CheckType, Relation
+    from runner.checks.base import CheckSpec, CheckType, Relation, Scan
     from runner.results import CheckResult
 
 
@@ -77,43 +77,70 @@ def _hashable(value: Any) -> Any:
 _PLAIN = (str, bytes, int, float, date, time, timedelta)
 
 
+Part = tuple[str, str | None]
+"""What a shared scan answers: a check, and the `where` it reads the table with."""
+
+
 class SharedScan:
-    """One aggregate query over a relation answering several checks; identical aggregates
-    (``count(*)`` wanted by three checks) are computed once. The first check that needs it runs
-    it (``claim``), the others wait for its row (``Context.scan``)."""
+    """One aggregate query over a table (or query) answering several checks; identical
+    aggregates (``count(*)`` wanted by three checks) are computed once. Checks that read the
+    table with different `where`s share it too: each of their aggregates counts only its own
+    rows (``FILTER (WHERE …)``), and the query reads the rows any of them wants. The first check
+    that needs it runs it (``claim``), the others wait for its row (``Context.scan``)."""
 
     def __init__(self, relation: Relation, source: str) -> None:
-        self.relation = relation
+        self.relation = relation.model_copy(update={"where": None})
+        """The table or query, without a `where`: each part has its own."""
         self.source = source
-        self.columns: dict[str, sa.ColumnElement[Any]] = {}
-        """Fused label (a0, a1, …) → aggregate, in suite order."""
-        self.labels: dict[str, dict[str, str]] = {}
-        """Check name → its own label → fused label."""
+        self.columns: dict[str, tuple[str | None, sa.ColumnElement[Any]]] = {}
+        """Fused label (a0, a1, …) → the `where` it counts under, and its aggregate."""
+        self.labels: dict[Part, dict[str, str]] = {}
+        """(check, where) → the check's own label → fused label."""
         self.done = threading.Event()
         """Set once the query ended, answered or not."""
         self.row: dict[str, Any] | None = None
         """Its answer; None while it runs, or when it failed."""
         self.record: QueryRecord | None = None
-        self._by_key: dict[ExpressionKey, str] = {}
+        self._by_key: dict[tuple[str | None, ExpressionKey], str] = {}
         self._lock = threading.Lock()
         self._claimed = False
 
-    def add(self, check: str, columns: dict[str, sa.ColumnElement[Any]]) -> None:
-        mine = self.labels.setdefault(check, {})
+    def add(self, check: str, where: str | None, columns: dict[str, sa.ColumnElement[Any]]) -> None:
+        mine = self.labels.setdefault((check, where), {})
         for label, expression in columns.items():
-            key = expression_key(expression)
+            key = where, expression_key(expression)
             if key not in self._by_key:
                 self._by_key[key] = f"a{len(self.columns)}"
-                self.columns[self._by_key[key]] = expression
+                self.columns[self._by_key[key]] = where, expression
             mine[label] = self._by_key[key]
 
     @property
     def checks(self) -> list[str]:
-        return list(self.labels)
+        """The checks it answers, in suite order."""
+        return list(dict.fromkeys(check for check, _ in self.labels))
+
+    @property
+    def wheres(self) -> list[str | None]:
+        return list(dict.fromkeys(where for _, where in self.labels))
 
     def statement(self, params: Mapping[str, Any]) -> sa.Select[Any]:
-        labelled = (e.label(k) for k, e in self.columns.items())
-        return statements.select(self.relation, params, *labelled)
+        wheres = self.wheres
+        if len(wheres) == 1:
+            relation = self.relation.model_copy(update={"where": wheres[0]})
+            labelled = (e.label(k) for k, (_, e) in self.columns.items())
+            return statements.select(relation, params, *labelled)
+        columns = []
+        for label, (where, expression) in self.columns.items():
+            if where is not None:
+                scoped = statements.filtered(expression, statements.condition(where, params))
+                assert scoped is not None, "Plan.of fuses filterable aggregates only"
+                columns.append(scoped.label(label))
+            else:
+                columns.append(expression.label(label))
+        stmt = statements.select(self.relation, params, *columns)
+        if None in wheres:
+            return stmt  # a check reads the whole table
+        return stmt.where(sa.or_(*(statements.condition(w, params) for w in wheres if w)))
 
     def claim(self) -> bool:
         """Whether the caller is the first to need the query, and so the one to run it."""
@@ -130,41 +157,66 @@ class SharedScan:
     def joined(self, check: str) -> QueryRecord | None:
         """Count ``check`` among those the query answered; its record, if it ran."""
         with self._lock:
-            if self.record is not None:
+            if self.record is not None and check not in self.record.checks:
                 self.record.checks.append(check)
             return self.record
 
-    def values(self, check: str) -> dict[str, Any] | None:
+    def values(self, check: str, where: str | None) -> dict[str, Any] | None:
         """The check's aggregates from the answer; None when the query failed."""
         if self.row is None:
             return None
-        return {label: self.row[fused] for label, fused in self.labels[check].items()}
+        return {label: self.row[fused] for label, fused in self.labels[check, where].items()}
 
 
 @dataclass
 class Plan:
     """The shared scans of a run, found before any check starts."""
 
-    scans: dict[RelationKey, SharedScan] = field(default_factory=dict)
+    scans: list[SharedScan] = field(default_factory=list)
+    _index: dict[tuple[str, RelationKey], SharedScan] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for shared in self.scans:
+            for check, where in shared.labels:
+                relation = shared.relation.model_copy(update={"where": where})
+                self._index[check, relation_key(relation, shared.source)] = shared
 
     @classmethod
     def of(cls, checks: Iterable[CheckSpec], kinds: Mapping[str, CheckType]) -> Plan:
         """Group the scans of ``checks`` (in suite order, so the SQL is deterministic) by
-        relation; a relation only one check reads keeps that check's own query."""
-        plan = cls()
+        table: one query per table whatever the `where`s, except for a relation whose
+        aggregates cannot be filtered (it keeps a query of its own, shared by the checks that
+        read it with the same `where`). A relation only one check reads keeps its own query."""
+        parts: dict[RelationKey, list[tuple[str, Scan]]] = {}
         for check in checks:
             declare = kinds[check.type].scans
             for scan in declare(check) if declare is not None else ():
-                key = relation_key(scan.relation, check.source)
-                shared = plan.scans.setdefault(key, SharedScan(scan.relation, key[0]))
-                shared.add(check.name, scan.columns)
-        plan.scans = {k: s for k, s in plan.scans.items() if len(s.labels) > 1}
-        return plan
+                parts.setdefault(relation_key(scan.relation, check.source), []).append(
+                    (check.name, scan)
+                )
+        groups: dict[object, list[tuple[RelationKey, list[tuple[str, Scan]]]]] = {}
+        for key, wanted in parts.items():
+            fusable = all(
+                statements.filtered(e, sa.true()) is not None
+                for _, scan in wanted
+                for e in scan.columns.values()
+            )
+            group = (key[0], key[1], key[3]) if fusable else key
+            groups.setdefault(group, []).append((key, wanted))
+        scans = []
+        for members in groups.values():
+            first_key, first = members[0]
+            shared = SharedScan(first[0][1].relation, first_key[0])
+            for key, wanted in members:
+                for name, scan in wanted:
+                    shared.add(name, key[2], scan.columns)
+            if len(shared.labels) > 1:
+                scans.append(shared)
+        return cls(scans)
 
     def shared(self, relation: Relation, check: CheckSpec) -> SharedScan | None:
         """The shared scan that answers ``check``'s scan of ``relation``, if any."""
-        shared = self.scans.get(relation_key(relation, check.source))
-        return shared if shared is not None and check.name in shared.labels else None
+        return self._index.get((check.name, relation_key(relation, check.source)))
 
 
 def number_queries(

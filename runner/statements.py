@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import elements, functions, visitors
 
 if TYPE_CHECKING:
     from runner.checks.base import Relation
@@ -48,10 +49,66 @@ def select(
     """``SELECT columns FROM relation [WHERE where]``."""
     stmt = sa.select(*columns).select_from(from_clause(relation, params))
     if relation.where is not None:
-        # Parenthesised so that `a or b` keeps its meaning when callers add conditions;
-        # the newline ends a trailing `-- comment` before the closing parenthesis.
-        stmt = stmt.where(text(f"({relation.where}\n)", params))
+        stmt = stmt.where(condition(relation.where, params))
     return stmt
+
+
+def condition(where: str, params: Mapping[str, Any]) -> sa.TextClause:
+    """A user's `where` as a condition. Parenthesised so that `a or b` keeps its meaning when
+    combined with others; the newline ends a trailing `-- comment` before the parenthesis."""
+    return text(f"({where}\n)", params)
+
+
+class RowWise(functions.FunctionElement[Any]):
+    """A function of one row's values (no aggregate inside): ``filtered`` looks through it."""
+
+    inherit_cache = True
+
+
+_AGGREGATES = frozenset({"count", "sum", "min", "max", "avg"})
+_ROW_WISE = frozenset({"coalesce", "nullif", "abs", "round", "length", "lower", "upper"})
+_STRUCTURE = (
+    elements.BinaryExpression,
+    elements.UnaryExpression,
+    elements.Case,
+    elements.Cast,
+    elements.Label,
+    elements.Grouping,
+    elements.ClauseList,
+    elements.ExpressionClauseList,
+    elements.BindParameter,
+    elements.Null,
+    elements.True_,
+    elements.False_,
+    functions.FunctionAsBinary,
+)
+
+
+def filtered(
+    expression: sa.ColumnElement[Any],
+    where: sa.ColumnElement[bool] | sa.TextClause,
+) -> sa.ColumnElement[Any] | None:
+    """``expression`` (an aggregate over a relation) counting only the rows ``where`` holds for:
+    each aggregate inside gets ``FILTER (WHERE where)``, so checks with different `where`s on
+    one table can share one scan of it. None when the expression holds anything but the plain
+    aggregates (count, sum, min, max, avg) of row values, arithmetic and CASE over them: a
+    window, a subquery or an unknown function would not mean the same filtered."""
+    unknown: list[object] = []
+
+    def replace(element: Any, **kw: Any) -> Any:
+        if isinstance(element, functions.FunctionElement) and not isinstance(element, RowWise):
+            if str(getattr(element, "name", "")).lower() in _AGGREGATES:
+                return element.filter(where)
+            if str(getattr(element, "name", "")).lower() in _ROW_WISE:
+                return None
+            unknown.append(element)
+        elif not isinstance(element, (*_STRUCTURE, functions.FunctionElement)):
+            unknown.append(element)
+        return None
+
+    options: dict[str, Any] = {}
+    result = visitors.replacement_traverse(expression, options, replace)
+    return None if unknown else result
 
 
 def violations(stmt: sa.Select[Any], sample_limit: int) -> sa.Select[Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb_engine
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from runner import load_suite
 from runner.checks import registry
@@ -18,7 +18,7 @@ from runner.checks.base import CheckSpec, Relation
 from runner.context import Context
 from runner.errors import SourceError
 from runner.explain import explain
-from runner.plan import Plan, SharedScan, relation_key
+from runner.plan import Plan, SharedScan
 from runner.results import ErrorCategory, Status
 from runner.sources.sql import SqlSource
 from tests.conftest import Database, RunYaml
@@ -97,17 +97,77 @@ def test_plan_a_passing_check_fetches_no_samples_a_failing_one_does(
     assert all(checks[name].queries == ["q1"] for name in ("rows", "daily", "portfolios", "fresh"))
 
 
-def test_plan_relations_that_differ_are_not_fused(db: Database, run_yaml: RunYaml) -> None:
+def test_plan_one_scan_per_table_whatever_the_wheres(db: Database, run_yaml: RunYaml) -> None:
     db.run(SNAPSHOTS)
     checks = """
-    - {type: row_count, name: today, table: portfolio_snapshots, where: "snapshot_date = :run_date", min: 1}
-    - {type: row_count, name: all, table: portfolio_snapshots, min: 1}
+    - {type: row_count, name: today, table: portfolio_snapshots, where: "snapshot_date = :run_date", equals: 3}
+    - {type: row_count, name: all, table: portfolio_snapshots, equals: 4}
     - {type: row_count, name: by_query, query: "select * from portfolio_snapshots", min: 1}
     - {type: not_null, name: all_pnl, table: portfolio_snapshots, columns: daily_pnl}
+    - {type: row_count, name: yesterday, table: portfolio_snapshots, where: "snapshot_date < :run_date", equals: 1}
     """
     verdict = run_yaml(suite(db, checks))
-    assert [c.status for c in verdict.checks] == [Status.PASS] * 4
-    assert [q.checks for q in verdict.queries] == [["today"], ["all", "all_pnl"], ["by_query"]]
+    assert [c.status for c in verdict.checks] == [Status.PASS] * 5, [
+        c.message for c in verdict.checks
+    ]
+    assert [q.checks for q in verdict.queries] == [
+        ["today", "all", "all_pnl", "yesterday"],
+        ["by_query"],
+    ]
+    fused = verdict.queries[0].sql.upper()
+    assert fused.count("FILTER (WHERE") == 2
+    assert " OR " not in fused  # a check reads the whole table: no outer WHERE
+
+
+def test_plan_wheres_of_one_table_count_each_its_own_rows(db: Database, run_yaml: RunYaml) -> None:
+    db.run(
+        SNAPSHOTS + "update portfolio_snapshots set daily_pnl = null where portfolio_id = 'PF-2';"
+    )
+    checks = """
+    - {type: row_count, name: today, table: portfolio_snapshots, where: "snapshot_date = :run_date", equals: 3}
+    - {type: not_null, name: today_pnl, table: portfolio_snapshots, where: "snapshot_date = :run_date", columns: daily_pnl, key: portfolio_id}
+    - {type: not_null, name: old_pnl, table: portfolio_snapshots, where: "snapshot_date < :run_date", columns: daily_pnl}
+    - {type: row_count, name: old_or_pf3, table: portfolio_snapshots, where: "snapshot_date < :run_date or portfolio_id = 'PF-3'", equals: 2}
+    - {type: row_count, name: old_pf, table: portfolio_snapshots, where: "snapshot_date < :run_date", distinct: portfolio_id, equals: 1}
+    """
+    verdict = run_yaml(suite(db, checks))
+    statuses = {c.name: c.status for c in verdict.checks}
+    assert statuses == {
+        "today": Status.PASS,
+        "today_pnl": Status.FAIL,
+        "old_pnl": Status.PASS,
+        "old_or_pf3": Status.PASS,
+        "old_pf": Status.PASS,
+    }, [c.message for c in verdict.checks]
+    assert by_name(verdict)["today_pnl"].message == (
+        "portfolio_snapshots has NULLs in 1 of 3 rows (daily_pnl 1)"
+    )
+    assert by_name(verdict)["old_pnl"].observed == {"rows": 1, "nulls": {"daily_pnl": 0}}
+    scan = verdict.queries[0]
+    assert scan.checks == ["today", "today_pnl", "old_pnl", "old_or_pf3", "old_pf"]
+    # every check names a where: the scan reads only rows one of them wants
+    outer = scan.sql.rpartition("\nWHERE ")[2]
+    assert outer.count(") OR (") == 2, scan.sql
+
+
+def test_plan_one_check_two_wheres_on_one_table_is_one_query(
+    db: Database, run_yaml: RunYaml
+) -> None:
+    db.run(SNAPSHOTS)
+    checks = """
+    - type: row_count
+      name: today_vs_yesterday
+      table: portfolio_snapshots
+      where: "snapshot_date = :run_date"
+      equals: {table: portfolio_snapshots, where: "snapshot_date < :run_date"}
+      tolerance: 2
+    - {type: row_count, name: rows, table: portfolio_snapshots, min: 1}
+    """
+    verdict = run_yaml(suite(db, checks))
+    assert [c.status for c in verdict.checks] == [Status.PASS] * 2
+    assert by_name(verdict)["today_vs_yesterday"].expected["equals"] == 1
+    assert [q.checks for q in verdict.queries] == [["today_vs_yesterday", "rows"]]
+    assert by_name(verdict)["today_vs_yesterday"].queries == ["q1"]
 
 
 def test_plan_one_bad_column_fails_alone_the_others_still_pass(
@@ -141,7 +201,7 @@ def test_plan_fused_sql_computes_each_aggregate_once(duck: Database, tmp_path: A
     path.write_text(suite(duck, FIVE_CHECKS))
     loaded = load_suite(path, env={})
     plan = Plan.of(loaded.checks, registry())
-    (scan,) = plan.scans.values()
+    (scan,) = plan.scans
     stmt = scan.statement({"run_date": "2025-11-06"})
     assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == (
         "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
@@ -156,12 +216,48 @@ def test_plan_fused_sql_computes_each_aggregate_once(duck: Database, tmp_path: A
         "FROM portfolio_snapshots \nWHERE (snapshot_date = %(run_date)s\n)"
     )
     assert scan.labels == {
-        "rows": {"count": "a0"},
-        "daily": {"rows": "a0", "nulls_0": "a1"},
-        "total": {"rows": "a0", "nulls_0": "a2"},
-        "portfolios": {"count": "a3"},
-        "fresh": {"newest": "a4", "rows": "a0"},
+        ("rows", WHERE): {"count": "a0"},
+        ("daily", WHERE): {"rows": "a0", "nulls_0": "a1"},
+        ("total", WHERE): {"rows": "a0", "nulls_0": "a2"},
+        ("portfolios", WHERE): {"count": "a3"},
+        ("fresh", WHERE): {"newest": "a4", "rows": "a0"},
     }
+
+
+MIXED_WHERES = f"""
+    - {{type: row_count, name: rows, table: portfolio_snapshots, where: "{WHERE}", equals: 3}}
+    - {{type: not_null, name: daily, table: portfolio_snapshots, where: "{WHERE}",
+        columns: [daily_pnl], key: portfolio_id}}
+    - {{type: row_count, name: history, table: portfolio_snapshots, where: "snapshot_date < :run_date",
+        min: 1}}
+    - {{type: freshness, name: fresh, table: portfolio_snapshots, column: created_at, max_age: 1d,
+        now: run_date}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "bound", "newest"),
+    [
+        (duckdb_engine.Dialect(), "%(run_date)s", "CAST(max(created_at) AS VARCHAR)"),
+        (postgresql.dialect(), "%(run_date)s", "max(created_at)"),
+        (sqlite.dialect(), "?", "max(created_at)"),
+    ],
+    ids=["duckdb", "postgresql", "sqlite"],
+)
+def test_plan_fused_sql_filters_each_where_exactly(
+    dialect: sa.Dialect, bound: str, newest: str, tmp_path: Any
+) -> None:
+    path = tmp_path / "suite.yml"
+    path.write_text(suite(Database("duckdb", tmp_path / "x.duckdb"), MIXED_WHERES))
+    loaded = load_suite(path, env={})
+    (scan,) = Plan.of(loaded.checks, registry()).scans
+    today = f"FILTER (WHERE (snapshot_date = {bound}\n))"
+    before = f"FILTER (WHERE (snapshot_date < {bound}\n))"
+    assert str(scan.statement({"run_date": "2025-11-06"}).compile(dialect=dialect)) == (
+        f"SELECT count(*) {today} AS a0, count(*) {today} - count(daily_pnl) {today} AS a1, "
+        f"count(*) {before} AS a2, {newest} AS a3, count(*) AS a4 \n"
+        "FROM portfolio_snapshots"
+    )
 
 
 def test_plan_skipped_checks_are_left_out_of_the_scan(db: Database, run_yaml: RunYaml) -> None:
@@ -178,11 +274,11 @@ def test_plan_a_waiting_check_keeps_its_own_deadline() -> None:
     own deadline."""
     relation = Relation(table="t")
     shared = SharedScan(relation, "w")
-    shared.add("waiting", {"n": sa.func.count()})
-    shared.add("running", {"n": sa.func.count()})
+    shared.add("waiting", None, {"n": sa.func.count()})
+    shared.add("running", None, {"n": sa.func.count()})
     assert shared.claim()  # the running check took it
     spec = CheckSpec.model_construct(type="row_count", name="waiting", source="w")
-    plan = Plan(scans={relation_key(relation, "w"): shared})
+    plan = Plan(scans=[shared])
     deadline = time.monotonic() + 0.2
     ctx = Context(spec, registry()[spec.type], {}, {}, deadline=deadline, plan=plan)
     started = time.monotonic()
@@ -262,8 +358,8 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
     relation = Relation(table="t", source="w")
     shared = SharedScan(relation, "w")
     for name, aggregate in wanted.items():
-        shared.add(name, {"n": aggregate})
-    plan = Plan(scans={relation_key(relation, "w"): shared})
+        shared.add(name, None, {"n": aggregate})
+    plan = Plan(scans=[shared])
     source = SqlSource("w", db.url)
     try:
         got = {}
@@ -283,7 +379,7 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
         "in_1_3_4": 3,
         "in_1_2_again": 2,
     }
-    assert {name: labels["n"] for name, labels in shared.labels.items()} == {
+    assert {name: labels["n"] for (name, _), labels in shared.labels.items()} == {
         "above_5": "a0",
         "above_3": "a1",
         "above_5_again": "a0",
@@ -310,8 +406,8 @@ def test_plan_expression_key_never_renders_values() -> None:
     }
     shared = SharedScan(Relation(table="t"), "w")
     for name, aggregate in wanted.items():
-        shared.add(name, {"v": aggregate})
-    assert {name: labels["v"] for name, labels in shared.labels.items()} == {
+        shared.add(name, None, {"v": aggregate})
+    assert {name: labels["v"] for (name, _), labels in shared.labels.items()} == {
         "date_6": "a0",
         "date_7": "a1",
         "dict": "a2",

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from pydantic import field_validator
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
+from runner import statements
 from runner.checks.base import RelationCheck, Scan, register
 from runner.context import Context
 from runner.errors import CheckConfigError
@@ -93,7 +93,7 @@ def freshness(spec: FreshnessSpec, ctx: Context) -> Outcome:
     )
 
 
-class _AsText(FunctionElement[Any]):
+class _AsText(statements.RowWise):
     """The value as the driver returns it; as text on DuckDB, whose Python client hands out
     TIMESTAMPTZ values as pytz-aware datetimes in the session's zone, while text keeps the
     offset as written, so the age is computed the same way on every database."""
