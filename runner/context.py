@@ -142,6 +142,10 @@ class Context:
         """``stmt``'s bad rows as the bounded sample ``violations`` fetches."""
         return statements.violations(stmt, self.sample_limit)
 
+    def sample_statement(self, stmt: sa.Select[Any]) -> sa.Select[Any]:
+        """``stmt``'s first rows as the bounded sample ``sample`` fetches."""
+        return statements.sample(stmt, self.sample_limit)
+
     def scan_statement(self, relation: Relation) -> sa.Select[Any]:
         """The query of the check's own scan of ``relation``, or the shared one that answers
         it when other checks read the relation too."""
@@ -184,6 +188,12 @@ class Context:
         rows = self.fetch(self.violations_statement(stmt), source)
         total = int(rows[0][statements.TOTAL]) if rows else 0
         return [{k: v for k, v in row.items() if k != statements.TOTAL} for row in rows], total
+
+    def sample(self, stmt: sa.Select[Any], source: str | None = None) -> list[dict[str, Any]]:
+        """A bounded sample of the bad rows ``stmt`` selects, when the check knows how many
+        there are (from its scan): no count over all of them, only the first rows in the
+        statement's order (one row even when ``sample_limit`` is 0, for a message to name)."""
+        return self.fetch(self.sample_statement(stmt), source)
 
     def fetch_arrow(self, stmt: sa.Executable, source: str | None = None) -> pa.Table:
         """Run ``stmt`` and return its rows as an Arrow table with the database's own types,

@@ -111,6 +111,12 @@ def filtered(
     return None if unknown else result
 
 
+def sample(stmt: sa.Select[Any], sample_limit: int) -> sa.Select[Any]:
+    """The first rows of ``stmt`` (at least one, for a message to name), in its own order: for
+    bad rows whose number the check already knows, without counting them again."""
+    return stmt.limit(max(sample_limit, 1))
+
+
 def violations(stmt: sa.Select[Any], sample_limit: int) -> sa.Select[Any]:
     """The bad rows ``stmt`` selects as a bounded sample, each row carrying their total (in
     ``TOTAL``). At least one row comes back even when no sample is wanted: it carries it."""

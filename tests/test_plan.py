@@ -314,7 +314,7 @@ def test_plan_explain_prints_each_statement_once_without_connecting(tmp_path: An
         check 'daily' (not_null)
           q1 (shared, above)
           q2 on source 'w', if the check fails: its sample
-            SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total
+            SELECT portfolio_id, daily_pnl
             FROM portfolio_snapshots
             WHERE (snapshot_date = %(run_date)s
             ) AND daily_pnl IS NULL ORDER BY portfolio_id

@@ -35,16 +35,25 @@ class NotNullSpec(RelationCheck):
 
 
 def scans(spec: NotNullSpec) -> list[Scan]:
-    """The row count and the NULL count of every listed column."""
+    """The row count and the NULL count of every listed column; with several columns, the
+    rows with a NULL in any of them (the failure count when they all fail)."""
     columns: dict[str, sa.ColumnElement[Any]] = {"rows": sa.func.count()}
     for i, column in enumerate(spec.columns):
         columns[f"nulls_{i}"] = sa.func.count() - sa.func.count(sa.column(column))
+    if len(spec.columns) > 1:
+        columns["rows_with_nulls"] = sa.func.count(sa.case((_any_null(spec.columns), _ONE)))
     return [Scan(spec.relation, columns)]
 
 
 def queries(spec: NotNullSpec, ctx: Context) -> list[Query]:
-    """The sample of rows with NULLs, when the check fails (here as if every column did)."""
-    return [Query(ctx.violations_statement(null_rows(spec, ctx, spec.columns)), when=SAMPLE)]
+    """The sample of rows with NULLs, when the check fails (here as if every column did); with
+    three columns or more, the count of rows with a NULL in the failing ones, when some fail
+    but not all (the scan counts each column, and the rows with a NULL in any)."""
+    wanted = [Query(ctx.sample_statement(null_rows(spec, ctx, spec.columns)), when=SAMPLE)]
+    if len(spec.columns) > 2:
+        some = f"if some but not all of its {len(spec.columns)} columns fail: their rows"
+        wanted.append(Query(null_count(spec, ctx, spec.columns), when=some))
+    return wanted
 
 
 @register(NotNullSpec, scans=scans, queries=queries)
@@ -59,7 +68,15 @@ def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
     if not bad:
         message = f"{target}: no column over its NULL limit in {rows} rows"
         return Outcome(passed=True, message=message, observed=observed, expected=expected)
-    sample, failure_count = ctx.violations(null_rows(spec, ctx, bad))
+    sample = ctx.sample(null_rows(spec, ctx, bad))
+    if len(bad) == 1:
+        failure_count = nulls[bad[0]]
+    elif len(bad) == len(spec.columns):
+        failure_count = int(counts["rows_with_nulls"])
+    elif len(sample) < ctx.sample_limit:
+        failure_count = len(sample)  # the sample holds them all
+    else:
+        failure_count = int(ctx.scalar(null_count(spec, ctx, bad)))
     listing = ", ".join(f"{c} {nulls[c]}" for c in bad)
     return Outcome(
         passed=False,
@@ -73,10 +90,21 @@ def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
 
 def null_rows(spec: NotNullSpec, ctx: Context, bad: list[str]) -> sa.Select[Any]:
     """The rows with a NULL in any failing column, keyed and ordered by ``key``."""
-    any_null = sa.or_(*(sa.column(c).is_(None) for c in bad))
     shown: list[sa.ColumnClause[Any]] = [sa.column(c) for c in dict.fromkeys([*spec.key, *bad])]
     order: list[sa.ColumnClause[Any]] = [sa.column(c) for c in spec.key]
-    return ctx.select(spec.relation, *shown).where(any_null).order_by(*order)
+    return ctx.select(spec.relation, *shown).where(_any_null(bad)).order_by(*order)
+
+
+def null_count(spec: NotNullSpec, ctx: Context, bad: list[str]) -> sa.Select[Any]:
+    """How many rows have a NULL in any failing column."""
+    return ctx.select(spec.relation, sa.func.count()).where(_any_null(bad))
+
+
+def _any_null(columns: list[str]) -> sa.ColumnElement[bool]:
+    return sa.or_(*(sa.column(c).is_(None) for c in columns))
+
+
+_ONE = sa.literal_column("1")
 
 
 def _within(spec: NotNullSpec, nulls: int, rows: int) -> bool:

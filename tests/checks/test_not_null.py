@@ -319,3 +319,36 @@ def test_not_null_where_with_or_keeps_its_meaning(db: Database, run_yaml: RunYam
         {"rows": 2, "nulls": {"v": 1}},
         [{"key": {"id": 1}, "null_columns": ["v"]}],
     )
+
+
+@pytest.mark.parametrize(
+    ("columns", "limits", "sample_limit", "failure_count", "statements"),
+    [
+        # one failing column: its NULL count from the scan
+        ("[daily_pnl, cumulative_pnl]", "max_nulls: 2", 1, 5, 2),
+        # every column fails: the scan's count of rows with a NULL in any
+        ("[daily_pnl, cumulative_pnl]", "max_nulls: 0", 1, 6, 2),
+        # some fail, not all, more than the sample: counted by a query of its own
+        ("[daily_pnl, cumulative_pnl, portfolio_id]", "max_nulls: 0", 1, 6, 3),
+        # some fail, not all, the sample holds them all: no count
+        ("[daily_pnl, cumulative_pnl, portfolio_id]", "max_nulls: 0", 20, 6, 2),
+    ],
+    ids=["one-column", "all-columns", "some-columns-counted", "some-columns-in-sample"],
+)
+def test_not_null_failure_count_is_the_rows_with_a_null_in_a_failing_column(
+    snapshots: Database,
+    run_yaml: RunYaml,
+    columns: str,
+    limits: str,
+    sample_limit: int,
+    failure_count: int,
+    statements: int,
+) -> None:
+    """PF-7, 5, 3, 4, 8 lack daily_pnl; PF-2 and PF-5 lack cumulative_pnl: 6 rows in all."""
+    check = f"{{type: not_null, table: portfolio_snapshots, columns: {columns}, {limits}}}"
+    verdict = run_yaml(suite(snapshots, check), options=RunOptions(sample_limit=sample_limit))
+    (result,) = verdict.checks
+    assert (result.status, result.failure_count) == ("FAIL", failure_count)
+    assert len(result.failures) == min(sample_limit, failure_count)
+    assert len(verdict.queries) == statements
+    assert all("OVER" not in q.sql.upper() for q in verdict.queries)
