@@ -104,7 +104,7 @@ def _any_null(columns: list[str]) -> sa.ColumnElement[bool]:
     return sa.or_(*(sa.column(c).is_(None) for c in columns))
 
 
-_ONE = sa.literal_column("1")
+_ONE: sa.ColumnElement[int] = sa.literal_column("1")
 
 
 def _within(spec: NotNullSpec, nulls: int, rows: int) -> bool:
