@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,33 @@ def _simdjson() -> Callable[[bytes], Any]:
     return parse
 
 
+def _count_bad(paths: list[str]) -> int:
+    parse, bad = _simdjson(), 0
+    for path in paths:
+        with open(path, "rb") as file:
+            data = file.read()
+        try:
+            parse(data)
+        except ValueError:
+            bad += 1
+    return bad
+
+
+def _two_processes(
+    pool: ProcessPoolExecutor, paths: list[Path], expected_bad: int
+) -> Callable[[], str]:
+    """The simdjson loop over the same paths split across 2 worker processes (started by the
+    untimed first run), the lower bound for a check that parses on every core."""
+    names = [str(p) for p in paths]
+    halves = [names[: len(names) // 2], names[len(names) // 2 :]]
+
+    def run() -> str:
+        bad = sum(pool.map(_count_bad, halves))
+        return f"{bad} bad" if bad == expected_bad else f"{bad} bad, {expected_bad} expected"
+
+    return run
+
+
 def measure(files: ResultFiles, folder: Path, repeat: int) -> Table:
     paths, size, cut = files.paths, files.bytes, len(files.truncated)
     table = Table(
@@ -74,6 +102,9 @@ def measure(files: ResultFiles, folder: Path, repeat: int) -> Table:
     ):
         times, result = timed(_loop(parse, paths, cut), repeat)
         table.add(Row(name, times, "query", size, result=result))
+    with ProcessPoolExecutor(2) as pool:
+        times, result = timed(_two_processes(pool, paths, cut), repeat)
+    table.add(Row("limit: simdjson loop, 2 processes", times, "query", size, result=result))
     suite = folder / f"suite_files_{len(paths)}.yml"
     suite.write_text(suite_text(files))
     table.add(postrun_api_files(suite, files, repeat))

@@ -1,0 +1,103 @@
+"""The ratios bench/run.py holds postrun to (issue "performance, second pass"), each read from
+rows measured in the same run: postrun's median over its limit's, next to the target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from _measure import Row, Table
+
+PROCESS = 1.5
+"""Whole `postrun check` process / `python -c` running one hand-written query."""
+STARTUP = 1.3
+"""`postrun check --explain` and `postrun validate` / `python -c "import duckdb"`."""
+CHECK_PHASE = 1.3
+"""run_suite in-process / the hand-written query on an open connection, passing or failing."""
+FAILING = 1.1
+"""A failing run / the passing one (the failure sample's cost)."""
+FILES = 1.2
+"""json_integrity in-process / a simdjson parse loop over the same paths in 2 processes."""
+
+
+@dataclass(frozen=True)
+class Target:
+    figure: str
+    postrun: Row
+    limit: Row
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        return self.postrun.median / self.limit.median
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.target
+
+
+def targets(tables: Iterable[Table]) -> list[Target]:
+    """Every target whose two rows were measured (a skipped part has none)."""
+    rows = {(t.title.split(":")[0], r.case): r for t in tables for r in t.rows}
+    full_duckdb = {
+        r.case: r
+        for t in tables
+        if t.title.startswith("SQL on DuckDB") and t.title.endswith("whole table")
+        for r in t.rows
+    }
+    failing = {r.case: r for t in tables if "failing" in t.title for r in t.rows}
+    found: list[Target] = []
+
+    def want(figure: str, postrun: Row | None, limit: Row | None, target: float) -> None:
+        if postrun is not None and limit is not None:
+            found.append(Target(figure, postrun, limit, target))
+
+    want(
+        "postrun check process, whole-table DuckDB suite",
+        full_duckdb.get("postrun check (process, DuckDB)"),
+        full_duckdb.get("limit: python -c, same query"),
+        PROCESS,
+    )
+    want(
+        "check phase in-process, passing",
+        full_duckdb.get("postrun run_suite (DuckDB)"),
+        full_duckdb.get("limit: one query (driver)"),
+        CHECK_PHASE,
+    )
+    want(
+        "check phase in-process, one check failing",
+        failing.get("postrun run_suite (DuckDB)"),
+        failing.get("limit: one query (driver)"),
+        CHECK_PHASE,
+    )
+    want(
+        "failing run / passing run, in-process",
+        failing.get("postrun run_suite (DuckDB)"),
+        full_duckdb.get("postrun run_suite (DuckDB)"),
+        FAILING,
+    )
+    for case in ("postrun check --explain", "postrun validate"):
+        want(
+            case,
+            rows.get(("START-UP", case)),
+            rows.get(("START-UP", "limit: python -c 'import duckdb'")),
+            STARTUP,
+        )
+    want(
+        "json_integrity in-process, result files",
+        rows.get(("FILES", "postrun run_suite (json_integrity)")),
+        rows.get(("FILES", "limit: simdjson loop, 2 processes")),
+        FILES,
+    )
+    return found
+
+
+def render(found: list[Target]) -> str:
+    head = f"{'figure':<42} {'postrun s':>9} {'limit s':>8} {'ratio':>6} {'target':>7}  met  limit"
+    lines = ["TARGETS (medians; the limits measured in this run)", head, "-" * len(head)]
+    for t in found:
+        lines.append(
+            f"{t.figure:<42} {t.postrun.median:9.3f} {t.limit.median:8.3f} {t.ratio:6.2f}"
+            f" {t.target:6.1f}x  {'yes' if t.met else 'NO ':<3}  {t.limit.case}"
+        )
+    return "\n".join(lines)
