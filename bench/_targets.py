@@ -16,6 +16,8 @@ CHECK_PHASE = 1.3
 """run_suite in-process / the hand-written query on an open connection, passing or failing."""
 FAILING = 1.1
 """A failing run / the passing one (the failure sample's cost)."""
+TOLERATED = "DuckDB, fx_rate NULLs tolerated"
+"""The failing suite with max_nulls raised: its passing twin, reading the same columns."""
 FILES = 1.2
 """json_integrity in-process / a simdjson parse loop over the same paths in 2 processes."""
 
@@ -71,9 +73,9 @@ def targets(tables: Iterable[Table]) -> list[Target]:
         CHECK_PHASE,
     )
     want(
-        "failing run / passing run, in-process",
+        "failing run / the same suite passing",
         failing.get("postrun run_suite (DuckDB)"),
-        full_duckdb.get("postrun run_suite (DuckDB)"),
+        failing.get(f"postrun run_suite ({TOLERATED})"),
         FAILING,
     )
     for case in ("postrun check --explain", "postrun validate"):
@@ -93,11 +95,11 @@ def targets(tables: Iterable[Table]) -> list[Target]:
 
 
 def render(found: list[Target]) -> str:
-    head = f"{'figure':<42} {'postrun s':>9} {'limit s':>8} {'ratio':>6} {'target':>7}  met  limit"
+    head = f"{'figure':<48} {'postrun s':>9} {'limit s':>8} {'ratio':>6} {'target':>7}  met  limit"
     lines = ["TARGETS (medians; the limits measured in this run)", head, "-" * len(head)]
     for t in found:
         lines.append(
-            f"{t.figure:<42} {t.postrun.median:9.3f} {t.limit.median:8.3f} {t.ratio:6.2f}"
+            f"{t.figure:<48} {t.postrun.median:9.3f} {t.limit.median:8.3f} {t.ratio:6.2f}"
             f" {t.target:6.1f}x  {'yes' if t.met else 'NO ':<3}  {t.limit.case}"
         )
     return "\n".join(lines)
