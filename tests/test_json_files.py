@@ -618,3 +618,35 @@ def test_deep_parser_fails_where_json_fails(data: bytes, depth: int) -> None:
     (``_deep_error``): on texts json can read, it finds json's error at json's position."""
     text = "[" * depth + data.decode("utf-8", errors="replace") + "]" * depth
     assert json_files._deep_error(text) == json_files._strict_error(text)
+
+
+def _open_context_by_tokens(text: str, end: int) -> str:
+    """The innermost open string, object or array, found token by token: the oracle for the
+    whole-text way ``_open_context`` finds it."""
+    import re
+
+    stack: list[str] = []
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*("?)|[\[\]{}]', text[:end], re.DOTALL):
+        token = match.group()
+        if token.startswith('"'):
+            if not match.group(1):
+                return "a string"
+        elif token in "[{":
+            stack.append(token)
+        elif stack:
+            stack.pop()
+    if stack:
+        return "an object" if stack[-1] == "{" else "an array"
+    return "a number" if text.lstrip()[:1] in tuple("-0123456789") else "a literal"
+
+
+def test_open_context_of_every_prefix_matches_a_token_by_token_reading() -> None:
+    from runner.sources.json_files import _open_context
+
+    document = (
+        '{"a": [1, {"b": "x]}\\"[{"}, [[], {}], "\\\\"], "c{": {"d": [true, null, "e\\\\\\""]},'
+        ' "f": "\\u005b", "g": [[[{"h": -1.5e3}]]]}'
+    )
+    json.loads(document)  # the prefixes are of a valid document
+    for end in range(1, len(document)):
+        assert _open_context(document, end) == _open_context_by_tokens(document, end), end

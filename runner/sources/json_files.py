@@ -95,7 +95,8 @@ _NUMBER_PREFIX = re.compile(
 )
 # The parser reports a bad \uXXXX escape at its "u"; at the end of the text it may be complete.
 _UNICODE_ESCAPE_PREFIX = re.compile(r"u[0-9a-fA-F]{0,4}")
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*("?)|[\[\]{}]', re.DOTALL)
+_WHOLE_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(NaN|-?Infinity)', re.DOTALL)
 _MAX_SCHEMA_MESSAGE = 200
 
@@ -617,20 +618,18 @@ def _truncated(text: str, size: int) -> _Fault:
 
 
 def _open_context(text: str, end: int) -> str:
-    """What the text cut short at ``end`` was inside of: the innermost open string, object or
-    array."""
-    stack: list[str] = []
-    for match in _STRING_OR_BRACKET.finditer(text, 0, end):
-        token = match.group()
-        if token.startswith('"'):
-            if not match.group(1):
-                return "a string"
-        elif token in "[{":
-            stack.append(token)
-        elif stack:
-            stack.pop()
-    if stack:
-        return "an object" if stack[-1] == "{" else "an array"
+    """What the text cut short at ``end`` (a prefix of a JSON document) was inside of: the
+    innermost open string, object or array. Found with whole-text operations, not a token loop:
+    with its complete strings removed, a quote left opens the string it was cut in; of the
+    brackets left, pairs closed inside are removed until only the open ones remain."""
+    skeleton = _WHOLE_STRING.sub("", text[:end])
+    if '"' in skeleton:
+        return "a string"
+    brackets = _NOT_BRACKET.sub("", skeleton)
+    while (closed := brackets.replace("[]", "").replace("{}", "")) != brackets:
+        brackets = closed
+    if brackets:
+        return "an object" if brackets[-1] == "{" else "an array"
     first = _CONTENT_CHAR.search(text, 0, end)
     return "a number" if first is not None and first.group() in "-0123456789" else "a literal"
 
