@@ -355,9 +355,10 @@ def test_faults_result_files_changing_after_listing_are_reported_not_crashed(
     }
     inspect = JsonFileInspector.inspect
 
-    def changed_then_inspected(self: JsonFileInspector, path: Path) -> Any:
-        if path.name in changes:
-            changes.pop(path.name)(path)
+    def changed_then_inspected(self: JsonFileInspector, path: Path | str) -> Any:
+        listed = Path(path)  # files are listed as strings
+        if listed.name in changes:
+            changes.pop(listed.name)(listed)
         return inspect(self, path)
 
     monkeypatch.setattr(JsonFileInspector, "inspect", changed_then_inspected)
@@ -393,9 +394,9 @@ def test_faults_vanished_file_counts_as_a_bad_file(
         (tmp_path / f"{name}.json").write_text("{}")
     inspect = JsonFileInspector.inspect
 
-    def vanished_then_inspected(self: JsonFileInspector, path: Path) -> Any:
-        if path.name == "a.json":
-            path.unlink()
+    def vanished_then_inspected(self: JsonFileInspector, path: Path | str) -> Any:
+        if Path(path).name == "a.json":
+            Path(path).unlink()
         return inspect(self, path)
 
     monkeypatch.setattr(JsonFileInspector, "inspect", vanished_then_inspected)
