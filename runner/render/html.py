@@ -13,8 +13,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from runner.causes import causes_of
 from runner.render.timestamps import format_timestamp
-from runner.results import CheckError, CheckResult, QueryInfo, Status, Verdict
+from runner.results import Cause, CheckError, CheckResult, QueryInfo, Status, Verdict
 from runner.values import tagged_number, visible
 
 MESSAGE_LIMIT = 300
@@ -23,7 +24,8 @@ CELL_LIMIT = 200
 """Characters of a table cell or a key: value shown before the rest is folded away."""
 FAILURE_ROWS = 20
 """Failure rows shown per check; the full sample stays in verdict.json."""
-TOP_REASONS = 3
+TOP_CAUSES = 5
+"""Causes the banner lists, each with the same weight; the evidence below holds every check."""
 BANNER_PARAMS = 6
 BANNER_VALUE_LIMIT = 60
 SHORT_LIMIT = 120
@@ -119,11 +121,21 @@ class StatusCount:
 
 
 @dataclass(frozen=True)
-class Reason:
+class CheckLink:
     anchor: str
-    status: str
     name: str
-    message: str
+
+
+@dataclass(frozen=True)
+class CauseView:
+    status: str
+    title: str
+    """The cause's message, cut after MESSAGE_LIMIT characters (its checks' cards hold it all)."""
+    effect: str
+    error: str
+    """"auth, not retryable" for an ERROR cause; empty otherwise."""
+    evidence: str
+    checks: list[CheckLink]
 
 
 @dataclass(frozen=True)
@@ -154,8 +166,8 @@ class PageView:
     banner_params: list[Pair]
     hidden_params: int
     params: list[Pair]
-    reasons: list[Reason]
-    more_problems: int
+    causes: list[CauseView]
+    more_causes: int
     filters: list[StatusCount]
     problem_count: int
     checks: list[CheckView]
@@ -200,6 +212,8 @@ def _shown(value: Any) -> Any:
 def build_page(verdict: Verdict) -> PageView:
     """Everything the template prints, sorted, counted, truncated and formatted."""
     checks = [_check_view(n, c) for n, c in order_checks(verdict.checks)]
+    anchors = {c.name.full: c.anchor for c in checks}
+    causes = causes_of(verdict.checks, verdict.causes)
     evidence = [c for c in checks if c.has_evidence]
     params = [Pair(str(k), _cell(v, CELL_LIMIT)) for k, v in verdict.params.items()]
     banner_params = [Pair(str(k), _cell(v, BANNER_VALUE_LIMIT)) for k, v in verdict.params.items()]
@@ -221,8 +235,8 @@ def build_page(verdict: Verdict) -> PageView:
         banner_params=banner_params[:BANNER_PARAMS],
         hidden_params=max(0, len(banner_params) - BANNER_PARAMS),
         params=params,
-        reasons=[_reason(c) for c in evidence[:TOP_REASONS]],
-        more_problems=max(0, len(evidence) - TOP_REASONS),
+        causes=[_cause_view(c, anchors) for c in causes[:TOP_CAUSES]],
+        more_causes=max(0, len(causes) - TOP_CAUSES),
         filters=[c for c in counts if c.count],
         problem_count=len(evidence),
         checks=checks,
@@ -285,12 +299,17 @@ def _error_view(error: CheckError | None) -> ErrorView:
     return ErrorView(category=error.category.value, retryable=retryable, detail=error.detail)
 
 
-def _reason(check: CheckView) -> Reason:
-    return Reason(
-        anchor=check.anchor,
-        status=check.status,
-        name=_clip(check.name.full, 80),
-        message=_clip(check.message.full, CELL_LIMIT),
+def _cause_view(cause: Cause, anchors: Mapping[str, str]) -> CauseView:
+    error = ""
+    if cause.category is not None:
+        error = f"{cause.category.value}, {'retryable' if cause.retryable else 'not retryable'}"
+    return CauseView(
+        status=cause.status.value,
+        title=_clip(cause.title, MESSAGE_LIMIT),
+        effect=cause.effect,
+        error=error,
+        evidence=_clip(", ".join(cause.evidence), CELL_LIMIT),
+        checks=[CheckLink(anchors.get(n, "checks"), _clip(n, 80)) for n in cause.checks],
     )
 
 
