@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 import typer.core
+from typer import _click as click
 
 from runner import __version__, delivery, process, terminal
 
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
     from runner.results import Verdict
     from runner.suite import Suite
 
+
 class _Command(typer.core.TyperCommand):
     """A command whose usage line names its arguments plainly (SUITE, not {suite})."""
 
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
@@ -36,6 +38,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
 
 def _version(value: bool) -> None:
     if value:
@@ -143,9 +146,7 @@ def check(
     ] = None,
     sample_limit: Annotated[
         int,
-        typer.Option(
-            "--sample-limit", metavar="N", min=0, help="Failure samples kept per check."
-        ),
+        typer.Option("--sample-limit", metavar="N", min=0, help="Failure samples kept per check."),
     ] = DEFAULT_SAMPLE_LIMIT,
     notify: Annotated[
         str | None, typer.Option("--notify", metavar="URL", help=_NOTIFY_HELP)
@@ -365,9 +366,7 @@ def init(
     ] = Path("."),
     url: Annotated[
         str | None,
-        typer.Option(
-            metavar="URL", help="Database URL the batch writes [asked when interactive]."
-        ),
+        typer.Option(metavar="URL", help="Database URL the batch writes [asked when interactive]."),
     ] = None,
     results: Annotated[
         str | None,

@@ -15,9 +15,20 @@ from typing import Any
 
 import duckdb
 
-from runner.faults import CLEAN as CLEAN
-from runner.faults import DEFAULT_FAULTS as DEFAULT_FAULTS
-from runner.faults import FAULTS as FAULTS
+from runner.faults import CLEAN, DEFAULT_FAULTS, FAULTS
+
+__all__ = [
+    "CLEAN",
+    "DEFAULT_FAULTS",
+    "ETL_BATCH_ID",
+    "FAULTS",
+    "MARKER",
+    "RUN_DATE",
+    "SEED",
+    "DemoBatch",
+    "build_demo",
+    "find_demo_suite",
+]
 
 MARKER = ".postrun-demo"
 SEED = 20251106
