@@ -366,13 +366,19 @@ def init(
     ] = Path("."),
     url: Annotated[
         str | None,
-        typer.Option(metavar="URL", help="Database URL the batch writes [asked when interactive]."),
+        typer.Option(
+            metavar="URL",
+            help="Database URL the batch writes; a relative sqlite:/// or duckdb:/// file is "
+            "read from the current directory [default: DIR/warehouse.duckdb; asked when "
+            "interactive].",
+        ),
     ] = None,
     results: Annotated[
         str | None,
         typer.Option(
             metavar="FOLDER",
-            help="Folder (or glob) of result files [asked when interactive].",
+            help="Folder (or glob) of result files, relative to the current directory "
+            "[default: DIR/results; asked when interactive].",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checks/postrun.yml.")] = False,
@@ -383,13 +389,14 @@ def init(
     it asks nothing and uses --url / --results or the defaults.
     """
     from runner.errors import UsageError
-    from runner.init import DEFAULT_RESULTS, DEFAULT_URL, write_starter
+    from runner.init import default_results, default_url, write_starter
 
     if sys.stdin.isatty():
-        url = url or typer.prompt("Database URL", default=DEFAULT_URL)
-        results = results or typer.prompt("Results folder", default="results")
+        url = url or typer.prompt("Database URL", default=default_url(dir))
+        results = results or typer.prompt("Results folder", default=default_results(dir))
+    url, results = url or default_url(dir), results or default_results(dir)
     try:
-        path = write_starter(dir, url or DEFAULT_URL, results or DEFAULT_RESULTS, force=force)
+        path = write_starter(dir, url, results, force=force)
     except UsageError as exc:
         _usage(str(exc))
     terminal.say(f"wrote {path}\nnext: postrun validate {path}", lines=True)
