@@ -422,3 +422,24 @@ def test_cli_init_sqlite_answer_is_relative_to_where_it_was_typed(tmp_path: Path
     # typed in work/proj: work/bad/…, seen from work/proj/checks
     assert '    url: "sqlite:///../../bad/settlement.db"\n' in suite
     assert '    files: "../../bad/results/*.json"\n' in suite
+
+
+def test_cli_init_starter_suite_fails_on_an_empty_run_date(duck: Database, tmp_path: Path) -> None:
+    postrun("init", str(tmp_path), "--url", duck.url, cwd=tmp_path)
+    duck.run(STARTER_DATA)
+    write(tmp_path / "results" / "run_1.json", '{"run_id": "r1", "status": "completed"}')
+    done = postrun("check", "checks/postrun.yml", "-p", "run_date=2025-11-07", "-q", cwd=tmp_path)
+    assert done.returncode == 1
+    failed = {
+        c["name"]: c["message"]
+        for c in load_verdict(done.stdout, tmp_path)["checks"]
+        if c["status"] == "FAIL"
+    }
+    assert failed == {
+        "the batch wrote rows for the run date": "batch_results has 0 rows where at least 1 "
+        "expected",
+        "results carry their numbers": "batch_results has 0 rows where at least 1 expected "
+        "(min_rows): did the batch write nothing?",
+        "results are fresh": "batch_results.created_at is 1d3h old (newest "
+        "2025-11-06T21:00:00Z); at most 1d allowed",
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field, model_validator
@@ -13,6 +13,7 @@ from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
 from runner.results import Outcome
 from runner.spec import Duration, Spec
+from runner.threshold import too_few_rows
 
 OUTCOMES = ("all_succeeded", "some_failed", "all_failed", "unfinished", "no_children")
 COUNTS = ("total", "succeeded", "failed")
@@ -97,6 +98,9 @@ class StatusConsistencySpec(CheckSpec):
     """Parent columns that must equal the child counts (`total`, `succeeded`, `failed`)."""
     settle: Duration | None = None
     """Skip parents updated less than this long ago (e.g. 10m); a NULL `updated_at` is checked."""
+    min_rows: Annotated[int, Field(ge=1)] | None = None
+    """Fewest parents the check must see (default: none); fewer fail: an empty parent relation
+    usually means a batch that wrote nothing."""
 
     @model_validator(mode="after")
     def _consistent(self) -> StatusConsistencySpec:
@@ -146,6 +150,11 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
     expected: dict[str, Any] = {"expect": _expected(spec.expect)}
     if spec.counters is not None:
         expected["counters"] = _counter_columns(spec.counters)
+    if spec.min_rows is not None:
+        expected["min_rows"] = spec.min_rows
+    few = too_few_rows(spec.min_rows, checked, target, "parents")
+    if few is not None and not count:
+        return Outcome(passed=False, message=few, observed=observed, expected=expected)
     failures = [_failure(spec, row) for row in rows]
     reasons = [
         _describe(spec, f, bool(r["bad_status"])) for f, r in zip(failures, rows, strict=True)
