@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import timedelta
@@ -295,7 +296,7 @@ def report(
         raise typer.Exit(3)
     delivery.update_index(delivery.existing_index(out_dir))
     for path in written:
-        terminal.say(str(path))
+        terminal.say(os.path.normpath(path))
 
 
 @app.command()
@@ -523,7 +524,7 @@ def _emit(
         raise typer.Exit(max(verdict.exit_code, 3))
     if notified:
         terminal.say(notified)
-    terminal.say(f"report: {delivery.main_report(written)}")
+    terminal.say(f"report: {os.path.normpath(delivery.main_report(written))}")
     raise typer.Exit(verdict.exit_code)
 
 

@@ -164,10 +164,7 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
         return Outcome(passed=True, message=message, observed=observed, expected=expected)
     shown = "; ".join(reasons[:_SHOWN])
     more = f"; and {count - _SHOWN} more" if count > _SHOWN else ""
-    message = (
-        f"{count} of {checked} parents in {target} contradict their children{settling}: "
-        f"{shown}{more}"
-    )
+    message = f"{_contradicting(count, checked, target)}{settling}: {shown}{more}"
     return Outcome(
         passed=False,
         message=message,
@@ -176,6 +173,15 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
         failures=failures,
         failure_count=count,
     )
+
+
+def _contradicting(count: int, checked: int, target: str) -> str:
+    """ "the only parent in X contradicts its children", "1 of 6 parents … contradicts its
+    children", "2 of 6 parents … contradict their children"."""
+    if count == checked == 1:
+        return f"the only parent in {target} contradicts its children"
+    verb = "contradicts its" if count == 1 else "contradict their"
+    return f"{count} of {checked} parents in {target} {verb} children"
 
 
 def _statements(

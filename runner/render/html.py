@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,9 @@ DISPLAY_ORDER = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS, Status.SKI
 PROBLEMS = frozenset({Status.ERROR, Status.FAIL, Status.WARN})
 
 _FLATTEN_MAX = 8
-_LONG_WORD = 48
+_LONG_WORD = 24
+"""A cell with a longer word may break it anywhere (an id, a path, a GX expectation name), so
+that a wide failures table fits the page instead of scrolling sideways."""
 _RANK = {status: rank for rank, status in enumerate(DISPLAY_ORDER)}
 
 # The page's only script: expand every fold before printing. Allowed by its hash in the
@@ -83,6 +86,9 @@ class Pair:
 @dataclass(frozen=True)
 class FailureTable:
     columns: list[str]
+    headers: list[list[str]]
+    """Each column name cut after its dots and underscores (result.element_count → result.,
+    element_, count): a header breaks there, not inside a word."""
     rows: list[list[Cell]]
     more: str
     """What was left out ("… and 480 more …"); empty when every failure is shown."""
@@ -340,7 +346,10 @@ def _failure_table(check: CheckResult) -> FailureTable:
     shown = [_flatten(row) for row in check.failures[:FAILURE_ROWS]]
     columns = _columns(shown)
     rows = [[_cell(row[c], CELL_LIMIT) if c in row else _BLANK for c in columns] for row in shown]
-    return FailureTable(columns=columns, rows=rows, more=_more_failures(check, len(shown)))
+    headers = [_BREAKS_AFTER.findall(c) for c in columns]
+    return FailureTable(
+        columns=columns, headers=headers, rows=rows, more=_more_failures(check, len(shown))
+    )
 
 
 def _more_failures(check: CheckResult, shown: int) -> str:
@@ -448,3 +457,4 @@ def _clip(value: str, limit: int) -> str:
 
 
 _BLANK = Cell(Text("", ""), "")
+_BREAKS_AFTER = re.compile(r"[^._]*[._]|[^._]+")

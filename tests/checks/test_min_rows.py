@@ -93,3 +93,36 @@ def test_min_rows_must_be_positive(db: Database, run_yaml: RunYaml, check: str) 
 
     with pytest.raises(SuiteError, match="min_rows"):
         run_yaml(suite(db, check % ", min_rows: 0"), {"day": "2025-11-05"})
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        pytest.param(
+            "{type: status_consistency, parent: {query: 'select run_id, status from runs',"
+            " label: nightly runs, id: run_id, status: status}, children: {table: items,"
+            " parent_id: run_id, status: status}, success: [ok], expect: {all_succeeded: [done]}}",
+            "the only parent in nightly runs contradicts its children: r1 is 'completed' though "
+            "all 1 children succeeded (all_succeeded allows done)",
+            id="status_consistency",
+        ),
+        pytest.param(
+            "{type: not_null, query: 'select null as v from runs', label: run values,"
+            " columns: [v]}",
+            "run values has NULLs in 1 of 1 rows (v 1)",
+            id="not_null",
+        ),
+        pytest.param(
+            "{type: reference, each: {query: 'select run_id from runs', label: the runs,"
+            " key: run_id}, has: {table: items, where: 'false', label: no items, key: run_id}}",
+            "1 of 1 keys of the runs have no match in no items: r1",
+            id="reference",
+        ),
+    ],
+)
+def test_label_names_a_relation_in_messages(
+    db: Database, run_yaml: RunYaml, check: str, message: str
+) -> None:
+    db.run(DATA)
+    result = only_check(run_yaml(suite(db, check), {"day": "2025-11-05"}))
+    assert (result["status"], result["message"]) == ("FAIL", message)

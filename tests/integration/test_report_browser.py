@@ -228,3 +228,26 @@ def test_browser_demo_banner_shows_its_two_causes(chromium: Browser, default_dem
     banner = tab.locator("header.banner").bounding_box()
     assert banner is not None and banner["height"] < VIEWPORT["height"] / 2, banner
     context.close()
+
+
+def test_browser_demo_page_and_gx_failures_fit_the_width(
+    chromium: Browser, default_demo: Report
+) -> None:
+    context = chromium.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.goto(default_demo.url, wait_until="load")
+    gx = next(
+        n for n, c in enumerate(default_demo.verdict.checks, 1) if c.type == "expectation_suite"
+    )
+    box = tab.locator(f"#check-{gx} .scroll")
+    widths = box.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert widths[0] <= widths[1], widths  # no sideways scrolling of the GX failures
+    headers = tab.locator(f"#check-{gx} table.failures th")
+    assert "result.unexpected_count" in [
+        headers.nth(i).inner_text().replace("\n", "") for i in range(headers.count())
+    ]
+    page = tab.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert page[0] <= page[1], page
+    context.close()
