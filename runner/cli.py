@@ -88,7 +88,7 @@ _FORMAT_HELP = (
 _OUT_HELP = (
     "Report folder [default: reports/<suite>/<run_id>]. The run index <root>/index.html "
     "(runs that wrote verdict.json) is rebuilt after each run: at reports/ by default; with "
-    "--out DIR at DIR/../.. only if an index.html (or .index.lock) is already there, so "
+    "--out DIR at DIR/../.. only if an index.html is already there, so "
     "--out <root>/<suite>/<run> joins an existing index and any other folder gets none."
 )
 _MAX_TIME_HELP = (

@@ -644,6 +644,7 @@ def _write_documents(results_dir: Path, documents: dict[str, Any]) -> None:
 def _write_database(path: Path, world: _World, faults: tuple[str, ...]) -> None:
     """Create and fill every table, then inject the SQL faults; the connection is closed."""
     with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")  # no bar on stdout for a long insert
         for table, columns in _DDL.items():
             con.execute(f"CREATE TABLE {table} ({columns})")
             _insert(con, table, world.tables[table])

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 _BATCH = 50_000
 _SHOWN = 5
 _ONE: sa.ColumnClause[int] = sa.literal_column("1")
+_QUIET = "SET enable_progress_bar = false"
+"""DuckDB draws a progress bar on stdout for a long query, even when stdout is no terminal."""
 
 
 class KeyedRelation(Relation):
@@ -182,6 +184,7 @@ def _unmatched_across_sources(
     keys = ", ".join(f"k{i}" for i in range(width))
     on = " AND ".join(f"h.k{i} = e.k{i}" for i in range(width))
     with duckdb.connect() as local:
+        local.execute(_QUIET)
         _load(local, "has_keys", width, _stream(ctx, sent["has"]), original=False)
         _load(local, "each_keys", width, _stream(ctx, sent["each"]), original=True)
         found = local.execute(
