@@ -19,6 +19,8 @@ EVIDENCE_SHOWN = 5
 _SOURCE_CATEGORIES = frozenset({ErrorCategory.CONNECTIVITY, ErrorCategory.AUTH})
 _FILE_KEYS = frozenset({"path", "file"})
 _ID_KEYS = frozenset({"id", "key"})
+_ID_LENGTH = 4
+"""Ids shorter than this (1, 2, 'a') are too common to tell that two checks saw the same thing."""
 _BOUND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _NULL_EXPECTATION = "expect_column_values_to_not_be_null"
 
@@ -123,7 +125,7 @@ def _item_tokens(item: Mapping[str, Any]) -> Iterator[Token]:
         if key in _FILE_KEYS and isinstance(value, str) and value:
             yield ("file", os.path.normpath(value))
         elif key in _ID_KEYS or key.endswith("_id"):
-            yield from (("id", v) for v in _scalars(value))
+            yield from (("id", v) for v in _scalars(value) if len(v) >= _ID_LENGTH)
 
 
 def _scalars(value: Any) -> Iterator[str]:

@@ -42,11 +42,12 @@ def grouped(checks: list[CheckResult]) -> list[tuple[str, str, list[str]]]:
 
 def test_causes_group_failures_by_the_file_or_id_they_name() -> None:
     checks = [
-        result("files", Status.FAIL, failures=[{"path": "/r/a/../run_1.json", "reason": "x"}]),
+        result("files", Status.FAIL, failures=[{"path": "/r/a/../run_1.json", "id": 7}]),
         result("nulls", Status.FAIL, failures=[{"key": {"portfolio_id": "PF-1"}}]),
         result("steps", Status.FAIL, failures=[{"file": "/r/run_1.json", "check": "y"}]),
-        result("batch", Status.WARN, failures=[{"id": "b-7", "status": "failed"}]),
-        result("summary", Status.FAIL, failures=[{"batch_id": "b-7"}]),
+        result("batch", Status.WARN, failures=[{"id": "b-17", "status": "failed"}]),
+        result("summary", Status.FAIL, failures=[{"batch_id": "b-17"}]),
+        result("short ids", Status.FAIL, failures=[{"id": 7}, {"job_id": "b-7"}]),
         result("other file", Status.FAIL, failures=[{"path": "/r/run_2.json"}]),
         result("ok", Status.PASS),
         result("snapshot", Status.FAIL, failures=[{"portfolio_id": "PF-1", "equity": 3}]),
@@ -55,6 +56,7 @@ def test_causes_group_failures_by_the_file_or_id_they_name() -> None:
         ("FAIL", "evidence", ["files", "steps"]),
         ("FAIL", "evidence", ["nulls", "snapshot"]),
         ("FAIL", "evidence", ["batch", "summary"]),
+        ("FAIL", "check", ["short ids"]),  # 7 and b-7 are too short to be the same thing
         ("FAIL", "check", ["other file"]),
     ]
     causes = find_causes(checks)
@@ -63,7 +65,7 @@ def test_causes_group_failures_by_the_file_or_id_they_name() -> None:
         "2 checks fail",
         ["file /r/run_1.json"],
     )
-    assert causes[2].evidence == ["id b-7"]
+    assert causes[2].evidence == ["id b-17"]
 
 
 def test_causes_errors_come_first_one_per_source_message() -> None:
