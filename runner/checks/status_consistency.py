@@ -328,6 +328,11 @@ _PHRASES = {
     "unfinished": "{unfinished} of {total} children are unfinished",
     "no_children": "it has no children",
 }
+_ONE_CHILD = _PHRASES | {
+    "all_succeeded": "its only child succeeded",
+    "all_failed": "its only child failed",
+    "unfinished": "its only child is unfinished",
+}
 _COUNTER_PHRASES = {
     "total": "{n} children",
     "succeeded": "{n} children succeeded",
@@ -338,7 +343,9 @@ _COUNTER_PHRASES = {
 def _describe(spec: StatusConsistencySpec, failure: dict[str, Any], bad_status: bool) -> str:
     """One parent in words: B-003 is 'processing' though all 7 children succeeded (…)."""
     status = "NULL" if failure["status"] is None else repr(failure["status"])
-    children = _PHRASES[failure["outcome"]].format(**failure["children"])
+    counts = failure["children"]
+    phrases = _ONE_CHILD if counts["total"] == 1 else _PHRASES
+    children = phrases[failure["outcome"]].format(**counts)
     if bad_status:
         allowed = failure["allowed"]
         allows = "any status but NULL" if allowed is None else ", ".join(allowed) or "no status"

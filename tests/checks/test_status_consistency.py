@@ -399,7 +399,7 @@ def test_status_consistency_unfinished_children_and_null_statuses(
         "4 of 5 parents in processing_jobs contradict their children: B-002 is 'completed' "
         "though 1 of 3 children are unfinished (unfinished allows processing, queued); "
         "B-003 is 'completed' though 1 of 2 children are unfinished (unfinished allows "
-        "processing, queued); B-004 is NULL though all 1 children succeeded (all_succeeded "
+        "processing, queued); B-004 is NULL though its only child succeeded (all_succeeded "
         "allows completed); and 1 more"
     )
 
