@@ -448,8 +448,14 @@ def _cell(value: Any, limit: int) -> Cell:
     else:
         # Only a cell holding an unbreakable run may break anywhere: allowing it everywhere
         # lets the table squeeze short words ("processing") into two lines.
-        kind = "wrap" if any(len(word) > _LONG_WORD for word in text.split()) else ""
+        kind = "wrap" if any(_breakable(word) for word in text.split()) else ""
     return Cell(shorten(text, limit), kind)
+
+
+def _breakable(word: str) -> bool:
+    """A word long enough to break anywhere: an id, a path, a GX expectation name; never a
+    number, whose digits must stay together."""
+    return len(word) > _LONG_WORD and _NUMBER.fullmatch(word) is None
 
 
 def _clip(value: str, limit: int) -> str:
@@ -457,4 +463,5 @@ def _clip(value: str, limit: int) -> str:
 
 
 _BLANK = Cell(Text("", ""), "")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?,?")
 _BREAKS_AFTER = re.compile(r"[^._]*[._]|[^._]+")
