@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import timedelta
@@ -10,14 +11,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+import typer.core
+from typer import _click as click
 
-from runner import delivery, process, terminal
+from runner import __version__, delivery, process, terminal
 
 if TYPE_CHECKING:
     from runner.engine import RunOptions
     from runner.rerun import Rerun
     from runner.results import Verdict
     from runner.suite import Suite
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose usage line names its arguments plainly (SUITE, not {suite})."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 app = typer.Typer(
     name="postrun",
@@ -28,10 +40,46 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        terminal.say(f"postrun {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print postrun's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Post-run data-quality gate: run a suite of checks against what a batch left behind."""
+
+
+def _demo_help() -> str:
+    from runner.faults import CLEAN, DEFAULT_FAULTS, FAULTS
+
+    width = max(len(name) for name in FAULTS)
+    faults = "\n".join(f"  {name:<{width}}  {line}" for name, line in FAULTS.items())
+    return (
+        "Build a demo batch with incidents injected, run the demo suite, print where the report "
+        "is.\n\n"
+        f"It exits 1 on purpose: by default it injects {' and '.join(DEFAULT_FAULTS)}, which "
+        f"the suite catches. --fault {CLEAN} builds a clean batch: every check passes, exit 0."
+        f"\n\n\b\nFaults (--fault NAME, repeatable):\n{faults}"
+    )
+
+
 ParamOpt = Annotated[
     list[str] | None,
-    typer.Option("--param", "-p", help="Suite param as NAME=VALUE (repeatable)."),
+    typer.Option(
+        "--param", "-p", metavar="NAME=VALUE", help="Suite param as NAME=VALUE (repeatable)."
+    ),
 ]
+SuiteArg = Annotated[Path, typer.Argument(metavar="SUITE", help="Suite file (YAML).")]
 ALL_FORMATS = "json,html,junit,md"  # runner.render.FORMATS, spelled here to keep --help light
 _FORMAT_HELP = (
     "Reports to write, comma-separated: json (verdict.json), html (verdict.html), "
@@ -40,7 +88,7 @@ _FORMAT_HELP = (
 _OUT_HELP = (
     "Report folder [default: reports/<suite>/<run_id>]. The run index <root>/index.html "
     "(runs that wrote verdict.json) is rebuilt after each run: at reports/ by default; with "
-    "--out DIR at DIR/../.. only if an index.html (or .index.lock) is already there, so "
+    "--out DIR at DIR/../.. only if an index.html is already there, so "
     "--out <root>/<suite>/<run> joins an existing index and any other folder gets none."
 )
 _MAX_TIME_HELP = (
@@ -62,20 +110,28 @@ _EXPLAIN_HELP = (
 DEFAULT_SAMPLE_LIMIT = 20  # runner.context.DEFAULT_SAMPLE_LIMIT, spelled here to keep --help light
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(
-    suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")],
+    suite: SuiteArg,
     param: ParamOpt = None,
-    out: Annotated[Path | None, typer.Option(help=_OUT_HELP)] = None,
-    format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = ALL_FORMATS,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="'warn' makes WARN exit 1.")] = "error",
+    out: Annotated[Path | None, typer.Option(metavar="DIR", help=_OUT_HELP)] = None,
+    format: Annotated[
+        str, typer.Option("--format", metavar="FORMATS", help=_FORMAT_HELP)
+    ] = ALL_FORMATS,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", metavar="error|warn", help="'warn' makes WARN exit 1.")
+    ] = "error",
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
+        list[str] | None,
+        typer.Option("--only", metavar="NAME", help="Run only this check (repeatable)."),
     ] = None,
     skip: Annotated[
-        list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")
+        list[str] | None,
+        typer.Option("--skip", metavar="NAME", help="Skip this check (repeatable)."),
     ] = None,
-    jobs: Annotated[int, typer.Option(help="Checks run at once (0: from CPU count).", min=0)] = 0,
+    jobs: Annotated[
+        int, typer.Option(metavar="N", help="Checks run at once (0: from CPU count).", min=0)
+    ] = 0,
     max_time: Annotated[
         str | None, typer.Option("--max-time", metavar="DURATION", help=_MAX_TIME_HELP)
     ] = None,
@@ -91,13 +147,16 @@ def check(
     ] = None,
     sample_limit: Annotated[
         int,
-        typer.Option("--sample-limit", min=0, help="Failure samples kept per check."),
+        typer.Option("--sample-limit", metavar="N", min=0, help="Failure samples kept per check."),
     ] = DEFAULT_SAMPLE_LIMIT,
     notify: Annotated[
         str | None, typer.Option("--notify", metavar="URL", help=_NOTIFY_HELP)
     ] = None,
     notify_on: Annotated[
-        str, typer.Option("--notify-on", help="'failure' (FAIL or ERROR) or 'always'.")
+        str,
+        typer.Option(
+            "--notify-on", metavar="failure|always", help="'failure' (FAIL or ERROR) or 'always'."
+        ),
     ] = "failure",
     explain: Annotated[bool, typer.Option("--explain", help=_EXPLAIN_HELP)] = False,
 ) -> None:
@@ -149,10 +208,8 @@ def check(
     )
 
 
-@app.command()
-def validate(
-    suite: Annotated[Path, typer.Argument(help="Suite file (YAML).")], param: ParamOpt = None
-) -> None:
+@app.command(cls=_Command)
+def validate(suite: SuiteArg, param: ParamOpt = None) -> None:
     """Validate a suite without touching data: the files it references, its database files and
     result folders must exist; exit 0 or 2."""
     from runner.errors import PostrunError, SuiteError
@@ -196,14 +253,17 @@ def list_types() -> None:
     terminal.say("Every check also takes: " + ", ".join(sorted(common - {"type"})))
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     verdict_file: Annotated[
         Path, typer.Argument(metavar="VERDICT.json", help="A verdict.json written by a run.")
     ],
-    format: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = ALL_FORMATS,
+    format: Annotated[
+        str, typer.Option("--format", metavar="FORMATS", help=_FORMAT_HELP)
+    ] = ALL_FORMATS,
     out: Annotated[
-        Path | None, typer.Option(help="Report folder [default: the verdict's own folder].")
+        Path | None,
+        typer.Option(metavar="DIR", help="Report folder [default: the verdict's own folder]."),
     ] = None,
 ) -> None:
     """Re-render reports from a stored verdict.json and print the files written.
@@ -236,7 +296,7 @@ def report(
         raise typer.Exit(3)
     delivery.update_index(delivery.existing_index(out_dir))
     for path in written:
-        terminal.say(str(path))
+        terminal.say(os.path.normpath(path))
 
 
 @app.command()
@@ -257,17 +317,20 @@ def schema(
     terminal.say(json.dumps(document, indent=2), lines=True, limit=None)
 
 
-@app.command()
+@app.command(help=_demo_help())
 def demo(
     fault: Annotated[
         list[str] | None,
-        typer.Option("--fault", help="Incident to inject (repeatable; 'none' for a clean batch)."),
+        typer.Option(
+            "--fault",
+            metavar="NAME",
+            help="Incident to inject (repeatable; 'none' for a clean batch); the names are above.",
+        ),
     ] = None,
     dir: Annotated[
-        Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")
+        Path, typer.Option("--dir", metavar="DIR", help="Folder to build the demo in (rebuilt).")
     ] = Path("postrun-demo"),
 ) -> None:
-    """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
     from runner.engine import Interrupt, RunOptions
 
@@ -297,18 +360,26 @@ def demo(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def init(
     dir: Annotated[
-        Path, typer.Argument(help="Project folder; the suite goes to DIR/checks.")
+        Path, typer.Argument(metavar="DIR", help="Project folder; the suite goes to DIR/checks.")
     ] = Path("."),
     url: Annotated[
-        str | None, typer.Option(help="Database URL the batch writes [asked when interactive].")
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Database URL the batch writes; a relative sqlite:/// or duckdb:/// file is "
+            "read from the current directory [default: DIR/warehouse.duckdb; asked when "
+            "interactive].",
+        ),
     ] = None,
     results: Annotated[
         str | None,
         typer.Option(
-            help="Folder (or glob) of result files, relative to DIR [asked when interactive]."
+            metavar="FOLDER",
+            help="Folder (or glob) of result files, relative to the current directory "
+            "[default: DIR/results; asked when interactive].",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checks/postrun.yml.")] = False,
@@ -319,13 +390,14 @@ def init(
     it asks nothing and uses --url / --results or the defaults.
     """
     from runner.errors import UsageError
-    from runner.init import DEFAULT_RESULTS, DEFAULT_URL, write_starter
+    from runner.init import default_results, default_url, write_starter
 
     if sys.stdin.isatty():
-        url = url or typer.prompt("Database URL", default=DEFAULT_URL)
-        results = results or typer.prompt("Results folder", default="results")
+        url = url or typer.prompt("Database URL", default=default_url(dir))
+        results = results or typer.prompt("Results folder", default=default_results(dir))
+    url, results = url or default_url(dir), results or default_results(dir)
     try:
-        path = write_starter(dir, url or DEFAULT_URL, results or DEFAULT_RESULTS, force=force)
+        path = write_starter(dir, url, results, force=force)
     except UsageError as exc:
         _usage(str(exc))
     terminal.say(f"wrote {path}\nnext: postrun validate {path}", lines=True)
@@ -452,7 +524,7 @@ def _emit(
         raise typer.Exit(max(verdict.exit_code, 3))
     if notified:
         terminal.say(notified)
-    terminal.say(f"report: {delivery.main_report(written)}")
+    terminal.say(f"report: {os.path.normpath(delivery.main_report(written))}")
     raise typer.Exit(verdict.exit_code)
 
 

@@ -26,6 +26,8 @@ T = TypeVar("T")
 DEFAULT_SAMPLE_LIMIT = 20
 _WAIT_S = 0.05
 """How often a check waiting for a shared scan looks at its own deadline."""
+_SOURCE_WIDE = frozenset({ErrorCategory.CONNECTIVITY, ErrorCategory.AUTH})
+"""Errors of a source, not of a query: a check that ran its own query would get them too."""
 
 
 class Cancellation:
@@ -260,13 +262,17 @@ class Context:
             try:
                 rows, record = self._fetch(shared.statement(self.params), shared.source)
                 row = rows[0]
-            except SourceError:
-                pass
+            except SourceError as exc:
+                if exc.category in _SOURCE_WIDE:
+                    shared.source_error = exc
+                    raise
             finally:
                 shared.answered(record, row)
         else:
             while not shared.done.wait(_WAIT_S):
                 self.raise_if_cancelled()
+            if shared.source_error is not None:
+                raise shared.source_error
             record = shared.joined(self.spec.name)
             if record is not None and all(r is not record for r in self.queries):
                 self.queries.append(record)

@@ -15,24 +15,21 @@ from typing import Any
 
 import duckdb
 
-FAULTS: dict[str, str] = {
-    "truncated-result": "one ETL result file cut mid-write; its batch marked failed (seed 000)",
-    "missing-result": "one expected ETL result file never written (seed 000 family)",
-    "stuck-batch": (
-        "an ingestion batch left 'processing' after all its files succeeded; "
-        "no run_summaries row (seed 001)"
-    ),
-    "green-with-failures": (
-        "a file-ingestion run marked SUCCESS although some of its files FAILED (seed 003)"
-    ),
-    "completed-all-failed": (
-        "a wallet job 'Completed' although every wallet failed, no error_summary (seed 002)"
-    ),
-    "missing-snapshots": "active portfolios without a snapshot for the run date (seed 004)",
-    "null-pnl": "snapshots written with NULL daily_pnl / cumulative_pnl (seed 004)",
-}
-DEFAULT_FAULTS: tuple[str, ...] = ("truncated-result", "null-pnl")
-CLEAN = "none"
+from runner.faults import CLEAN, DEFAULT_FAULTS, FAULTS
+
+__all__ = [
+    "CLEAN",
+    "DEFAULT_FAULTS",
+    "ETL_BATCH_ID",
+    "FAULTS",
+    "MARKER",
+    "RUN_DATE",
+    "SEED",
+    "DemoBatch",
+    "build_demo",
+    "find_demo_suite",
+]
+
 MARKER = ".postrun-demo"
 SEED = 20251106
 RUN_DATE = date(2025, 11, 6)
@@ -647,6 +644,7 @@ def _write_documents(results_dir: Path, documents: dict[str, Any]) -> None:
 def _write_database(path: Path, world: _World, faults: tuple[str, ...]) -> None:
     """Create and fill every table, then inject the SQL faults; the connection is closed."""
     with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")  # no bar on stdout for a long insert
         for table, columns in _DDL.items():
             con.execute(f"CREATE TABLE {table} ({columns})")
             _insert(con, table, world.tables[table])

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from runner import __version__
+from runner.causes import find_causes
 from runner.checks import registry
 from runner.checks.base import CheckSpec, CheckType
 from runner.context import DEFAULT_SAMPLE_LIMIT, Cancellation, Context
@@ -108,11 +109,12 @@ def run_suite(
     results, queries = number_queries(results, records, redact)
     statuses = [r.status for r in results]
     status = worst_status(statuses)
+    params = suite.shown_params(redact)
     return Verdict(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
-        params=suite.shown_params(redact),
+        params=params,
         started_at=_iso(started_at),
         finished_at=_iso(finished_at),
         duration_s=round((finished_at - started_at).total_seconds(), 3),
@@ -120,6 +122,7 @@ def run_suite(
         exit_code=int(ExitCode.for_status(status, fail_on_warn=options.fail_on_warn)),
         counts=count_statuses(statuses),
         checks=results,
+        causes=find_causes(results, suite.checks, params),
         queries=queries,
         sources=[SourceInfo.model_validate(_scrub(i.model_dump(), redact)) for i in infos],
         rerun_of=options.rerun.of if options.rerun is not None else None,

@@ -101,6 +101,10 @@ class SharedScan:
         self.row: dict[str, Any] | None = None
         """Its answer; None while it runs, or when it failed."""
         self.record: QueryRecord | None = None
+        self.source_error: Exception | None = None
+        """Set when the query failed because its source could not be reached or logged into:
+        every check waiting gets that error, none runs a query of its own that would fail the
+        same way."""
         self._by_key: dict[tuple[str | None, ExpressionKey], str] = {}
         self._lock = threading.Lock()
         self._claimed = False

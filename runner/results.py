@@ -262,6 +262,36 @@ class RerunOf(BaseModel):
         return _path_text(value)
 
 
+class Cause(BaseModel):
+    """What explains one or more checks that did not pass: a source that could not be used, or
+    evidence (a file, a batch or portfolio id, a NULL column) that several checks share. Every
+    check that did not pass is in exactly one cause; each keeps its own result."""
+
+    status: Status = Field(description="The worst status of its checks: ERROR, FAIL or WARN.")
+    kind: Literal["source", "error", "evidence", "check"] = Field(
+        description="source: a source that could not be reached or logged into; error: an error "
+        "its checks share word for word; evidence: failures sharing evidence; check: one check."
+    )
+    title: str = Field(
+        description=f"The cause in words: the error's whole (masked) message, or the message of "
+        f"its first check; at most {VALUE_LIMIT} bytes."
+    )
+    effect: str = Field(description='What it did, e.g. "3 checks fail".')
+    source: str | None = Field(default=None, description="The source of its first check.")
+    category: ErrorCategory | None = Field(default=None, description="For ERROR causes.")
+    retryable: bool | None = Field(default=None, description="For ERROR causes.")
+    evidence: list[str] = Field(
+        default_factory=list,
+        description='What its checks share, e.g. "file results/run_1.json", "id 42fb…".',
+    )
+    checks: list[str] = Field(description="The checks it explains, in suite order.")
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _bounded_title(cls, value: Any) -> Any:
+        return cap_text(value) if isinstance(value, str) else value
+
+
 class Verdict(BaseModel):
     """What a run means for CI: every check result and the worst status (verdict.json)."""
 
@@ -279,6 +309,11 @@ class Verdict(BaseModel):
     exit_code: int
     counts: dict[str, int]
     checks: list[CheckResult]
+    causes: list[Cause] = Field(
+        default_factory=list,
+        description="The checks that did not pass grouped by what explains them: ERROR causes "
+        "first, then FAIL and WARN, each in suite order of its first check.",
+    )
     queries: list[QueryInfo] = Field(
         default_factory=list, description="Every SQL statement the run sent, and to which checks."
     )

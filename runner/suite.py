@@ -222,7 +222,7 @@ class ParsedSuite:
         data = self.file.read_bytes()
         return Suite(
             name=self.spec.suite,
-            path=self.document.path,
+            path=os.path.normpath(self.document.path),  # checks/../checks/x.yml → checks/x.yml
             sha256=hashlib.sha256(data).hexdigest(),
             description=self.spec.description,
             params=params,

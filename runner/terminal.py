@@ -12,7 +12,7 @@ import typer
 from runner.values import LINE_LIMIT, printable
 
 if TYPE_CHECKING:
-    from runner.results import CheckResult, Verdict
+    from runner.results import Cause, CheckResult, Verdict
 
 
 STATUS_COLOURS = {
@@ -64,15 +64,54 @@ class Output:
 
 
 def print_verdict(verdict: Verdict, *, quiet: bool, verbose: bool) -> None:
-    """The table (unless ``quiet``) and the verdict line."""
+    """The causes (when some explain more than one check), the table (unless ``quiet``) and
+    the verdict line. A check an ERROR cause above explains is one line pointing to it."""
     if not quiet:
+        pointers: dict[str, int] = {}
+        if any(len(c.checks) > 1 for c in verdict.causes):
+            print_causes(verdict.causes)
+            pointers = {
+                name: number
+                for number, cause in enumerate(verdict.causes, 1)
+                if cause.category is not None and len(cause.checks) > 1
+                for name in cause.checks
+            }
         for result in verdict.checks:
-            print_result(result, verbose=verbose)
+            if result.name in pointers:
+                print_pointer(result, pointers[result.name])
+            else:
+                print_result(result, verbose=verbose)
     counts = ", ".join(f"{n} {s}" for s, n in verdict.counts.items() if n)
     suite = verdict.suite.name
     line = f"{verdict.verdict.value}: suite '{suite}' ({counts}) in {verdict.duration_s:.2f}s"
     colour = STATUS_COLOURS[verdict.verdict.value]
     write_line(("\n" if not quiet else "") + typer.style(printable(line), fg=colour, bold=True))
+
+
+def print_causes(causes: list[Cause]) -> None:
+    """Each cause once, its whole message, the checks it explains under it."""
+    noun = "cause" if len(causes) == 1 else "causes"
+    write_line(typer.style(f"{len(causes)} {noun}:", bold=True))
+    for number, cause in enumerate(causes, 1):
+        value = cause.status.value
+        status = typer.style(f"{value:<5}", fg=STATUS_COLOURS[value], bold=True)
+        line = f"  {number}. {cause.title} → {cause.effect}"
+        write_line(status + printable(line, limit=LINE_LIMIT - 5))
+        if cause.category is not None:
+            retry = "retryable" if cause.retryable else "not retryable"
+            say(f"       error: {cause.category.value}, {retry}")
+        if cause.evidence:
+            say(f"       shared: {', '.join(cause.evidence)}")
+        say(f"       checks: {'; '.join(cause.checks)}")
+    write_line("")
+
+
+def print_pointer(result: CheckResult, number: int) -> None:
+    """A check whose error a cause above shows in full."""
+    value = result.status.value
+    status = typer.style(f"{value:<5}", fg=STATUS_COLOURS[value], bold=True)
+    line = f"  {result.name}  see cause {number} above"
+    write_line(status + printable(line, limit=LINE_LIMIT - 5))
 
 
 def print_result(result: CheckResult, *, verbose: bool) -> None:

@@ -123,3 +123,15 @@ def _shown(value: Number | None) -> str:
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def too_few_rows(min_rows: int | None, rows: int, what: str, noun: str = "rows") -> str | None:
+    """The failure message when a relation has fewer than ``min_rows`` (an empty run date
+    usually means a batch that wrote nothing), or None when it has enough or no minimum is set."""
+    if min_rows is None or rows >= min_rows:
+        return None
+    return (
+        f"{what} has {rows} {noun if rows != 1 else noun[:-1]} where at least {min_rows} "
+        "expected (min_rows): "
+        "did the batch write nothing?"
+    )

@@ -348,8 +348,98 @@ def test_cli_init_asks_on_a_terminal(tmp_path: Path) -> None:
     assert process.wait(timeout=60) == 0, output
     os.close(primary)
     text = output.decode()
-    assert "Database URL [duckdb:///warehouse.duckdb]:" in text
-    assert "Results folder [results]:" in text
+    assert "Database URL [duckdb:///proj/warehouse.duckdb]:" in text
+    assert "Results folder [proj/results]:" in text
     suite = (tmp_path / "proj" / "checks" / "postrun.yml").read_text()
     assert '    url: "postgresql://gate@db/warehouse"\n' in suite
-    assert '    files: "../out/results/*.json"\n' in suite
+    # typed in tmp_path: tmp_path/out/results, seen from tmp_path/proj/checks
+    assert '    files: "../../out/results/*.json"\n' in suite
+
+
+@pytest.mark.parametrize(
+    ("url", "results"),
+    [
+        ("duckdb:///data/wh.duckdb", "data/results"),
+        ("duckdb:///./data/../data/wh.duckdb?threads=1", "data/results/run_*.json"),
+        (None, None),  # the defaults: DIR/warehouse.duckdb and DIR/results
+    ],
+)
+def test_cli_init_paths_resolve_where_they_were_typed(
+    tmp_path: Path, url: str | None, results: str | None
+) -> None:
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if url is None:
+        data, database = here / "proj", here / "proj" / "warehouse.duckdb"
+        options: list[str] = []
+    else:
+        data, database = here / "data", here / "data" / "wh.duckdb"
+        options = ["--url", url, "--results", str(results)]
+    data.mkdir(parents=True)
+    Database("duckdb", database).run(STARTER_DATA)
+    write(data / "results" / "run_1.json", '{"run_id": "r1", "status": "completed"}')
+    done = postrun("init", "proj", *options, cwd=here)
+    assert done.returncode == 0, done.stderr
+    suite = here / "proj" / "checks" / "postrun.yml"
+    url_line = next(line for line in suite.read_text().splitlines() if "url: " in line)
+    assert url_line.endswith('.duckdb"') or url_line.endswith('?threads=1"')
+    assert '"duckdb:///../' in url_line  # relative to the suite's folder, as suites read it
+    done = postrun("check", str(suite), "-p", "run_date=2025-11-06", "-q", cwd=elsewhere)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert load_verdict(done.stdout, elsewhere)["counts"]["PASS"] == 5
+    assert postrun("validate", "proj/checks/postrun.yml", cwd=here).returncode == 0
+
+
+def test_cli_init_sqlite_answer_is_relative_to_where_it_was_typed(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    here = tmp_path / "work" / "proj"
+    here.mkdir(parents=True)
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "init", "."],
+        cwd=here,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    os.write(primary, b"sqlite:///../bad/settlement.db\n../bad/results\n")
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0, output
+    os.close(primary)
+    suite = (here / "checks" / "postrun.yml").read_text()
+    # typed in work/proj: work/bad/…, seen from work/proj/checks
+    assert '    url: "sqlite:///../../bad/settlement.db"\n' in suite
+    assert '    files: "../../bad/results/*.json"\n' in suite
+
+
+def test_cli_init_starter_suite_fails_on_an_empty_run_date(duck: Database, tmp_path: Path) -> None:
+    postrun("init", str(tmp_path), "--url", duck.url, cwd=tmp_path)
+    duck.run(STARTER_DATA)
+    write(tmp_path / "results" / "run_1.json", '{"run_id": "r1", "status": "completed"}')
+    done = postrun("check", "checks/postrun.yml", "-p", "run_date=2025-11-07", "-q", cwd=tmp_path)
+    assert done.returncode == 1
+    failed = {
+        c["name"]: c["message"]
+        for c in load_verdict(done.stdout, tmp_path)["checks"]
+        if c["status"] == "FAIL"
+    }
+    assert failed == {
+        "the batch wrote rows for the run date": "batch_results has 0 rows where at least 1 "
+        "expected",
+        "results carry their numbers": "batch_results has 0 rows where at least 1 expected "
+        "(min_rows): did the batch write nothing?",
+        "results are fresh": "batch_results.created_at is 1d3h old (newest "
+        "2025-11-06T21:00:00Z); at most 1d allowed",
+    }

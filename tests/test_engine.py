@@ -161,6 +161,7 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
         "verdict": "PASS",
         "exit_code": 0,
         "counts": {"PASS": 1, "WARN": 0, "FAIL": 0, "ERROR": 0, "SKIP": 0},
+        "causes": [],
         "sources": [{"name": "w", "kind": "database", "location": portfolios.url, "role": None}],
         "rerun_of": None,
     }

@@ -18,6 +18,7 @@ import pytest
 import xmlschema
 
 from runner import load_suite, run_suite
+from runner.causes import find_causes
 from runner.demo import FAULTS, build_demo, find_demo_suite
 from runner.errors import OutputError, UsageError
 from runner.render import FORMATS, read_verdict, write_atomic, write_reports
@@ -76,131 +77,153 @@ def make_verdict(checks: list[CheckResult], **fields: object) -> Verdict:
 
 
 def golden_verdict() -> Verdict:
-    """Every status, an error, failures of several shapes and a hostile value everywhere."""
-    return make_verdict(
-        [
-            result(
-                "one snapshot per active portfolio",
-                Status.PASS,
-                "portfolio_snapshots has 58 rows where portfolios has 58",
-                observed={"count": 58},
-                expected={"equals": 58, "relation": "portfolios"},
-                duration_s=0.031,
-                queries=["q1", "q2"],
+    """Every status, a source error two checks share, failures of several shapes and a hostile
+    value everywhere."""
+    checks = golden_checks()
+    return make_verdict(checks, causes=find_causes(checks), **GOLDEN_FIELDS)
+
+
+def golden_checks() -> list[CheckResult]:
+    return [
+        result(
+            "one snapshot per active portfolio",
+            Status.PASS,
+            "portfolio_snapshots has 58 rows where portfolios has 58",
+            observed={"count": 58},
+            expected={"equals": 58, "relation": "portfolios"},
+            duration_s=0.031,
+            queries=["q1", "q2"],
+        ),
+        result(
+            "result files are complete JSON",
+            Status.FAIL,
+            "2 of 5 files bad, 1 of 5 expected missing: run_3.json truncated at line 252 "
+            "column 22; run_4.json schema; …",
+            type="json_integrity",
+            source="results",
+            observed={"files": 4, "bad_files": 2, "missing": 1},
+            expected={"expected_files": 5},
+            failures=[
+                {
+                    "path": "results/run_3.json",
+                    "reason": "truncated",
+                    "message": "truncated at line 252 column 22 (byte 6216)",
+                    "line": 252,
+                    "column": 22,
+                    "offset": 6216,
+                },
+                {
+                    "path": "results/run_4.json",
+                    "reason": "schema",
+                    "message": "'status' is a required property",
+                    "pointer": "/pipelines/2",
+                },
+                {"path": "results/run_5.json", "reason": "missing"},
+            ],
+            failure_count=25,
+            duration_s=0.173,
+        ),
+        result(
+            "batch status matches its operations",
+            Status.FAIL,
+            "1 of 6 parents in processing_jobs contradict their children: b-17 is "
+            "'processing' though all 7 children succeeded (all_succeeded allows completed)",
+            type="status_consistency",
+            failures=[
+                {
+                    "id": "b-17",
+                    "status": "processing",
+                    "outcome": "all_succeeded",
+                    "allowed": ["completed"],
+                    "children": {"total": 7, "succeeded": 7, "failed": 0, "unfinished": 0},
+                    "counters": {"files_success": {"parent": 0, "children": 7}},
+                }
+            ],
+            failure_count=1,
+        ),
+        result(
+            "pnl filled",
+            Status.WARN,
+            "portfolio_snapshots has NULLs in 2 of 58 rows (daily_pnl 2)",
+            type="not_null",
+            observed={"rows": 58, "nulls": {"daily_pnl": 2}},
+            expected={"max_nulls": 0},
+            failures=[
+                {"key": {"portfolio_id": "PF-0014"}, "null_columns": ["daily_pnl"]},
+                {"key": {"portfolio_id": "PF-0037"}, "null_columns": ["daily_pnl"]},
+            ],
+            failure_count=2,
+            notes=["1 row had a NULL key"],
+            queries=["q1", "q3"],
+        ),
+        result(
+            "remote row count",
+            Status.ERROR,
+            "cannot connect to postgresql://gate:***@db:5432/batch: connection refused",
+            source="remote",
+            error=CheckError(
+                category=ErrorCategory.CONNECTIVITY,
+                retryable=True,
+                message="cannot connect to postgresql://gate:***@db:5432/batch",
+                detail="OperationalError: connection refused\x00\x1b[31m (is the server up?)",
             ),
-            result(
-                "result files are complete JSON",
-                Status.FAIL,
-                "2 of 5 files bad, 1 of 5 expected missing: run_3.json truncated at line 252 "
-                "column 22; run_4.json schema; …",
-                type="json_integrity",
-                source="results",
-                observed={"files": 4, "bad_files": 2, "missing": 1},
-                expected={"expected_files": 5},
-                failures=[
-                    {
-                        "path": "results/run_3.json",
-                        "reason": "truncated",
-                        "message": "truncated at line 252 column 22 (byte 6216)",
-                        "line": 252,
-                        "column": 22,
-                        "offset": 6216,
-                    },
-                    {
-                        "path": "results/run_4.json",
-                        "reason": "schema",
-                        "message": "'status' is a required property",
-                        "pointer": "/pipelines/2",
-                    },
-                    {"path": "results/run_5.json", "reason": "missing"},
-                ],
-                failure_count=25,
-                duration_s=0.173,
+            duration_s=1.5,
+        ),
+        result(
+            "remote batches are fresh",
+            Status.ERROR,
+            "cannot connect to postgresql://gate:***@db:5432/batch",
+            source="remote",
+            type="freshness",
+            error=CheckError(
+                category=ErrorCategory.CONNECTIVITY,
+                retryable=True,
+                message="cannot connect to postgresql://gate:***@db:5432/batch",
+                detail="OperationalError: connection refused",
             ),
-            result(
-                "batch status matches its operations",
-                Status.FAIL,
-                "1 of 6 parents in processing_jobs contradict their children: b-17 is "
-                "'processing' though all 7 children succeeded (all_succeeded allows completed)",
-                type="status_consistency",
-                failures=[
-                    {
-                        "id": "b-17",
-                        "status": "processing",
-                        "outcome": "all_succeeded",
-                        "allowed": ["completed"],
-                        "children": {"total": 7, "succeeded": 7, "failed": 0, "unfinished": 0},
-                        "counters": {"files_success": {"parent": 0, "children": 7}},
-                    }
-                ],
-                failure_count=1,
-            ),
-            result(
-                "pnl filled",
-                Status.WARN,
-                "portfolio_snapshots has NULLs in 2 of 58 rows (daily_pnl 2)",
-                type="not_null",
-                observed={"rows": 58, "nulls": {"daily_pnl": 2}},
-                expected={"max_nulls": 0},
-                failures=[
-                    {"key": {"portfolio_id": "PF-0014"}, "null_columns": ["daily_pnl"]},
-                    {"key": {"portfolio_id": "PF-0037"}, "null_columns": ["daily_pnl"]},
-                ],
-                failure_count=2,
-                notes=["1 row had a NULL key"],
-                queries=["q1", "q3"],
-            ),
-            result(
-                "remote row count",
-                Status.ERROR,
-                "cannot connect to postgresql://gate:***@db:5432/batch: connection refused",
-                source="remote",
-                error=CheckError(
-                    category=ErrorCategory.CONNECTIVITY,
-                    retryable=True,
-                    message="cannot connect to postgresql://gate:***@db:5432/batch",
-                    detail="OperationalError: connection refused\x00\x1b[31m (is the server up?)",
-                ),
-                duration_s=1.5,
-            ),
-            result("every batch has a summary", Status.SKIP, "skipped (--skip)", type="reference"),
-            result(
-                HOSTILE,
-                Status.FAIL,
-                f"query returned 1 violating row; first: note={HOSTILE}",
-                type="sql",
-                failures=[{"note": HOSTILE, "id": "[x](javascript:alert(1))"}],
-                failure_count=1,
-            ),
-        ],
-        params={"run_date": "2025-11-06", "batch_id": "b-17", "note": HOSTILE},
-        queries=[
-            {
-                "id": "q1",
-                "source": "warehouse",
-                "sql": "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1 \n"
-                "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n)",
-                "checks": ["one snapshot per active portfolio", "pnl filled"],
-                "duration_s": 0.012,
-            },
-            {
-                "id": "q2",
-                "source": "warehouse",
-                "sql": "SELECT count(*) AS count \nFROM portfolios",
-                "checks": ["one snapshot per active portfolio"],
-                "duration_s": 0.002,
-            },
-            {
-                "id": "q3",
-                "source": "warehouse",
-                "sql": "SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total \n"
-                "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n) AND daily_pnl IS NULL "
-                "ORDER BY portfolio_id \n LIMIT $2",
-                "checks": ["pnl filled"],
-                "duration_s": None,
-            },
-        ],
-    )
+            duration_s=1.5,
+        ),
+        result("every batch has a summary", Status.SKIP, "skipped (--skip)", type="reference"),
+        result(
+            HOSTILE,
+            Status.FAIL,
+            f"query returned 1 violating row; first: note={HOSTILE}",
+            type="sql",
+            failures=[{"note": HOSTILE, "id": "[x](javascript:alert(1))"}],
+            failure_count=1,
+        ),
+    ]
+
+
+GOLDEN_FIELDS: dict[str, Any] = {
+    "params": {"run_date": "2025-11-06", "batch_id": "b-17", "note": HOSTILE},
+    "queries": [
+        {
+            "id": "q1",
+            "source": "warehouse",
+            "sql": "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1 \n"
+            "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n)",
+            "checks": ["one snapshot per active portfolio", "pnl filled"],
+            "duration_s": 0.012,
+        },
+        {
+            "id": "q2",
+            "source": "warehouse",
+            "sql": "SELECT count(*) AS count \nFROM portfolios",
+            "checks": ["one snapshot per active portfolio"],
+            "duration_s": 0.002,
+        },
+        {
+            "id": "q3",
+            "source": "warehouse",
+            "sql": "SELECT portfolio_id, daily_pnl, count(*) OVER () AS postrun_total \n"
+            "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n) AND daily_pnl IS NULL "
+            "ORDER BY portfolio_id \n LIMIT $2",
+            "checks": ["pnl filled"],
+            "duration_s": None,
+        },
+    ],
+}
 
 
 RENDERERS = {"verdict.json": render_json, "junit.xml": render_junit, "summary.md": render_markdown}
@@ -219,7 +242,14 @@ def test_render_matches_golden(filename: str) -> None:
 
 def test_golden_verdict_is_a_valid_verdict() -> None:
     data = check_verdict(golden_verdict())
-    assert data["counts"] == {"PASS": 1, "WARN": 1, "FAIL": 3, "ERROR": 1, "SKIP": 1}
+    assert data["counts"] == {"PASS": 1, "WARN": 1, "FAIL": 3, "ERROR": 2, "SKIP": 1}
+    assert [(c["kind"], c["checks"]) for c in data["causes"]] == [
+        ("source", ["remote row count", "remote batches are fresh"]),
+        ("check", ["result files are complete JSON"]),
+        ("check", ["batch status matches its operations"]),
+        ("check", [HOSTILE]),
+        ("check", ["pnl filled"]),
+    ]
     assert read_verdict_bytes(render_json(golden_verdict())) == golden_verdict()
 
 
@@ -237,7 +267,7 @@ def test_junit_golden_is_valid_against_the_schema() -> None:
 @pytest.mark.parametrize(
     "broken",
     [
-        ('tests="7"', 'tests="seven"'),
+        ('tests="8"', 'tests="eight"'),
         ('time="0.031"', 'time="1e-3"'),
         ('timestamp="2025-11-07T03:15:00"', 'timestamp="2025-11-07T03:15:00.250Z"'),
         ('type="connectivity"', ""),
@@ -254,9 +284,9 @@ def test_junit_counts_and_outcome_per_status() -> None:
     (suite,) = root.findall("testsuite")
     assert {k: suite.get(k) for k in ("name", "tests", "failures", "errors", "skipped")} == {
         "name": "nightly-portfolio",
-        "tests": "7",
+        "tests": "8",
         "failures": "3",
-        "errors": "1",
+        "errors": "2",
         "skipped": "1",
     }
     outcomes = {case.get("name"): [child.tag for child in case] for case in suite.iter("testcase")}
@@ -266,6 +296,7 @@ def test_junit_counts_and_outcome_per_status() -> None:
         "batch status matches its operations": ["failure"],
         "pnl filled": ["system-out"],
         "remote row count": ["error"],
+        "remote batches are fresh": ["error"],
         "every batch has a summary": ["skipped"],
         HOSTILE: ["failure"],
     }
@@ -342,7 +373,7 @@ def test_markdown_hostile_values_cannot_break_the_table() -> None:
     assert all(len(_UNESCAPED_PIPE.findall(row)) == 4 for row in rows), rows
     problems = [r for r in rows if r.startswith(("| ❌", "| ⚠️", "| 💥"))]
     others = [r for r in rows if r.startswith(("| ✅", "| ⏭️"))]
-    assert (len(problems), len(others)) == (5, 2)
+    assert (len(problems), len(others)) == (6, 2)
     assert problems[0].startswith("| 💥 ERROR | remote row count |")
     assert "<script" not in text
     assert not re.search(r"(?<!\\)\]\(", text)  # no link: every "[" and "]" escaped

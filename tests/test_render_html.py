@@ -392,12 +392,47 @@ def test_render_html_banner_counts_match() -> None:
     assert "run_date=2025-11-06" in banner.one("p", "params").text()
 
 
-def test_render_html_banner_lists_top_three_reasons() -> None:
+def test_render_html_banner_lists_causes_with_equal_weight() -> None:
     _, doc = render(mixed_checks())
-    reasons = doc.one("ol", "reasons").all("li")
-    links = [(li.one("a").attrs["href"], li.one("b").text()) for li in reasons[:3]]
-    assert links == [("#check-4", "d error"), ("#check-8", "h error"), ("#check-2", "b files")]
-    assert reasons[3].text() == "+ 3 more not passing, below"
+    causes = doc.one("ol", "causes").all("li")
+    shown = [
+        (li.one("span", "badge").text(), [(a.attrs["href"], a.text()) for a in li.all("a")])
+        for li in causes[:5]
+    ]
+    assert shown == [
+        ("ERROR", [("#check-4", "d error")]),
+        ("ERROR", [("#check-8", "h error")]),
+        ("FAIL", [("#check-2", "b files")]),
+        ("FAIL", [("#check-6", "f batches")]),
+        ("WARN", [("#check-3", "c warn")]),
+    ]
+    assert {tuple(li.classes) for li in causes[:5]} == {
+        ("cause", "s-ERROR"),
+        ("cause", "s-FAIL"),
+        ("cause", "s-WARN"),
+    }
+    assert causes[5].text() == "+ 1 more causes, below"
+
+
+def test_render_html_banner_shows_a_source_error_once_and_whole() -> None:
+    message = (
+        "Could not connect to source 'pg' (postgresql://***@db:5432/batch): connection failed: "
+        'connection to server at "10.0.0.7", port 5432 failed: FATAL:  password '
+        'authentication failed for user "postrun_reader" (check the password)'
+    )
+    assert len(message) > 200
+    error = CheckError(category=ErrorCategory.AUTH, retryable=False, message=message)
+    checks = [
+        make_check(f"pg-{i}", ERROR, source="pg", error=error, message=message) for i in (1, 2, 3)
+    ]
+    _, doc = render([*checks, make_check("files", FAIL, source="results")])
+    causes = doc.one("ol", "causes").all("li")
+    assert [li.one("span", "title").text() for li in causes] == [message, "files: fail message"]
+    first = causes[0]
+    assert first.one("span", "effect").text() == "→ 3 checks could not be evaluated"
+    assert [a.text() for a in first.all("a")] == ["pg-1", "pg-2", "pg-3"]
+    assert "error: auth, not retryable" in first.text()
+    assert len(doc.all("section", "ev")) == 4  # each check keeps its own card
 
 
 def test_render_html_orders_failing_and_erroring_first() -> None:
@@ -542,7 +577,7 @@ def test_render_html_without_problems_or_checks(checks: list[CheckResult], headl
     assert doc.one("p", "headline").text() == headline
     if all(c.status in {PASS, SKIP} for c in checks):
         assert doc.all("section", "ev") == []
-        assert doc.all("ol", "reasons") == []
+        assert doc.all("ol", "causes") == []
     if not checks:
         assert "This suite ran no checks." in doc.by_id("checks").text()
 

@@ -30,6 +30,8 @@ class Relation(Spec):
     """A SELECT whose rows are the relation; `:param` placeholders are bound parameters."""
     source: str | None = None
     """Source holding the relation; defaults to the check's source."""
+    label: str | None = None
+    """Name for the relation in messages (default: the table, or 'query')."""
 
     @model_validator(mode="after")
     def _table_or_query(self) -> Relation:
@@ -37,7 +39,9 @@ class Relation(Spec):
         return self
 
     def describe(self) -> str:
-        """Short human name: the table, or 'query'."""
+        """Short human name: the label, else the table, else 'query'."""
+        if self.label is not None:
+            return self.label
         return self.table if self.table is not None else "query"
 
     def sql_fragments(self) -> Iterator[tuple[str, str]]:
@@ -100,6 +104,8 @@ class RelationCheck(CheckSpec):
     """SQL condition on `table`; `:param` placeholders are bound parameters."""
     query: str | None = None
     """A SELECT whose rows are checked; `:param` placeholders are bound parameters."""
+    label: str | None = None
+    """Name for the relation in messages (default: the table, or 'query')."""
 
     @model_validator(mode="after")
     def _table_or_query(self) -> RelationCheck:
@@ -108,7 +114,13 @@ class RelationCheck(CheckSpec):
 
     @property
     def relation(self) -> Relation:
-        return Relation(table=self.table, where=self.where, query=self.query, source=self.source)
+        return Relation(
+            table=self.table,
+            where=self.where,
+            query=self.query,
+            source=self.source,
+            label=self.label,
+        )
 
     def target(self) -> str:
         return self.relation.describe()

@@ -11,7 +11,7 @@ from runner.checks.base import SAMPLE, Query, RelationCheck, Scan, register
 from runner.context import Context
 from runner.results import Outcome
 from runner.spec import Key
-from runner.threshold import Threshold
+from runner.threshold import Threshold, too_few_rows
 
 
 class NotNullSpec(RelationCheck):
@@ -26,6 +26,9 @@ class NotNullSpec(RelationCheck):
     """NULLs allowed per column (default 0)."""
     max_null_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
     """Share of rows allowed to be NULL per column, 0..1."""
+    min_rows: Annotated[int, Field(ge=1)] | None = None
+    """Fewest rows the check must see (default: none); fewer fail: an empty relation usually means
+    a batch that wrote nothing."""
 
     @model_validator(mode="after")
     def _one_limit(self) -> NotNullSpec:
@@ -65,6 +68,9 @@ def not_null(spec: NotNullSpec, ctx: Context) -> Outcome:
     observed: dict[str, Any] = {"rows": rows, "nulls": nulls}
     expected = _expected(spec)
     target = spec.relation.describe()
+    few = too_few_rows(spec.min_rows, rows, target)
+    if few is not None:
+        return Outcome(passed=False, message=few, observed=observed, expected=expected)
     if not bad:
         message = f"{target}: no column over its NULL limit in {rows} rows"
         return Outcome(passed=True, message=message, observed=observed, expected=expected)
@@ -117,9 +123,10 @@ def _within(spec: NotNullSpec, nulls: int, rows: int) -> bool:
 
 
 def _expected(spec: NotNullSpec) -> dict[str, Any]:
+    limit: dict[str, Any] = {"max_nulls": spec.max_nulls or 0}
     if spec.max_null_fraction is not None:
-        return {"max_null_fraction": spec.max_null_fraction}
-    return {"max_nulls": spec.max_nulls or 0}
+        limit = {"max_null_fraction": spec.max_null_fraction}
+    return limit | ({"min_rows": spec.min_rows} if spec.min_rows is not None else {})
 
 
 def _failure(row: dict[str, Any], spec: NotNullSpec, bad: list[str]) -> dict[str, Any]:

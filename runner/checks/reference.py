@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
 from runner.results import Outcome
 from runner.spec import Key
+from runner.threshold import too_few_rows
 
 if TYPE_CHECKING:
     import duckdb
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 _BATCH = 50_000
 _SHOWN = 5
 _ONE: sa.ColumnClause[int] = sa.literal_column("1")
+_QUIET = "SET enable_progress_bar = false"
+"""DuckDB draws a progress bar on stdout for a long query, even when stdout is no terminal."""
 
 
 class KeyedRelation(Relation):
@@ -46,6 +49,9 @@ class ReferenceSpec(CheckSpec):
     """The rows that must be matched: `table` (+ `where`) or `query`, `key`, optional `source`."""
     has: KeyedRelation
     """Where the matches must be: `table` (+ `where`) or `query`, `key`, optional `source`."""
+    min_rows: Annotated[int, Field(ge=1)] | None = None
+    """Fewest keys of `each` the check must see (default: none); fewer fail: an empty `each`
+    usually means a batch that wrote nothing."""
 
     @model_validator(mode="after")
     def _same_key_length(self) -> ReferenceSpec:
@@ -85,7 +91,12 @@ def reference(spec: ReferenceSpec, ctx: Context) -> Outcome:
         "null_keys": int(counts["null_keys"] or 0),
         "unmatched": missing,
     }
-    expected = {"unmatched": 0, "has": spec.has.describe()}
+    expected: dict[str, Any] = {"unmatched": 0, "has": spec.has.describe()}
+    if spec.min_rows is not None:
+        expected["min_rows"] = spec.min_rows
+    few = too_few_rows(spec.min_rows, observed["keys"], spec.each.describe(), "keys")
+    if few is not None and not missing:
+        return Outcome(passed=False, message=few, observed=observed, expected=expected)
     where = f"{observed['keys']} keys of {spec.each.describe()}"
     nulls = observed["null_keys"]
     skipped = (
@@ -173,6 +184,7 @@ def _unmatched_across_sources(
     keys = ", ".join(f"k{i}" for i in range(width))
     on = " AND ".join(f"h.k{i} = e.k{i}" for i in range(width))
     with duckdb.connect() as local:
+        local.execute(_QUIET)
         _load(local, "has_keys", width, _stream(ctx, sent["has"]), original=False)
         _load(local, "each_keys", width, _stream(ctx, sent["each"]), original=True)
         found = local.execute(

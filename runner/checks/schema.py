@@ -44,10 +44,11 @@ class SchemaSpec(RelationCheck):
     """Dataframe library that validates: defaults to the schema's own (a schema file's
     `schema_type`: `dataframe` is pandas, anything else polars)."""
     files: str | list[str] | None = None
-    """Glob(s) of result files whose records are validated, instead of a relation."""
+    """Glob(s) of result files whose records are validated, instead of a relation; or give
+    `records` with a files `source` to validate that source's files."""
     records: str | None = None
     """JSON pointer to the array of records in each file (e.g. /operations); the whole document
-    when left out."""
+    when left out (or "", with a files `source`)."""
     key: Key = Field(default_factory=list)
     """Columns that identify a row in failure samples; a relation is read in this order."""
     max_rows: Annotated[int, Field(ge=1)] = DEFAULT_MAX_ROWS
@@ -64,10 +65,11 @@ class SchemaSpec(RelationCheck):
             raise ValueError(f"'object' must be 'module:attribute', not '{self.object}'")
         if self.records not in (None, "") and not str(self.records).startswith("/"):
             raise ValueError(f"'records' must be a JSON pointer starting with '/': {self.records}")
-        if self.files is None:
+        if self.files is None and self.records is not None:
+            if self.table is not None or self.query is not None:
+                raise ValueError("'records' applies to files ('files', or a files 'source')")
+        elif self.files is None:
             check_relation(self.table, self.where, self.query)
-            if self.records is not None:
-                raise ValueError("'records' applies to 'files'")
         elif self.table is not None or self.query is not None or self.source is not None:
             raise ValueError("give 'files' or a relation ('table'/'query' on a source), not both")
         return self
@@ -76,21 +78,27 @@ class SchemaSpec(RelationCheck):
         return self.files is None
 
     def target(self) -> str:
-        return "files" if self.files is not None else self.relation.describe()
+        return "files" if self.reads_files else self.relation.describe()
+
+    @property
+    def reads_files(self) -> bool:
+        """Whether it validates result files (its own `files`, or a files source's) rather
+        than a relation."""
+        return self.files is not None or self.records is not None
 
     def relations(self) -> Iterator[tuple[str, Relation]]:
-        if self.files is None:
+        if not self.reads_files:
             yield "", self.relation
 
 
 def scans(spec: SchemaSpec) -> list[Scan]:
     """The row count that bounds the read (shared with other checks on the relation)."""
-    return [] if spec.files is not None else [Scan(spec.relation, {"rows": sa.func.count()})]
+    return [] if spec.reads_files else [Scan(spec.relation, {"rows": sa.func.count()})]
 
 
 def queries(spec: SchemaSpec, ctx: Context) -> list[Query]:
     """The read of the rows themselves."""
-    return [] if spec.files is not None else [Query(_rows(spec, ctx))]
+    return [] if spec.reads_files else [Query(_rows(spec, ctx))]
 
 
 @register(SchemaSpec, scans=scans, queries=queries)
@@ -102,7 +110,7 @@ def schema(spec: SchemaSpec, ctx: Context) -> Outcome:
 def _judge(spec: SchemaSpec, ctx: Context) -> Outcome:
     pandera_schema, backend = _load(spec)
     expected = {"schema": spec.schema_path or spec.object, "backend": backend}
-    if spec.files is not None:
+    if spec.reads_files:
         return _judge_files(spec, ctx, pandera_schema, backend, expected)
     target = spec.relation.describe()
     count = int(ctx.scan(spec.relation)["rows"])
@@ -135,6 +143,11 @@ def _judge_files(
     spec: SchemaSpec, ctx: Context, pandera_schema: Any, backend: str, expected: dict[str, Any]
 ) -> Outcome:
     patterns = [spec.files] if isinstance(spec.files, str) else list(spec.files or [])
+    if spec.files is None:
+        source = ctx.file_source()
+        if not source.patterns:
+            raise CheckConfigError(f"source '{source.name}' has no 'files' glob to validate")
+        patterns = list(source.patterns)
     paths = expand(patterns)
     cases: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field, model_validator
@@ -13,6 +13,7 @@ from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
 from runner.results import Outcome
 from runner.spec import Duration, Spec
+from runner.threshold import too_few_rows
 
 OUTCOMES = ("all_succeeded", "some_failed", "all_failed", "unfinished", "no_children")
 COUNTS = ("total", "succeeded", "failed")
@@ -97,6 +98,9 @@ class StatusConsistencySpec(CheckSpec):
     """Parent columns that must equal the child counts (`total`, `succeeded`, `failed`)."""
     settle: Duration | None = None
     """Skip parents updated less than this long ago (e.g. 10m); a NULL `updated_at` is checked."""
+    min_rows: Annotated[int, Field(ge=1)] | None = None
+    """Fewest parents the check must see (default: none); fewer fail: an empty parent relation
+    usually means a batch that wrote nothing."""
 
     @model_validator(mode="after")
     def _consistent(self) -> StatusConsistencySpec:
@@ -146,6 +150,11 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
     expected: dict[str, Any] = {"expect": _expected(spec.expect)}
     if spec.counters is not None:
         expected["counters"] = _counter_columns(spec.counters)
+    if spec.min_rows is not None:
+        expected["min_rows"] = spec.min_rows
+    few = too_few_rows(spec.min_rows, checked, target, "parents")
+    if few is not None and not count:
+        return Outcome(passed=False, message=few, observed=observed, expected=expected)
     failures = [_failure(spec, row) for row in rows]
     reasons = [
         _describe(spec, f, bool(r["bad_status"])) for f, r in zip(failures, rows, strict=True)
@@ -155,10 +164,7 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
         return Outcome(passed=True, message=message, observed=observed, expected=expected)
     shown = "; ".join(reasons[:_SHOWN])
     more = f"; and {count - _SHOWN} more" if count > _SHOWN else ""
-    message = (
-        f"{count} of {checked} parents in {target} contradict their children{settling}: "
-        f"{shown}{more}"
-    )
+    message = f"{_contradicting(count, checked, target)}{settling}: {shown}{more}"
     return Outcome(
         passed=False,
         message=message,
@@ -167,6 +173,15 @@ def status_consistency(spec: StatusConsistencySpec, ctx: Context) -> Outcome:
         failures=failures,
         failure_count=count,
     )
+
+
+def _contradicting(count: int, checked: int, target: str) -> str:
+    """ "the only parent in X contradicts its children", "1 of 6 parents … contradicts its
+    children", "2 of 6 parents … contradict their children"."""
+    if count == checked == 1:
+        return f"the only parent in {target} contradicts its children"
+    verb = "contradicts its" if count == 1 else "contradict their"
+    return f"{count} of {checked} parents in {target} {verb} children"
 
 
 def _statements(
@@ -313,6 +328,11 @@ _PHRASES = {
     "unfinished": "{unfinished} of {total} children are unfinished",
     "no_children": "it has no children",
 }
+_ONE_CHILD = _PHRASES | {
+    "all_succeeded": "its only child succeeded",
+    "all_failed": "its only child failed",
+    "unfinished": "its only child is unfinished",
+}
 _COUNTER_PHRASES = {
     "total": "{n} children",
     "succeeded": "{n} children succeeded",
@@ -323,7 +343,9 @@ _COUNTER_PHRASES = {
 def _describe(spec: StatusConsistencySpec, failure: dict[str, Any], bad_status: bool) -> str:
     """One parent in words: B-003 is 'processing' though all 7 children succeeded (…)."""
     status = "NULL" if failure["status"] is None else repr(failure["status"])
-    children = _PHRASES[failure["outcome"]].format(**failure["children"])
+    counts = failure["children"]
+    phrases = _ONE_CHILD if counts["total"] == 1 else _PHRASES
+    children = phrases[failure["outcome"]].format(**counts)
     if bad_status:
         allowed = failure["allowed"]
         allows = "any status but NULL" if allowed is None else ", ".join(allowed) or "no status"

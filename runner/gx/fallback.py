@@ -5,6 +5,7 @@ GX is imported here only, and only when a check needs it (~3 s)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -298,14 +299,35 @@ def gx_context() -> Any:
         # GX's imports warn (deprecated modules): its warnings are not the run's to raise.
         warnings.simplefilter("ignore")
         if not _GX_CONTEXT:
+            quiet = _quiet_gx_logs()
             import great_expectations as gxc
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
+            if quiet:  # some GX modules set their own logger to INFO when imported
+                _quiet_gx_logs(imported=True)
             context = gxc.get_context(mode="ephemeral")
             # GX draws a progress bar on stderr for every validation: not in a gate's output.
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             _GX_CONTEXT.append(context)
         return _GX_CONTEXT[0]
+
+
+def _quiet_gx_logs(*, imported: bool = False) -> bool:
+    """GX logs at INFO as it imports and builds its context (its docs registry, a temporary
+    folder): not the run's to show, and under pytest it lands in whichever test is running.
+    Quiet unless the user set a level on GX's logger; whether it did."""
+    root = logging.getLogger("great_expectations")
+    if not imported:
+        if root.level != logging.NOTSET:
+            return False
+        root.setLevel(logging.WARNING)
+        return True
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if not name.startswith("great_expectations.") or not isinstance(logger, logging.Logger):
+            continue
+        if logging.NOTSET < logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    return True
 
 
 def _unique_name(kind: str) -> str:

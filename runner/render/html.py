@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from runner.causes import causes_of
 from runner.render.timestamps import format_timestamp
-from runner.results import CheckError, CheckResult, QueryInfo, Status, Verdict
+from runner.results import Cause, CheckError, CheckResult, QueryInfo, Status, Verdict
 from runner.values import tagged_number, visible
 
 MESSAGE_LIMIT = 300
@@ -23,7 +25,8 @@ CELL_LIMIT = 200
 """Characters of a table cell or a key: value shown before the rest is folded away."""
 FAILURE_ROWS = 20
 """Failure rows shown per check; the full sample stays in verdict.json."""
-TOP_REASONS = 3
+TOP_CAUSES = 5
+"""Causes the banner lists, each with the same weight; the evidence below holds every check."""
 BANNER_PARAMS = 6
 BANNER_VALUE_LIMIT = 60
 SHORT_LIMIT = 120
@@ -31,7 +34,9 @@ DISPLAY_ORDER = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS, Status.SKI
 PROBLEMS = frozenset({Status.ERROR, Status.FAIL, Status.WARN})
 
 _FLATTEN_MAX = 8
-_LONG_WORD = 48
+_LONG_WORD = 24
+"""A cell with a longer word may break it anywhere (an id, a path, a GX expectation name), so
+that a wide failures table fits the page instead of scrolling sideways."""
 _RANK = {status: rank for rank, status in enumerate(DISPLAY_ORDER)}
 
 # The page's only script: expand every fold before printing. Allowed by its hash in the
@@ -81,6 +86,9 @@ class Pair:
 @dataclass(frozen=True)
 class FailureTable:
     columns: list[str]
+    headers: list[list[str]]
+    """Each column name cut after its dots and underscores (result.element_count → result.,
+    element_, count): a header breaks there, not inside a word."""
     rows: list[list[Cell]]
     more: str
     """What was left out ("… and 480 more …"); empty when every failure is shown."""
@@ -119,11 +127,21 @@ class StatusCount:
 
 
 @dataclass(frozen=True)
-class Reason:
+class CheckLink:
     anchor: str
-    status: str
     name: str
-    message: str
+
+
+@dataclass(frozen=True)
+class CauseView:
+    status: str
+    title: str
+    """The cause's message, cut after MESSAGE_LIMIT characters (its checks' cards hold it all)."""
+    effect: str
+    error: str
+    """"auth, not retryable" for an ERROR cause; empty otherwise."""
+    evidence: str
+    checks: list[CheckLink]
 
 
 @dataclass(frozen=True)
@@ -154,8 +172,8 @@ class PageView:
     banner_params: list[Pair]
     hidden_params: int
     params: list[Pair]
-    reasons: list[Reason]
-    more_problems: int
+    causes: list[CauseView]
+    more_causes: int
     filters: list[StatusCount]
     problem_count: int
     checks: list[CheckView]
@@ -200,6 +218,8 @@ def _shown(value: Any) -> Any:
 def build_page(verdict: Verdict) -> PageView:
     """Everything the template prints, sorted, counted, truncated and formatted."""
     checks = [_check_view(n, c) for n, c in order_checks(verdict.checks)]
+    anchors = {c.name.full: c.anchor for c in checks}
+    causes = causes_of(verdict.checks, verdict.causes)
     evidence = [c for c in checks if c.has_evidence]
     params = [Pair(str(k), _cell(v, CELL_LIMIT)) for k, v in verdict.params.items()]
     banner_params = [Pair(str(k), _cell(v, BANNER_VALUE_LIMIT)) for k, v in verdict.params.items()]
@@ -221,8 +241,8 @@ def build_page(verdict: Verdict) -> PageView:
         banner_params=banner_params[:BANNER_PARAMS],
         hidden_params=max(0, len(banner_params) - BANNER_PARAMS),
         params=params,
-        reasons=[_reason(c) for c in evidence[:TOP_REASONS]],
-        more_problems=max(0, len(evidence) - TOP_REASONS),
+        causes=[_cause_view(c, anchors) for c in causes[:TOP_CAUSES]],
+        more_causes=max(0, len(causes) - TOP_CAUSES),
         filters=[c for c in counts if c.count],
         problem_count=len(evidence),
         checks=checks,
@@ -285,12 +305,17 @@ def _error_view(error: CheckError | None) -> ErrorView:
     return ErrorView(category=error.category.value, retryable=retryable, detail=error.detail)
 
 
-def _reason(check: CheckView) -> Reason:
-    return Reason(
-        anchor=check.anchor,
-        status=check.status,
-        name=_clip(check.name.full, 80),
-        message=_clip(check.message.full, CELL_LIMIT),
+def _cause_view(cause: Cause, anchors: Mapping[str, str]) -> CauseView:
+    error = ""
+    if cause.category is not None:
+        error = f"{cause.category.value}, {'retryable' if cause.retryable else 'not retryable'}"
+    return CauseView(
+        status=cause.status.value,
+        title=_clip(cause.title, MESSAGE_LIMIT),
+        effect=cause.effect,
+        error=error,
+        evidence=_clip(", ".join(cause.evidence), CELL_LIMIT),
+        checks=[CheckLink(anchors.get(n, "checks"), _clip(n, 80)) for n in cause.checks],
     )
 
 
@@ -321,7 +346,10 @@ def _failure_table(check: CheckResult) -> FailureTable:
     shown = [_flatten(row) for row in check.failures[:FAILURE_ROWS]]
     columns = _columns(shown)
     rows = [[_cell(row[c], CELL_LIMIT) if c in row else _BLANK for c in columns] for row in shown]
-    return FailureTable(columns=columns, rows=rows, more=_more_failures(check, len(shown)))
+    headers = [_BREAKS_AFTER.findall(c) for c in columns]
+    return FailureTable(
+        columns=columns, headers=headers, rows=rows, more=_more_failures(check, len(shown))
+    )
 
 
 def _more_failures(check: CheckResult, shown: int) -> str:
@@ -420,8 +448,14 @@ def _cell(value: Any, limit: int) -> Cell:
     else:
         # Only a cell holding an unbreakable run may break anywhere: allowing it everywhere
         # lets the table squeeze short words ("processing") into two lines.
-        kind = "wrap" if any(len(word) > _LONG_WORD for word in text.split()) else ""
+        kind = "wrap" if any(_breakable(word) for word in text.split()) else ""
     return Cell(shorten(text, limit), kind)
+
+
+def _breakable(word: str) -> bool:
+    """A word long enough to break anywhere: an id, a path, a GX expectation name; never a
+    number, whose digits must stay together."""
+    return len(word) > _LONG_WORD and _NUMBER.fullmatch(word) is None
 
 
 def _clip(value: str, limit: int) -> str:
@@ -429,3 +463,5 @@ def _clip(value: str, limit: int) -> str:
 
 
 _BLANK = Cell(Text("", ""), "")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?,?")
+_BREAKS_AFTER = re.compile(r"[^._]*[._]|[^._]+")

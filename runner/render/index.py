@@ -1,4 +1,5 @@
-"""The run index: ``<root>/index.html`` listing recent runs of every suite, rebuilt under a lock."""
+"""The run index: ``<root>/index.html`` listing recent runs of every suite, rebuilt under a lock
+on the ``<root>`` folder itself (no lock file is left behind)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from runner.values import visible
 
 RUNS_PER_SUITE = 200
 INDEX_NAME = "index.html"
-LOCK_NAME = ".index.lock"
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,24 @@ class IndexPage:
 def update_index(root: Path) -> Path:
     """Rebuild ``root/index.html`` from ``root/<suite>/<run>/verdict.json``; returns its path.
 
-    An exclusive lock on ``root/.index.lock`` covers the scan and the (atomic) write, so two
+    An exclusive lock on the folder ``root`` covers the scan and the (atomic) write, so two
     runs finishing together cannot overwrite each other's entry.
     """
     index = root / INDEX_NAME
-    with _locked(root / LOCK_NAME):
+    with _locked(root):
         page = build_page(root)
         write_atomic(index, render_index(page))
     return index
 
 
 def existing_index_root(out_dir: Path) -> Path | None:
-    """``out_dir/../..`` if it already holds a run index (index.html or its lock), else None.
+    """``out_dir/../..`` if it already holds a run index (index.html), else None.
 
     For an explicit ``--out``: a run written as ``<root>/<suite>/<run>`` under an existing
     index joins it; any other folder never gets an index.html written two levels up.
     """
     root = out_dir.absolute().parent.parent
-    return root if (root / INDEX_NAME).exists() or (root / LOCK_NAME).exists() else None
+    return root if (root / INDEX_NAME).exists() else None
 
 
 def build_page(root: Path) -> IndexPage:
@@ -184,12 +184,14 @@ def _unreadable_row(path: Path, link: str) -> RunRow:
 
 
 @contextmanager
-def _locked(lock: Path) -> Iterator[None]:
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder``: flock on the directory itself, which every process
+    opens alike, so there is no lock file to leave in the reports (nor to delete safely)."""
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise OutputError(f"cannot lock {lock}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot lock {folder}: {exc.strerror or exc}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

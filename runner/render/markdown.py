@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runner.causes import causes_of
 from runner.render.timestamps import format_timestamp
-from runner.results import CheckResult, Status, Verdict
+from runner.results import Cause, CheckResult, Status, Verdict
 from runner.values import tagged_number
 
 EVIDENCE_ITEMS = 3
@@ -34,7 +35,17 @@ def render_markdown(verdict: Verdict) -> bytes:
     problems = [r for s in _PROBLEM_ORDER for r in verdict.checks if r.status is s]
     others = [r for r in verdict.checks if r.status in (Status.PASS, Status.SKIP)]
     lines = [*_header(verdict), ""]
-    lines += _problem_table(problems) if problems else ["All checks passed."]
+    causes = causes_of(verdict.checks, verdict.causes)
+    pointers: dict[str, int] = {}
+    if any(len(c.checks) > 1 for c in causes):  # else each cause is one check of the table
+        lines += _causes(causes)
+        pointers = {
+            name: number
+            for number, cause in enumerate(causes, 1)
+            if cause.category is not None and len(cause.checks) > 1
+            for name in cause.checks
+        }
+    lines += _problem_table(problems, pointers) if problems else ["All checks passed."]
     lines += _others_block(others)
     return ("\n".join(lines) + "\n").encode()
 
@@ -68,9 +79,31 @@ def _header(verdict: Verdict) -> list[str]:
     return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
 
 
-def _problem_table(results: list[CheckResult]) -> list[str]:
+def _causes(causes: list[Cause]) -> list[str]:
+    """Each cause once: its whole message, what it did, the checks it explains."""
+    lines = [f"**{len(causes)} {'cause' if len(causes) == 1 else 'causes'}:**", ""]
+    for number, cause in enumerate(causes[:TABLE_ROWS], 1):
+        lines.append(
+            f"{number}. {EMOJI[cause.status]} **{escape(cause.title)}** → {escape(cause.effect)}"
+        )
+        if cause.category is not None:
+            retry = "retryable" if cause.retryable else "not retryable"
+            lines.append(f"   - error: {cause.category.value}, {retry}")
+        if cause.evidence:
+            lines.append(f"   - shared: {escape(', '.join(cause.evidence))}")
+        lines.append(f"   - checks: {escape('; '.join(cause.checks))}")
+    more = len(causes) - TABLE_ROWS
+    if more > 0:
+        lines.append(f"… {more} more causes not shown: see verdict.html or verdict.json.")
+    return [*lines, ""]
+
+
+def _problem_table(results: list[CheckResult], pointers: dict[str, int]) -> list[str]:
+    """A row per check; one an ERROR cause above shows in full points to it."""
     rows = [
-        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | {_details(r)} |"
+        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | "
+        + (f"see cause {pointers[r.name]} above" if r.name in pointers else _details(r))
+        + " |"
         for r in results[:TABLE_ROWS]
     ]
     return ["| status | check | message |", "| --- | --- | --- |", *rows, *_cut(results)]

@@ -300,6 +300,39 @@ def test_expectation_suite_gx_runs_quietly(
     assert capfd.readouterr() == ("", "")
 
 
+GX_LOG_PROBE = """\
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="LOG %(levelname)s %(name)s %(message)s")
+from runner import load_suite, run_suite
+verdict = run_suite(load_suite(sys.argv[1], env={}))
+print(verdict.checks[0].status.value, verdict.checks[0].observed["great_expectations"])
+"""
+
+
+def test_expectation_suite_gx_logs_nothing_at_info(sqlite: Database, tmp_path: Path) -> None:
+    """GX logs at INFO as it imports and builds its context; an application (or pytest, which
+    files the lines under whichever test runs) that logs at INFO sees none of it. A fresh
+    process: GX is imported once per process."""
+    import subprocess
+    import sys
+
+    sqlite.run(SETUP)
+    lengths = e("expect_column_value_lengths_to_be_between", column="b", min_value=1, max_value=1)
+    gx_suite = write_suite(tmp_path / "s.gx.json", [lengths])
+    (tmp_path / "suite.yml").write_text(
+        f"suite: quiet\nsources: {{d: {{url: '{sqlite.url}'}}}}\nchecks:\n"
+        f"  - {{type: expectation_suite, table: t, suite: {gx_suite}}}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", GX_LOG_PROBE, str(tmp_path / "suite.yml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout.split()[1:]) == (0, ["1"]), done.stderr  # GX ran it
+    assert [line for line in done.stderr.splitlines() if "great_expectations" in line] == []
+
+
 LENGTHS = e("expect_column_value_lengths_to_be_between", column="b", min_value=1, max_value=1)
 OF_TYPE = e("expect_column_values_to_be_of_type", column="id", type_="INTEGER")
 

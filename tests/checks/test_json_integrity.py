@@ -124,7 +124,7 @@ def test_json_integrity_expected_from_query_on_a_database(
             f"sources:\n  db: {{url: '{duck.url}'}}\n  results: {{files: results/run_*.json}}\n"
         ),
     )
-    assert result["message"] == "1 of 3 expected missing: run_7.json missing"
+    assert result["message"] == "1 of 3 expected files missing: run_7.json"
     assert result["expected"] == {"min_files": 1, "expected_files": 3}
 
 
@@ -297,7 +297,7 @@ def test_json_integrity_expected_names_from_a_query_are_streamed(
     result = only_check(verdict)
     missing = ["run_9.json", "sub/run_1.json", "run_5.json", "run_6.json", "run_0.json"]
     assert result["message"] == (
-        "5 of 11 expected missing: run_9.json missing; run_1.json missing; run_5.json missing; …"
+        "5 of 11 expected files missing: run_9.json; run_1.json; run_5.json; …"
     )
     assert [f["path"] for f in result["failures"]] == [str(results / m) for m in missing[:listed]]
     assert (result["failure_count"], result["observed"]["missing"]) == (5, 5)

@@ -235,6 +235,56 @@ def test_reference_across_two_sources_compares_keys_as_text(
     )
 
 
+PROGRESS_PROBE = """\
+import sys
+from runner import load_suite, run_suite
+from runner.checks import reference
+
+seen = []
+real = reference._load
+
+def load(local, *args, **kwargs):
+    seen.append(local.execute("select current_setting('enable_progress_bar')").fetchone()[0])
+    real(local, *args, **kwargs)
+
+reference._load = load
+verdict = run_suite(load_suite(sys.argv[1], env={}))
+print(verdict.checks[0].status.value, seen)
+"""
+
+
+def test_reference_across_sources_draws_no_progress_bar(tmp_path: Path) -> None:
+    """The local DuckDB that joins the two sides' keys never draws its progress bar, which
+    DuckDB turns on by default and writes to stdout (a gate's output) for a long anti-join.
+    In a fresh process with no DuckDB source, so that no other connection set it before."""
+    import subprocess
+    import sys
+
+    Database("sqlite", tmp_path / "a.sqlite").run(
+        "create table a (id integer); insert into a values (1), (2);"
+    )
+    Database("sqlite", tmp_path / "b.sqlite").run(
+        "create table b (id integer); insert into b values (1);"
+    )
+    check = """
+        source: left
+        each: {table: a, key: id}
+        has: {table: b, key: id, source: right}
+    """
+    sources = {
+        "left": Database("sqlite", tmp_path / "a.sqlite"),
+        "right": Database("sqlite", tmp_path / "b.sqlite"),
+    }
+    (tmp_path / "suite.yml").write_text(suite(check, sources))
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRESS_PROBE, str(tmp_path / "suite.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "FAIL [False, False]\n", "")
+
+
 def test_reference_missing_table_is_an_error(db: Database, run_yaml: RunYaml) -> None:
     db.run("create table portfolios (portfolio_id varchar(10), is_active boolean);")
     got = result(run_yaml(suite(SNAPSHOT_CHECK.replace(":run_date", "'2025-11-06'"), {"w": db})))

@@ -374,6 +374,22 @@ def test_schema_files_bad_record_names_its_file(
     assert result["expected"]["backend"] == backend
 
 
+def test_schema_records_of_a_files_source_name_the_source(results: Path, run_yaml: RunYaml) -> None:
+    text = (
+        "suite: files\nsources:\n  results: {files: results/run_*.json}\nchecks:\n"
+        "  - {type: schema, source: results, records: /operations, schema: ops.pandera.yml,"
+        " key: op_id}\n"
+    )
+    result = only_check(run_yaml(text))
+    assert (result["status"], result["source"], result["observed"]) == (
+        "FAIL",
+        "results",
+        {"files": 3, "bad_files": 1, "records": 6, "failure_cases": 1},
+    )
+    assert result["failures"][0]["file"] == str(results / "run_2.json")
+    assert result["name"] == "schema:files"
+
+
 def test_schema_files_pass(results: Path, run_yaml: RunYaml) -> None:
     (results / "run_2.json").write_text(json.dumps({"operations": [{"op_id": "x", "rows_in": 0}]}))
     result = run_files(run_yaml)
@@ -461,7 +477,7 @@ def test_schema_files_none_match_fails(tmp_path: Path, run_yaml: RunYaml) -> Non
         ),
         (
             "{type: schema, table: t, records: /operations, schema: s.yml}",
-            "check #1 (schema): 'records' applies to 'files'",
+            "check #1 (schema): 'records' applies to files ('files', or a files 'source')",
         ),
         (
             "{type: schema, files: r/*.json, records: operations, schema: s.yml}",

@@ -105,7 +105,7 @@ def test_status_consistency_flags_batch_stuck_processing_after_all_files_succeed
         "source": "w",
         "severity": "error",
         "status": "FAIL",
-        "message": "1 of 2 parents in processing_jobs contradict their children: B-001 is "
+        "message": "1 of 2 parents in processing_jobs contradicts its children: B-001 is "
         "'processing' though all 7 children succeeded (all_succeeded allows completed)",
         "observed": {"parents": 2, "inconsistent": 1},
         "expected": {"expect": EXPECTED_MAP},
@@ -197,7 +197,7 @@ def test_status_consistency_joins_on_the_effective_run_id(db: Database, run_yaml
         }
     ]
     assert got["message"] == (
-        "1 of 2 parents in processing_jobs contradict their children: B-1 is 'completed' "
+        "1 of 2 parents in processing_jobs contradicts its children: B-1 is 'completed' "
         "though it has no children (no_children allows queued), "
         "files_success is 7 but 0 children succeeded"
     )
@@ -286,7 +286,7 @@ def test_status_consistency_job_completed_though_every_wallet_failed(
     assert (got["status"], got["failure_count"]) == (verdict, count)
     if count:
         assert got["message"] == (
-            "1 of 1 parents in batch_jobs contradict their children: J-1 is 'Completed' though "
+            "the only parent in batch_jobs contradicts its children: J-1 is 'Completed' though "
             "all 3 children failed (all_failed allows Failed)"
         )
         assert got["failures"][0]["children"] == {
@@ -342,7 +342,7 @@ def test_status_consistency_run_green_though_files_failed(
             }
         ]
         assert got["message"] == (
-            "1 of 1 parents in ingestion_runs contradict their children: R-1 is 'SUCCESS' "
+            "the only parent in ingestion_runs contradicts its children: R-1 is 'SUCCESS' "
             "though 2 of 5 children failed (some_failed allows PARTIAL)"
         )
 
@@ -399,7 +399,7 @@ def test_status_consistency_unfinished_children_and_null_statuses(
         "4 of 5 parents in processing_jobs contradict their children: B-002 is 'completed' "
         "though 1 of 3 children are unfinished (unfinished allows processing, queued); "
         "B-003 is 'completed' though 1 of 2 children are unfinished (unfinished allows "
-        "processing, queued); B-004 is NULL though all 1 children succeeded (all_succeeded "
+        "processing, queued); B-004 is NULL though its only child succeeded (all_succeeded "
         "allows completed); and 1 more"
     )
 

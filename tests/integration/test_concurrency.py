@@ -136,12 +136,12 @@ def test_concurrent_runs_share_databases_and_reports_root(
         assert (run_dir / "verdict.html").read_text().rstrip().endswith("</html>")
     index = (root / "index.html").read_text()
     assert set(RUN_ID.findall(index)) == {d.name for d in run_dirs}
-    assert sorted(p.name for p in root.iterdir()) == [".index.lock", "index.html", "shared"]
+    assert sorted(p.name for p in root.iterdir()) == ["index.html", "shared"]  # no lock file
     assert duck.path.read_bytes() == duck_bytes, "the shared DuckDB file was written to"
 
 
 def test_concurrent_index_rebuild_waits_for_the_lock(tmp_path: Path) -> None:
-    """While another process holds reports/.index.lock, a run writes its own reports but
+    """While another process holds the lock on reports/, a run writes its own reports but
     not index.html; once the lock is free it finishes and the index lists it."""
     suite = tmp_path / "suite.yml"
     suite.write_text(
@@ -150,7 +150,8 @@ def test_concurrent_index_rebuild_waits_for_the_lock(tmp_path: Path) -> None:
     )
     root = tmp_path / "reports"
     root.mkdir()
-    with (root / ".index.lock").open("w") as lock:
+    lock = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         process = _start(suite, tmp_path)
         deadline = time.monotonic() + 60
@@ -161,6 +162,8 @@ def test_concurrent_index_rebuild_waits_for_the_lock(tmp_path: Path) -> None:
         time.sleep(0.5)
         assert process.poll() is None, "the run finished without taking the index lock"
         assert not (root / "index.html").exists()
+    finally:
+        os.close(lock)  # closing releases the lock
     out, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (0, ""), out
     (run_dir,) = root.glob("locked/*")

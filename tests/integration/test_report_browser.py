@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from runner import load_suite, run_suite
-from runner.demo import build_demo, find_demo_suite
+from runner.demo import DEFAULT_FAULTS, build_demo, find_demo_suite
 from runner.render.html import render_html
 from runner.results import Status, Verdict
 
@@ -184,3 +184,70 @@ def _plant_hostile_values(verdict: Verdict) -> Verdict:
     checks[n] = checks[n].model_copy(update={"name": HOSTILE_NAME, "failures": failures})
     params = {**verdict.params, "run_date": HOSTILE_PARAM}
     return verdict.model_copy(update={"checks": checks, "params": params})
+
+
+@pytest.fixture(scope="module")
+def default_demo(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """verdict.html of `postrun demo` with its default faults (a cut file, NULL P&L)."""
+    assert DEFAULT_FAULTS == ("truncated-result", "null-pnl")
+    root = tmp_path_factory.mktemp("default-demo")
+    batch = build_demo(root / "demo", DEFAULT_FAULTS)
+    verdict = run_suite(load_suite(find_demo_suite(), batch.params, env={}))
+    path = root / "verdict.html"
+    path.write_bytes(render_html(verdict))
+    first = next(n for n, c in enumerate(verdict.checks, 1) if c.status is Status.FAIL)
+    return Report(path, verdict, first)
+
+
+def test_browser_demo_banner_shows_its_two_causes(chromium: Browser, default_demo: Report) -> None:
+    context = chromium.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.goto(default_demo.url, wait_until="load")
+    causes = tab.locator("header.banner ol.causes > li")
+    assert causes.count() == 2
+    texts = [causes.nth(i).inner_text() for i in range(2)]
+    assert texts[0].splitlines()[0] == (
+        "FAIL 1 of 5 files bad: run_20260101_204618.json truncated at line 252 column 22 "
+        "→ 3 checks fail"
+    ), texts
+    assert texts[0].splitlines()[-1] == (
+        "checks: ETL result files are complete JSON; ETL batch status matches its operations; "
+        "ETL run steps are well-formed"
+    )
+    assert texts[1].splitlines()[0] == (
+        "FAIL portfolio_snapshots has NULLs in 4 of 58 rows (daily_pnl 4, cumulative_pnl 4) "
+        "→ 2 checks fail"
+    )
+    assert texts[1].splitlines()[-1] == (
+        "checks: run-date snapshots have P&L; run-date snapshots meet their GX suite"
+    )
+    for i in range(2):  # each named check links to its own card, which is on the page
+        for link in causes.nth(i).locator("a").all():
+            target = link.get_attribute("href") or ""
+            assert tab.locator(target).inner_text().startswith("FAIL")
+    banner = tab.locator("header.banner").bounding_box()
+    assert banner is not None and banner["height"] < VIEWPORT["height"] / 2, banner
+    context.close()
+
+
+def test_browser_demo_page_and_gx_failures_fit_the_width(
+    chromium: Browser, default_demo: Report
+) -> None:
+    context = chromium.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.goto(default_demo.url, wait_until="load")
+    gx = next(
+        n for n, c in enumerate(default_demo.verdict.checks, 1) if c.type == "expectation_suite"
+    )
+    box = tab.locator(f"#check-{gx} .scroll")
+    widths = box.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert widths[0] <= widths[1], widths  # no sideways scrolling of the GX failures
+    headers = tab.locator(f"#check-{gx} table.failures th")
+    assert "result.unexpected_count" in [
+        headers.nth(i).inner_text().replace("\n", "") for i in range(headers.count())
+    ]
+    page = tab.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert page[0] <= page[1], page
+    context.close()

@@ -139,7 +139,7 @@ def test_plugin_failure_text_is_message_then_facts(
             [
                 "portfolio_snapshots has NULLs in 4 of 58 rows (daily_pnl 4, cumulative_pnl 4)",
                 "check 'run-date snapshots have P&L' (not_null, severity error) at "
-                "checks/demo.yml:237: FAIL",
+                "checks/demo.yml:240: FAIL",
                 'observed: {"nulls": {"cumulative_pnl": 4, "daily_pnl": 4}, "rows": 58}',
                 'expected: {"max_nulls": 0}',
                 "failures (4 of 4):",
