@@ -59,6 +59,11 @@ _EXPLAIN_HELP = (
     "Print the SQL the run would send (checks on one relation share one query) and exit 0, "
     "without connecting to any source."
 )
+_HISTORY_HELP = (
+    "History store: a SQLAlchemy URL (e.g. postgresql://host/db) or 'off' [default: "
+    "$POSTRUN_HISTORY, else the suite's history:, else history.sqlite in the reports root]."
+)
+HistoryOpt = Annotated[str | None, typer.Option("--history", metavar="URL|off", help=_HISTORY_HELP)]
 DEFAULT_SAMPLE_LIMIT = 20  # runner.context.DEFAULT_SAMPLE_LIMIT, spelled here to keep --help light
 
 
@@ -100,6 +105,7 @@ def check(
         str, typer.Option("--notify-on", help="'failure' (FAIL or ERROR) or 'always'.")
     ] = "failure",
     explain: Annotated[bool, typer.Option("--explain", help=_EXPLAIN_HELP)] = False,
+    history: HistoryOpt = None,
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
 
@@ -134,9 +140,11 @@ def check(
     if explain:
         _explain(loaded, options)
     started = time.monotonic()
+    index_root = delivery.existing_index(out) if out else Path("reports")
+    options.history = history
+    options.history_default = _default_history(index_root)
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
-    index_root = delivery.existing_index(out_dir) if out else out_dir.parent.parent
     _emit(
         verdict,
         out_dir,
@@ -266,6 +274,7 @@ def demo(
     dir: Annotated[
         Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")
     ] = Path("postrun-demo"),
+    history: HistoryOpt = None,
 ) -> None:
     """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
@@ -280,11 +289,11 @@ def demo(
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
     terminal.say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
+    reports = batch.root / "reports"
     verdict = _run(
         _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
-        RunOptions(interrupt=interrupt),
+        RunOptions(interrupt=interrupt, history=history, history_default=_default_history(reports)),
     )
-    reports = batch.root / "reports"
     out_dir = reports / verdict.suite.name / verdict.run_id
     _emit(
         verdict,
@@ -438,6 +447,12 @@ def _emit(
                 verdict, *notify, report=str(delivery.main_report(written))
             )
     terminal.print_verdict(verdict, quiet=quiet, verbose=verbose)
+    if verdict.history is not None and verdict.history.problem:
+        terminal.say(
+            f"postrun: warning: run not recorded: {verdict.history.problem} (the verdict and "
+            "the exit code are unchanged)",
+            err=True,
+        )
     if problem:
         terminal.say(f"postrun: reports not written: {problem}", err=True)
     if stopped:
@@ -454,6 +469,13 @@ def _emit(
         terminal.say(notified)
     terminal.say(f"report: {delivery.main_report(written)}")
     raise typer.Exit(verdict.exit_code)
+
+
+def _default_history(reports_root: Path | None) -> str:
+    """The embedded store in the reports root (``reports/`` unless --out joins another)."""
+    from runner.history.location import default_url
+
+    return default_url(reports_root or Path("reports"))
 
 
 def _check_notify(url: str) -> None:

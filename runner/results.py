@@ -262,6 +262,21 @@ class RerunOf(BaseModel):
         return _path_text(value)
 
 
+class HistoryInfo(BaseModel):
+    """Where the run was recorded for `change` / `anomaly` checks and `postrun history`."""
+
+    store: str = Field(description="The history store's URL, its userinfo masked.")
+    key: str = Field(
+        description="The run's history key: the suite name, or param=value of the suite's "
+        "history_key params."
+    )
+    problem: str | None = Field(
+        default=None,
+        description="Why the run could not be recorded, if it could not; the verdict and the "
+        "exit code are the same either way.",
+    )
+
+
 class Verdict(BaseModel):
     """What a run means for CI: every check result and the worst status (verdict.json)."""
 
@@ -287,6 +302,9 @@ class Verdict(BaseModel):
     )
     rerun_of: RerunOf | None = Field(
         default=None, description="Set by --rerun: the earlier run whose failures this repeats."
+    )
+    history: HistoryInfo | None = Field(
+        default=None, description="The history store the run was recorded in; null when off."
     )
 
     @field_validator("params", mode="before")

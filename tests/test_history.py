@@ -1,0 +1,389 @@
+"""The history store and the checks that compare a run with its past: seed 004 (zero snapshots
+and a 30-minute batch after 14 nights of ~100,000 snapshots and 6-8 h) caught with no fixed number
+in the suite, on SQLite and PostgreSQL stores alike; learning; failed runs left out; a store that
+cannot be read or written."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from runner import RunOptions, load_suite, run_suite
+from runner.errors import HistoryError, SuiteError
+from runner.history import store as history_store
+from runner.history.location import history_key, history_url
+from runner.history.store import HistoryStore
+from runner.results import Status, Verdict
+from tests.conftest import Database
+
+FIRST = date(2025, 11, 1)
+NIGHTS = 14
+SEED_004 = """\
+    suite: nightly-history
+    params:
+      run_date: {type: date, required: true}
+    sources:
+      warehouse: {url: "duckdb:///warehouse.duckdb"}
+    checks:
+      - type: row_count
+        name: snapshots
+        table: portfolio_snapshots
+        where: snapshot_date = :run_date
+        change: {window: 7, min_history: 5, max_drop: 30%, max_rise: 50%}
+      - type: anomaly
+        name: snapshot count is usual
+        metric: {check: snapshots, value: count}
+        window: 14
+        min_history: 5
+      - type: anomaly
+        name: batch duration is usual
+        metric:
+          query: >-
+            select epoch(finished_at) - epoch(started_at) from batch_jobs
+            where run_date = :run_date
+        min_history: 5
+"""
+
+
+def _night(n: int) -> date:
+    return FIRST + timedelta(days=n - 1)
+
+
+def _warehouse(folder: Path) -> None:
+    """Nights 1-14 and 16: ~100,000 snapshots, a 6-8 h batch; night 15: none, 30 minutes."""
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as duck:
+        duck.execute(
+            "create table portfolio_snapshots (snapshot_date date, portfolio_id integer);"
+            "create table batch_jobs (run_date date, started_at timestamp, finished_at timestamp)"
+        )
+        for n in [*range(1, NIGHTS + 1), 15, 16]:
+            day = _night(n)
+            bad = n == 15
+            rows = 0 if bad else 100_000 + (n * 137) % 600 - 300
+            minutes = 30 if bad else 360 + (n * 53) % 120
+            duck.execute(
+                "insert into portfolio_snapshots select ?, i from range(?) t(i)", [day, rows]
+            )
+            duck.execute(
+                "insert into batch_jobs values (?, ?::timestamp, ?::timestamp + ?::interval)",
+                [day, f"{day} 22:00", f"{day} 22:00", f"{minutes} minutes"],
+            )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        pg: Database = request.getfixturevalue("pg")
+        return pg.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{tmp_path / 'reports' / 'history.sqlite'}"
+
+
+def _suite_file(folder: Path, text: str = SEED_004) -> Path:
+    path = folder / "suite.yml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _run(path: Path, night: int, url: str) -> Verdict:
+    suite = load_suite(path, {"run_date": _night(night).isoformat()})
+    return run_suite(suite, RunOptions(history=url))
+
+
+def test_seed_004_caught_by_its_own_history(tmp_path: Path, store_url: str) -> None:
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    verdicts = [_run(path, n, store_url) for n in range(1, NIGHTS + 1)]
+    assert [v.verdict for v in verdicts] == [Status.PASS] * NIGHTS
+    first = {c.name: c for c in verdicts[0].checks}
+    assert first["snapshots"].notes == ["learning: 0 of 5 runs"]
+    assert first["batch duration is usual"].message.endswith(
+        "learning: 0 of 5 runs of history, not judged yet"
+    )
+    assert {c.name: c.notes for c in verdicts[5].checks} == {
+        "snapshots": [],
+        "snapshot count is usual": [],
+        "batch duration is usual": [],
+    }
+
+    incident = _run(path, 15, store_url)
+    checks = {c.name: c for c in incident.checks}
+    assert incident.verdict is Status.FAIL and incident.exit_code == 1
+    assert {n: c.status for n, c in checks.items()} == dict.fromkeys(checks, Status.FAIL)
+    last7 = [v.run_id for v in verdicts[-7:]]
+    snapshots = checks["snapshots"]
+    assert snapshots.expected["change"]["runs"] == last7
+    median = snapshots.expected["change"]["median"]
+    assert snapshots.message == (
+        f"portfolio_snapshots has 0 rows -100.0% vs the median {median:,.0f} of the last 7 runs "
+        f"({median * 0.7:,.0f} to {median * 1.5:,.0f} allowed)"
+    )
+    duration = checks["batch duration is usual"]
+    assert duration.observed["value"] == 1800
+    assert duration.expected["runs"] == [v.run_id for v in verdicts]
+    assert 6 * 3600 <= duration.expected["median"] <= 8 * 3600
+    assert duration.observed["deviations"] < -5
+    assert duration.message.startswith("the query's value is out of its usual band: 1800, expected")
+    assert ", ".join(duration.expected["runs"]) in duration.message
+    count = checks["snapshot count is usual"]
+    assert count.message.startswith("snapshots count is out of its usual band: 0, expected")
+
+    clean = _run(path, 16, store_url)
+    assert clean.verdict is Status.PASS, [c.message for c in clean.checks]
+    runs = {c.name: c.expected for c in clean.checks}
+    assert incident.run_id not in runs["snapshots"]["change"]["runs"]
+    assert runs["snapshots"]["change"]["runs"] == last7
+
+
+def test_seed_004_same_verdicts_with_sqlite_and_postgresql(tmp_path: Path, pg: Database) -> None:
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    stores = {
+        "sqlite": f"sqlite:///{tmp_path / 'history.sqlite'}",
+        "postgresql": pg.dsn,  # a plain postgresql:// URL is read with psycopg 3
+    }
+    seen = {}
+    for name, url in stores.items():
+        verdicts = [_run(path, n, url) for n in [*range(1, NIGHTS + 1), 15, 16]]
+        seen[name] = [
+            (v.verdict, [(c.name, c.status, c.observed.get("value")) for c in v.checks])
+            for v in verdicts
+        ]
+    assert seen["sqlite"] == seen["postgresql"]
+    assert [v for v, _ in seen["sqlite"]][-3:] == [Status.PASS, Status.FAIL, Status.PASS]
+
+
+def test_history_store_holds_runs_checks_and_observations(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    verdict = _run(_suite_file(tmp_path), 1, url)
+    assert verdict.history is not None
+    assert verdict.history.model_dump() == {
+        "store": url,
+        "key": "nightly-history",
+        "problem": None,
+    }
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(history_store.runs)).one()
+        checks = conn.execute(
+            sa.select(history_store.checks).order_by(history_store.checks.c.position)
+        ).all()
+        values = conn.execute(
+            sa.select(
+                history_store.observations.c.check_name,
+                history_store.observations.c.key,
+                history_store.observations.c.value,
+            )
+        ).all()
+        version = conn.execute(sa.select(history_store.schema_version.c.version)).scalar_one()
+    engine.dispose()
+    assert version == history_store.SCHEMA_VERSION
+    assert (run.run_id, run.suite, run.history_key, run.verdict, run.exit_code) == (
+        verdict.run_id,
+        "nightly-history",
+        "nightly-history",
+        "PASS",
+        0,
+    )
+    assert run.params == '{"run_date": "2025-11-01"}'
+    assert [(c.name, c.type, c.status) for c in checks] == [
+        ("snapshots", "row_count", "PASS"),
+        ("snapshot count is usual", "anomaly", "PASS"),
+        ("batch duration is usual", "anomaly", "PASS"),
+    ]
+    count = 100_000 + 137 % 600 - 300
+    assert sorted(values) == sorted(
+        [
+            ("snapshots", "count", float(count)),
+            ("snapshot count is usual", "value", float(count)),
+            ("batch duration is usual", "value", float((360 + 53) * 60)),
+        ]
+    )
+
+
+def test_history_key_keeps_entities_apart(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    text = SEED_004.replace(
+        "      run_date: {type: date, required: true}\n",
+        "      run_date: {type: date, required: true}\n      region: {type: string}\n",
+    ).replace("    checks:\n", "    history_key: [region]\n    checks:\n")
+    path = _suite_file(tmp_path, text)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    for n in range(1, 7):
+        run_suite(
+            load_suite(path, {"run_date": _night(n).isoformat(), "region": "eu"}),
+            RunOptions(history=url),
+        )
+    us = run_suite(
+        load_suite(path, {"run_date": _night(15).isoformat(), "region": "us"}),
+        RunOptions(history=url),
+    )
+    assert us.history is not None and us.history.key == "region=us"
+    assert us.verdict is Status.PASS  # the eu nights are not the us history: still learning
+    assert {c.name: c.notes for c in us.checks}["snapshots"] == ["learning: 0 of 5 runs"]
+    eu = run_suite(
+        load_suite(path, {"run_date": _night(15).isoformat(), "region": "eu"}),
+        RunOptions(history=url),
+    )
+    assert eu.verdict is Status.FAIL
+
+
+def test_failed_runs_are_history_only_with_include_failed(tmp_path: Path) -> None:
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    url = store.url
+    for n in range(1, 4):
+        _run(path, n, url)
+    failed = run_suite(
+        load_suite(path, {"run_date": _night(15).isoformat()}),
+        RunOptions(history=url, only=["snapshots"]),
+    )
+    assert failed.verdict is Status.PASS  # learning still: 3 of 5
+    key = "nightly-history"
+    passing = store.series("nightly-history", key, "snapshots", "count", window=10)
+    assert [p.value for p in passing][-1] == 0.0
+    broken = Verdict.model_validate(
+        failed.model_dump() | {"run_id": "x-failed", "verdict": "FAIL", "exit_code": 1}
+    )
+    store.record(broken, key)
+    assert len(store.series("nightly-history", key, "snapshots", "count", window=10)) == 4
+    every = store.series(
+        "nightly-history", key, "snapshots", "count", window=10, include_failed=True
+    )
+    assert [p.run_id for p in every][-1] == "x-failed"
+    assert len(store.series("nightly-history", key, "snapshots", "count", window=2)) == 2
+    store.close()
+
+
+def test_unwritable_store_changes_neither_verdict_nor_exit_code(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    without = run_suite(
+        load_suite(path, {"run_date": _night(15).isoformat()}),
+        RunOptions(history="off", only=["batch duration is usual"]),
+    )
+    assert without.checks[2].status is Status.ERROR  # history off: never a pass on no history
+    assert without.checks[2].error is not None
+    assert without.checks[2].error.category.value == "config"
+    assert without.history is None
+    plain = """\
+        suite: plain
+        sources:
+          warehouse: {url: "duckdb:///warehouse.duckdb"}
+        checks:
+          - type: row_count
+            table: portfolio_snapshots
+            min: 1
+        """
+    plain_path = tmp_path / "plain.yml"
+    plain_path.write_text(textwrap.dedent(plain))
+    url = f"sqlite:///{tmp_path / 'a-folder'}"  # a folder: SQLite cannot open it as a database
+    verdict = run_suite(load_suite(plain_path), RunOptions(history=url))
+    assert verdict.verdict is Status.PASS and verdict.exit_code == 0
+    assert verdict.history is not None and verdict.history.problem is not None
+    assert verdict.history.problem.startswith(f"history store {url} could not be written: ")
+
+
+def test_unreadable_store_makes_history_checks_error_connectivity(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    garbage = tmp_path / "history.sqlite"
+    garbage.write_bytes(b"this is not a database, " * 100)
+    verdict = _run(path, 15, f"sqlite:///{garbage}")
+    assert [c.status for c in verdict.checks] == [Status.ERROR] * 3
+    errors = [c.error for c in verdict.checks]
+    assert all(e is not None and e.category.value == "connectivity" for e in errors)
+    assert verdict.exit_code == 3
+    assert verdict.history is not None and verdict.history.problem is not None
+
+
+def test_store_written_by_a_newer_postrun_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    store = HistoryStore(url)
+    assert store.series("s", "s", "c", "count", window=3) == []  # creates the schema
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(history_store.schema_version).values(version=99))
+    engine.dispose()
+    with pytest.raises(HistoryError, match="has schema version 99, newer than this postrun's 1"):
+        HistoryStore(url).series("s", "s", "c", "count", window=3)
+
+
+def test_history_url_precedence() -> None:
+    env = {"POSTRUN_HISTORY": "sqlite:///env.sqlite"}
+    assert history_url("off", "sqlite:///s", "sqlite:///d", env=env) is None
+    assert history_url(None, "sqlite:///s", "sqlite:///d", env=env) == "sqlite:///env.sqlite"
+    assert history_url(None, "sqlite:///s", "sqlite:///d", env={}) == "sqlite:///s"
+    assert history_url(None, None, "sqlite:///d", env={}) == "sqlite:///d"
+    assert history_url(None, "off", "sqlite:///d", env={}) is None
+    assert history_url(None, None, None, env={}) is None
+    assert history_key("s", {"region": "eu", "d": date(2025, 1, 2)}, ["region", "d"]) == (
+        "region=eu,d=2025-01-02"
+    )
+
+
+def test_history_store_may_not_be_a_checked_source(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    suite = load_suite(path, {"run_date": _night(1).isoformat()})
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    with pytest.raises(Exception, match="is source 'warehouse' of the suite"):
+        run_suite(suite, RunOptions(history=url))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("{window: 7}", "give 'max_drop', 'max_rise' or both"),
+        ("{window: 3, min_history: 5, max_drop: 10%}", "'min_history' must not exceed 'window'"),
+        ("{max_drop: lots}", "'lots' is not a count (3) or a percentage (1%)"),
+    ],
+)
+def test_change_config_mistakes(tmp_path: Path, change: str, reason: str) -> None:
+    text = f"""\
+        suite: s
+        sources:
+          w: {{url: "duckdb:///w.duckdb"}}
+        checks:
+          - type: row_count
+            table: t
+            change: {change}
+        """
+    path = _suite_file(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("[regoin]", "suite.yml:6: history_key: unknown param 'regoin' (did you mean 'region'?)"),
+        ("[region]", "suite.yml:8: check 'a': reads check 'nope', which is not in the suite"),
+    ],
+)
+def test_history_suite_mistakes(tmp_path: Path, key: str, reason: str) -> None:
+    text = f"""\
+        suite: s
+        params:
+          region: {{type: string}}
+        sources:
+          w: {{url: "duckdb:///w.duckdb"}}
+        history_key: {key}
+        checks:
+          - type: anomaly
+            name: a
+            metric: {{check: nope, value: count}}
+        """
+    path = _suite_file(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert reason in str(caught.value)
