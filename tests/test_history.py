@@ -387,3 +387,77 @@ def test_history_suite_mistakes(tmp_path: Path, key: str, reason: str) -> None:
     with pytest.raises(SuiteError) as caught:
         load_suite(path)
     assert reason in str(caught.value)
+
+
+def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("POSTRUN_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=tmp_path,
+        env=clean | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+FAILING = """\
+    suite: plain
+    sources:
+      warehouse: {url: "duckdb:///warehouse.duckdb"}
+    checks:
+      - type: row_count
+        table: portfolio_snapshots
+        where: snapshot_date = '2025-11-15'
+        min: 1
+    """
+
+
+def test_cli_unwritable_store_warns_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    _suite_file(tmp_path, FAILING)
+    (tmp_path / "folder").mkdir()
+    code, _, err = _cli(tmp_path, "check", "suite.yml", "-q", "--history", "off")
+    assert (code, err) == (1, "")
+    assert not (tmp_path / "reports" / "history.sqlite").exists()
+    url = f"sqlite:///{tmp_path / 'folder'}"
+    code, _, err = _cli(tmp_path, "check", "suite.yml", "-q", "--out", "out", "--history", url)
+    assert code == 1
+    assert err.startswith(f"postrun: warning: run not recorded: history store {url} could not ")
+    assert err.rstrip().endswith("(the verdict and the exit code are unchanged)")
+    verdict = Verdict.model_validate_json((tmp_path / "out" / "verdict.json").read_text())
+    assert verdict.verdict is Status.FAIL and verdict.exit_code == 1
+    assert verdict.history is not None and verdict.history.problem is not None
+    html = (tmp_path / "out" / "verdict.html").read_text()
+    assert "warning: this run was not recorded in the history" in html
+    assert f"not recorded in {url} (key plain)" in html
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "warning: run not recorded in the history: history store" in summary
+
+
+def test_cli_default_store_is_next_to_the_reports(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    _suite_file(tmp_path, FAILING)
+    assert _cli(tmp_path, "check", "suite.yml", "-q")[0] == 1
+    code, _, err = _cli(tmp_path, "check", "suite.yml", "-q", env={"POSTRUN_HISTORY": "off"})
+    assert (code, err) == (1, "")
+    store = HistoryStore(f"sqlite:///{tmp_path / 'reports' / 'history.sqlite'}")
+    assert (
+        len(
+            store.series(
+                "plain",
+                "plain",
+                "row_count:portfolio_snapshots",
+                "count",
+                window=9,
+                include_failed=True,
+            )
+        )
+        == 1
+    )
+    store.close()

@@ -162,6 +162,8 @@ class PageView:
     evidence: list[CheckView]
     queries: list[QueryView]
     rerun_of: str | None
+    history: str | None
+    history_problem: str | None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -229,6 +231,8 @@ def build_page(verdict: Verdict) -> PageView:
         evidence=evidence,
         queries=[_query_view(q) for q in verdict.queries],
         rerun_of=_rerun_of(verdict),
+        history=_history(verdict),
+        history_problem=verdict.history.problem if verdict.history is not None else None,
     )
 
 
@@ -242,6 +246,14 @@ def _query_view(query: QueryInfo) -> QueryView:
         duration=took,
         sql=query.sql,
     )
+
+
+def _history(verdict: Verdict) -> str | None:
+    recorded = verdict.history
+    if recorded is None:
+        return None
+    where = f"{recorded.store} (key {recorded.key})"
+    return f"not recorded in {where}" if recorded.problem else f"recorded in {where}"
 
 
 def _rerun_of(verdict: Verdict) -> str | None:

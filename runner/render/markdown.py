@@ -64,6 +64,9 @@ def _header(verdict: Verdict) -> list[str]:
     if verdict.rerun_of is not None:
         again = ", ".join(verdict.rerun_of.checks) or "nothing"
         lines.append(f"rerun of run {escape(verdict.rerun_of.run_id)}: ran again {escape(again)}")
+    if verdict.history is not None and verdict.history.problem:
+        problem = _clip(verdict.history.problem, MESSAGE_LIMIT)
+        lines.append(f"warning: run not recorded in the history: {escape(problem)}")
     # A trailing backslash is a hard line break: the facts stay on separate lines.
     return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
 
