@@ -384,6 +384,9 @@ def _cross_check(
             if other == check.name or other not in {c.name for c in checks}:
                 reason = f"reads check '{other}', {_no_such(other, check)}"
                 yield document.issue(loc, f"{label}: {reason}")
+            elif check.name in _read_by(other, checks):
+                reason = f"reads check '{other}', which reads it back: a cycle"
+                yield document.issue(loc, f"{label}: {reason}")
         yield from _check_read_only(document, check, loc, label, spec.allow_functions)
         yield from _check_braces(document, spec, check, loc, label)
         for path, sql in check.sql_fragments():
@@ -639,6 +642,19 @@ def suite_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "postrun suite"
     return schema
+
+
+def _read_by(name: str, checks: list[CheckSpec]) -> set[str]:
+    """Every check ``name`` reads, directly or through the checks it reads."""
+    after = {c.name: c.after() for c in checks}
+    seen: set[str] = set()
+    todo = list(after.get(name, []))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += after.get(current, [])
+    return seen
 
 
 def _no_such(name: str, check: CheckSpec) -> str:

@@ -123,6 +123,19 @@ def test_anomaly_not_a_number_is_a_config_error(tmp_path: Path) -> None:
     )
 
 
+def test_anomaly_checks_reading_each_other_are_refused(tmp_path: Path) -> None:
+    check = """\
+    - {type: anomaly, name: a, metric: {check: b, value: value}}
+    - {type: anomaly, name: b, metric: {check: a, value: value}}
+    """
+    with pytest.raises(SuiteError) as caught:
+        load_suite(_suite(tmp_path, check))
+    assert str(caught.value).splitlines() == [
+        f"{tmp_path / 'suite.yml'}:8: check 'a': reads check 'b', which reads it back: a cycle",
+        f"{tmp_path / 'suite.yml'}:9: check 'b': reads check 'a', which reads it back: a cycle",
+    ]
+
+
 @pytest.mark.parametrize(
     ("check", "reason"),
     [
