@@ -306,6 +306,67 @@ def demo(
     )
 
 
+@app.command("history")
+def history_command(
+    suite: Annotated[str, typer.Argument(help="Suite file (YAML) or suite name.")],
+    since: Annotated[
+        str, typer.Option(help="How far back, e.g. 30d, 12h, 90m.", metavar="DURATION")
+    ] = "30d",
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Only runs whose history key holds k=v (repeatable)."),
+    ] = None,
+    check: Annotated[str | None, typer.Option(help="Only this check.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="table, json, csv, or html (writes history.html).")
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The history.html to write [default: reports/<suite>/history.html]."),
+    ] = None,
+    history: HistoryOpt = None,
+) -> None:
+    """Show the recorded runs of a suite: per check its statuses, flips, last failure and since
+    when it fails (table), every run and check (json, csv), or reports/<suite>/history.html
+    with a status grid and charts. Exit 0, 2 on a usage error, 3 when the store is unreadable."""
+    from datetime import UTC, datetime
+
+    from runner.errors import HistoryError
+    from runner.history import formats
+    from runner.history.query import load_history
+    from runner.history.store import HistoryStore
+
+    if format not in ("table", "json", "csv", "html"):
+        _usage(f"--format takes table, json, csv or html; got '{format}'")
+    period = _duration("--since", since)
+    assert period is not None
+    for pair in key or []:
+        if "=" not in pair:
+            _usage(f"--key takes NAME=VALUE, got '{pair}'")
+    name, url = _history_store(suite, history)
+    store = HistoryStore(url)
+    try:
+        found = load_history(
+            store, name, since=period, now=datetime.now(UTC), keys=key or [], check=check
+        )
+    except HistoryError as exc:
+        terminal.say(f"postrun: {exc}", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        store.close()
+    if format == "html":
+        from runner.history.page import render_history_html
+        from runner.render import write_atomic
+
+        target = out or Path("reports") / name / "history.html"
+        write_atomic(target, render_history_html(found, keys=key or []))
+        terminal.say(str(target))
+        return
+    render = {"table": formats.render_table, "json": formats.render_json}
+    text = render.get(format, formats.render_csv)(found)
+    terminal.say(text, lines=True, limit=None)
+
+
 @app.command()
 def init(
     dir: Annotated[
@@ -476,6 +537,38 @@ def _default_history(reports_root: Path | None) -> str:
     from runner.history.location import default_url
 
     return default_url(reports_root or Path("reports"))
+
+
+def _history_store(suite: str, option: str | None) -> tuple[str, str]:
+    """The suite's name and the store to read: --history, $POSTRUN_HISTORY, the suite file's
+    `history:`, else reports/history.sqlite (which must exist: reading creates nothing)."""
+    import re
+
+    from runner.errors import PostrunError
+    from runner.history.location import history_url
+    from runner.suite import parse_suite
+
+    suite_url = None
+    if Path(suite).is_file():
+        try:
+            parsed = parse_suite(suite)
+            name, suite_url = parsed.spec.suite, parsed.history()
+        except PostrunError as exc:
+            _usage(str(exc))
+    elif re.fullmatch(r"[a-z0-9_-]+", suite):
+        name = suite
+    else:
+        _usage(f"'{suite}' is neither a suite file nor a suite name")
+    default = _default_history(None)
+    try:
+        url = history_url(option, suite_url, default)
+    except PostrunError as exc:
+        _usage(str(exc))
+    if url is None:
+        _usage("history is off (--history, $POSTRUN_HISTORY or the suite say so): nothing to read")
+    if url == default and not (Path("reports") / "history.sqlite").exists():
+        _usage("no history yet: reports/history.sqlite does not exist (run postrun check first)")
+    return name, url
 
 
 def _check_notify(url: str) -> None:

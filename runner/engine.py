@@ -177,7 +177,7 @@ def _recorded(
 def _same_database(a: str, b: str) -> bool:
     try:
         first, second = sa.engine.make_url(a), sa.engine.make_url(b)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # the source's own error says what is wrong
         return False
     same_file = first.database == second.database and first.database not in (None, "", ":memory:")
     return same_file and (first.host, first.port) == (second.host, second.port)

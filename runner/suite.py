@@ -209,6 +209,12 @@ class ParsedSuite:
     checks: list[CheckSpec]
     check_locs: list[Loc]
 
+    def history(self, *, env: Mapping[str, str] | None = None) -> str | None:
+        """The suite's `history:` with `${ENV}` substituted and a relative file resolved (no
+        params: `postrun history` reads a store without running the suite)."""
+        binder = _Binder(self, {}, os.environ if env is None else env, Path.cwd())
+        return binder.history(self.spec.history)
+
     def bind(
         self,
         given: Mapping[str, str] | None = None,

@@ -119,7 +119,7 @@ def test_seed_004_caught_by_its_own_history(tmp_path: Path, store_url: str) -> N
     assert snapshots.expected["change"]["runs"] == last7
     median = snapshots.expected["change"]["median"]
     assert snapshots.message == (
-        f"portfolio_snapshots has 0 rows -100.0% vs the median {median:,.0f} of the last 7 runs "
+        f"portfolio_snapshots has 0 rows; -100.0% vs the median {median:,.0f} of the last 7 runs "
         f"({median * 0.7:,.0f} to {median * 1.5:,.0f} allowed)"
     )
     duration = checks["batch duration is usual"]
@@ -231,6 +231,21 @@ def test_history_key_keeps_entities_apart(tmp_path: Path) -> None:
         RunOptions(history=url),
     )
     assert eu.verdict is Status.FAIL
+    import json
+
+    code, out, _ = _cli(
+        tmp_path,
+        "history",
+        "nightly-history",
+        "--key",
+        "region=us",
+        "--format",
+        "json",
+        "--history",
+        url,
+    )
+    assert code == 0
+    assert [r["run_id"] for r in json.loads(out)["runs"]] == [us.run_id]
 
 
 def test_failed_runs_are_history_only_with_include_failed(tmp_path: Path) -> None:
@@ -461,3 +476,115 @@ def test_cli_default_store_is_next_to_the_reports(tmp_path: Path) -> None:
         == 1
     )
     store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://analyst:{secret}@127.0.0.1:1/history",
+        "postgresql://analyst:{secret}@127.0.0.1:notaport/history",
+    ],
+)
+def test_history_store_password_is_never_written(tmp_path: Path, url: str) -> None:
+    _warehouse(tmp_path)
+    _suite_file(tmp_path, FAILING)
+    secret = "hist-pass-5e1f0c"
+    code, out, err = _cli(
+        tmp_path, "check", "suite.yml", "-v", "--out", "out", "--history", url.format(secret=secret)
+    )
+    assert code == 1
+    assert "postrun: warning: run not recorded: history store postgresql://***@127.0.0.1" in err
+    written = [out, err] + [p.read_text() for p in (tmp_path / "out").iterdir()]
+    assert [text for text in written if secret in text] == []
+
+
+def test_history_command_json_matches_the_stored_verdicts(tmp_path: Path) -> None:
+    import json
+
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    verdicts = [_run(path, n, url) for n in [*range(1, 7), 15, 16]]
+    code, out, err = _cli(tmp_path, "history", "suite.yml", "--format", "json", "--history", url)
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert [(r["run_id"], r["verdict"], r["exit_code"]) for r in shown["runs"]] == [
+        (v.run_id, v.verdict.value, v.exit_code) for v in verdicts
+    ]
+    assert [
+        [(c["name"], c["status"], c["message"]) for c in r["checks"]] for r in shown["runs"]
+    ] == [[(c.name, c.status.value, c.message) for c in v.checks] for v in verdicts]
+    summary = {c["name"]: c for c in shown["checks"]}
+    assert summary["snapshots"]["statuses"] == {
+        "PASS": 7,
+        "WARN": 0,
+        "FAIL": 1,
+        "ERROR": 0,
+        "SKIP": 0,
+    }
+    assert summary["snapshots"]["flips"] == 2
+    assert summary["snapshots"]["last_failure"]["run_id"] == verdicts[-2].run_id
+    assert summary["snapshots"]["failing_since"] is None
+
+    code, out, _ = _cli(
+        tmp_path,
+        "history",
+        "nightly-history",
+        "--format",
+        "json",
+        "--check",
+        "snapshots",
+        "--history",
+        url,
+    )
+    assert code == 0
+    only = json.loads(out)
+    assert {c["name"] for r in only["runs"] for c in r["checks"]} == {"snapshots"}
+    from datetime import UTC, datetime
+
+    from runner.history.query import load_history
+
+    store = HistoryStore(url)
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert load_history(store, "nightly-history", since=timedelta(days=1), now=later).runs == []
+    week = load_history(store, "nightly-history", since=timedelta(days=3), now=later)
+    assert len(week.runs) == len(verdicts)
+    store.close()
+
+
+def test_history_command_failing_for_and_keys(tmp_path: Path) -> None:
+    _warehouse(tmp_path)
+    _suite_file(tmp_path, FAILING)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    for _ in range(3):
+        assert _cli(tmp_path, "check", "suite.yml", "-q", "--history", url)[0] == 1
+    code, out, _ = _cli(tmp_path, "history", "suite.yml", "--history", url)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[2].split() == [
+        "check",
+        "PASS",
+        "WARN",
+        "FAIL",
+        "ERROR",
+        "flips",
+        "failing",
+        "/",
+        "last",
+        "failure",
+    ]
+    assert lines[3].startswith(
+        "row_count:portfolio_snapshots      0     0     3     0     0  failing for 3 runs, since "
+    )
+    code, out, _ = _cli(tmp_path, "history", "suite.yml", "--key", "region=eu", "--history", url)
+    assert code == 0 and "0 runs since" in out
+    code, _, err = _cli(tmp_path, "history", "suite.yml", "--key", "plain", "--history", url)
+    assert (code, err) == (2, "postrun: --key takes NAME=VALUE, got 'plain'\n")
+    code, _, err = _cli(tmp_path, "history", "suite.yml", "--format", "xml", "--history", url)
+    assert (code, err) == (2, "postrun: --format takes table, json, csv or html; got 'xml'\n")
+    code, _, err = _cli(tmp_path, "history", "suite.yml")
+    assert code == 2
+    assert (
+        err
+        == "postrun: no history yet: reports/history.sqlite does not exist (run postrun check first)\n"
+    )

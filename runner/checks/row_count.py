@@ -102,11 +102,11 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
         observed["distinct"] = spec.distinct
     counted = f"distinct {spec.distinct} values" if spec.distinct else "rows"
     has = f"{spec.relation.describe()} has {count} {counted}"
-    passed, words = True, []
+    passed, words = True, [has]
     expected: dict[str, Any] = {}
     if _fixed(spec):
         threshold, expected, against = _threshold(spec, ctx)
-        passed, words = threshold.holds(count), [f"where {against}"]
+        passed, words = threshold.holds(count), [f"{has} where {against}"]
     notes: list[str] = []
     if spec.change is not None:
         past = ctx.history(
@@ -114,13 +114,13 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
         )
         judged = judge_change(spec.change, count, past)
         passed = passed and judged.passed
-        words.append(judged.words)
+        words = [*words[:1], judged.words]
         observed |= {k: v for k, v in judged.observed.items() if v is not None}
         expected = expected | ({"change": judged.expected} if judged.expected else {})
         notes = judged.notes
     return Outcome(
         passed=passed,
-        message=f"{has} {'; '.join(words)}",
+        message="; ".join(words),
         observed=observed,
         expected=expected,
         notes=notes,

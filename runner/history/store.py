@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 from runner.errors import HistoryError
-from runner.redact import mask_url
+from runner.redact import Redactor, mask_url, url_secrets
 
 if TYPE_CHECKING:
     from runner.results import Verdict
@@ -192,8 +192,9 @@ class HistoryStore:
             yield
         except HistoryError:
             raise
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
             reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            reason = Redactor(url_secrets(self.url))(reason.replace(self.url, self.shown))
             raise HistoryError(f"history store {self.shown} could not be {what}: {reason}") from exc
 
     @contextlib.contextmanager
