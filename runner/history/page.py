@@ -54,7 +54,7 @@ def render_history_html(history: History, *, keys: list[str]) -> bytes:
         "suite": history.suite,
         "store": history.store,
         "since": format_timestamp(history.since),
-        "keys": ", ".join(keys) or "all",
+        "key_filter": ", ".join(keys) or "all",
         "runs": len(history.runs),
         "grid_runs": [(r.run_id, _day(r)) for r in shown],
         "cut": max(0, len(history.runs) - len(shown)),
@@ -94,7 +94,7 @@ def _summary_view(summary: CheckSummary) -> dict[str, Any]:
         f"{last.message}",
         "since": None
         if since is None
-        else f"failing since run {since.run_id} ({summary.failing_runs} runs, first on "
+        else f"failing since run {since.run_id} ({_runs(summary.failing_runs)}, first on "
         f"{format_timestamp(since.started_at)})",
     }
 
@@ -173,6 +173,10 @@ def _svg(
         figure.savefig(out, format="svg", metadata={"Date": None})
     text = out.getvalue()
     return Markup(text[text.index("<svg") :])
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'s' if count != 1 else ''}"
 
 
 def _moment(text: str) -> datetime:
