@@ -22,6 +22,7 @@ from runner.checks.base import CheckSpec, CheckType
 from runner.context import DEFAULT_SAMPLE_LIMIT, Cancellation, Context
 from runner.errors import CheckConfigError, HistoryError, SourceError, UsageError
 from runner.history.location import history_key, history_url
+from runner.history.recent import recent_past
 from runner.history.store import HistoryStore, KeyedHistory
 from runner.plan import Plan, number_queries
 from runner.redact import Redactor, mask_url
@@ -162,16 +163,22 @@ def _store(suite: Suite, options: RunOptions) -> HistoryStore | None:
 def _recorded(
     verdict: Verdict, store: HistoryStore, key: str, redact: Callable[[str], str]
 ) -> Verdict:
-    """``verdict`` after adding it to the store; a store that cannot be written changes nothing
-    but the verdict's ``history.problem``."""
+    """``verdict`` added to the store, with its checks' recent past read back; a store that
+    cannot be written changes nothing but the verdict's ``history.problem``."""
     try:
         store.record(verdict, key)
     except HistoryError as exc:
+        store.close()
         info = HistoryInfo(store=store.shown, key=key, problem=redact(str(exc)))
         return verdict.model_copy(update={"history": info})
+    try:
+        past = recent_past(store, verdict, key)
+    except HistoryError:
+        past = {}  # the run is recorded; only the reports' look back is missing
     finally:
         store.close()
-    return verdict
+    info = HistoryInfo(store=store.shown, key=key, checks=past)
+    return verdict.model_copy(update={"history": info})
 
 
 def _same_database(a: str, b: str) -> bool:

@@ -262,6 +262,30 @@ class RerunOf(BaseModel):
         return _path_text(value)
 
 
+class FailingSince(BaseModel):
+    """The run a check's current streak of FAIL / ERROR began in."""
+
+    run_id: str
+    started_at: str = Field(description="UTC, ISO 8601.")
+    runs: int = Field(description="How many runs in a row, this one included, it has failed.")
+
+
+class CheckPast(BaseModel):
+    """A check's recent runs under the same history key, oldest first, this run last."""
+
+    run_ids: list[str]
+    statuses: list[Status]
+    metric: str | None = Field(
+        default=None, description="The observation `values` follows (e.g. count), if any."
+    )
+    values: list[float | None] = Field(
+        default_factory=list, description="That observation in each of those runs."
+    )
+    failing_since: FailingSince | None = Field(
+        default=None, description="Set when the check is FAIL or ERROR in this run."
+    )
+
+
 class HistoryInfo(BaseModel):
     """Where the run was recorded for `change` / `anomaly` checks and `postrun history`."""
 
@@ -274,6 +298,11 @@ class HistoryInfo(BaseModel):
         default=None,
         description="Why the run could not be recorded, if it could not; the verdict and the "
         "exit code are the same either way.",
+    )
+    checks: dict[str, CheckPast] = Field(
+        default_factory=dict,
+        description="Per check, its recent runs (statuses, a number, since when it fails); "
+        "empty when the store could not be read.",
     )
 
 

@@ -132,6 +132,18 @@ def test_seed_004_caught_by_its_own_history(tmp_path: Path, store_url: str) -> N
     count = checks["snapshot count is usual"]
     assert count.message.startswith("snapshots count is out of its usual band: 0, expected")
 
+    past = incident.history.checks["snapshots"] if incident.history else None
+    assert past is not None
+    assert past.statuses == [Status.PASS] * NIGHTS + [Status.FAIL]
+    assert past.run_ids == [v.run_id for v in verdicts] + [incident.run_id]
+    assert past.values[-1] == 0.0 and past.values[0] == float(100_000 + 137 % 600 - 300)
+    assert past.failing_since is not None
+    assert (past.failing_since.run_id, past.failing_since.runs) == (incident.run_id, 1)
+    again = _run(path, 15, store_url)
+    since = again.history.checks["snapshots"].failing_since if again.history else None
+    assert since is not None and (since.run_id, since.runs) == (incident.run_id, 2)
+    assert since.started_at == incident.started_at
+
     clean = _run(path, 16, store_url)
     assert clean.verdict is Status.PASS, [c.message for c in clean.checks]
     runs = {c.name: c.expected for c in clean.checks}
@@ -162,10 +174,17 @@ def test_history_store_holds_runs_checks_and_observations(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'h.sqlite'}"
     verdict = _run(_suite_file(tmp_path), 1, url)
     assert verdict.history is not None
-    assert verdict.history.model_dump() == {
+    assert verdict.history.model_dump(exclude={"checks"}) == {
         "store": url,
         "key": "nightly-history",
         "problem": None,
+    }
+    assert verdict.history.checks["snapshots"].model_dump() == {
+        "run_ids": [verdict.run_id],
+        "statuses": [Status.PASS],
+        "metric": "count",
+        "values": [float(100_000 + 137 % 600 - 300)],
+        "failing_since": None,
     }
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -588,3 +607,22 @@ def test_history_command_failing_for_and_keys(tmp_path: Path) -> None:
         err
         == "postrun: no history yet: reports/history.sqlite does not exist (run postrun check first)\n"
     )
+
+
+def test_failing_since_counts_a_streak_longer_than_the_strip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.history import recent
+
+    monkeypatch.setattr(recent, "RECENT", 3)
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path, FAILING)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    first = run_suite(load_suite(path), RunOptions(history=url, only=[]))
+    assert first.verdict is Status.FAIL
+    runs = [first] + [run_suite(load_suite(path), RunOptions(history=url)) for _ in range(5)]
+    past = runs[-1].history.checks["row_count:portfolio_snapshots"] if runs[-1].history else None
+    assert past is not None
+    assert past.run_ids == [r.run_id for r in runs[-3:]]  # the strip: the last RECENT runs
+    assert past.failing_since is not None
+    assert (past.failing_since.run_id, past.failing_since.runs) == (first.run_id, 6)
