@@ -348,6 +348,20 @@ class Verdict(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def failing_since(self, check: str) -> FailingSince | None:
+        """The run check ``check``'s current FAIL / ERROR streak began in, when the history
+        knows it."""
+        past = self.history.checks.get(check) if self.history is not None else None
+        return past.failing_since if past is not None else None
+
+    def failing_for(self, check: str) -> str:
+        """ "failing for N runs, since run X" when check ``check`` failed in earlier runs too;
+        empty otherwise."""
+        since = self.failing_since(check)
+        if since is None or since.runs < 2:
+            return ""
+        return f"failing for {since.runs} runs, since run {since.run_id}"
+
 
 def worst_status(statuses: list[Status]) -> Status:
     """The verdict: ERROR > FAIL > WARN > PASS; SKIP does not count (all skipped is PASS)."""

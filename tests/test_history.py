@@ -626,3 +626,30 @@ def test_failing_since_counts_a_streak_longer_than_the_strip(
     assert past.run_ids == [r.run_id for r in runs[-3:]]  # the strip: the last RECENT runs
     assert past.failing_since is not None
     assert (past.failing_since.run_id, past.failing_since.runs) == (first.run_id, 6)
+
+
+def test_reports_and_notification_say_failing_for_n_runs(tmp_path: Path) -> None:
+    from runner.notify import payload
+    from runner.render.html import render_html
+    from runner.render.markdown import render_markdown
+
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path, FAILING)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    runs = [run_suite(load_suite(path), RunOptions(history=url)) for _ in range(3)]
+    first, last = runs[0], runs[-1]
+    name = "row_count:portfolio_snapshots"
+    words = f"failing for 3 runs, since run {first.run_id}"
+    assert last.failing_for(name) == words
+    assert first.failing_for(name) == ""  # a first failure is no streak
+    summary = render_markdown(last).decode()
+    assert f"**{words}**" in summary.replace("\\_", "_")
+    assert f"**{words}**" not in render_markdown(first).decode().replace("\\_", "_")
+    sent = payload(last)
+    assert f"({words})" in sent["text"]
+    assert sent["postrun"]["checks"][0]["failing_runs"] == 3
+    html = render_html(last).decode()
+    assert f'<span class="since">failing since run {first.run_id} (3 runs, first on ' in html
+    assert html.count('<i class="s-FAIL" title=') == 2 * 3  # the strip, in the table and evidence
+    assert f'title="{first.run_id}: FAIL"' in html
+    assert '<polyline points="0.0,' in html

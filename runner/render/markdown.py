@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from runner.render.timestamps import format_timestamp
@@ -34,7 +35,7 @@ def render_markdown(verdict: Verdict) -> bytes:
     problems = [r for s in _PROBLEM_ORDER for r in verdict.checks if r.status is s]
     others = [r for r in verdict.checks if r.status in (Status.PASS, Status.SKIP)]
     lines = [*_header(verdict), ""]
-    lines += _problem_table(problems) if problems else ["All checks passed."]
+    lines += _problem_table(problems, verdict.failing_for) if problems else ["All checks passed."]
     lines += _others_block(others)
     return ("\n".join(lines) + "\n").encode()
 
@@ -71,16 +72,18 @@ def _header(verdict: Verdict) -> list[str]:
     return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
 
 
-def _problem_table(results: list[CheckResult]) -> list[str]:
+def _problem_table(results: list[CheckResult], streak: Callable[[str], str]) -> list[str]:
     rows = [
-        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | {_details(r)} |"
+        f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | {_details(r, streak(r.name))} |"
         for r in results[:TABLE_ROWS]
     ]
     return ["| status | check | message |", "| --- | --- | --- |", *rows, *_cut(results)]
 
 
-def _details(result: CheckResult) -> str:
+def _details(result: CheckResult, streak: str = "") -> str:
     parts = [escape(_clip(result.message, MESSAGE_LIMIT))]
+    if streak:
+        parts.append(f"**{escape(streak)}**")
     if result.error is not None:
         retry = "retryable" if result.error.retryable else "not retryable"
         parts.append(f"error: {result.error.category.value}, {retry}")

@@ -129,3 +129,40 @@ def test_history_page_grid_charts_and_streak_in_chromium(
         f"{failing.first.inner_text().split('first on ')[1]}"
     )
     assert tab.locator("table.flaky").count() == 0  # one flip each: not flaky
+
+
+def test_verdict_page_shows_strip_sparkline_and_streak_in_chromium(
+    chromium: Browser, tmp_path: Path
+) -> None:
+    from runner.render.html import render_html
+
+    _warehouse(tmp_path)
+    path = _suite_file(tmp_path)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    verdicts = [
+        run_suite(load_suite(path, {"run_date": _night(n).isoformat()}), RunOptions(history=url))
+        for n in [*range(1, 15), 15, 15]
+    ]
+    page_path = tmp_path / "verdict.html"
+    page_path.write_bytes(render_html(verdicts[-1]))
+    context = chromium.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.goto(page_path.as_uri(), wait_until="load")
+    shot = tmp_path / "verdict.png"
+    tab.screenshot(path=str(shot), full_page=True)
+    shutil.copyfile(shot, Path("/tmp/postrun-verdict-history.png"))
+    print("screenshot: /tmp/postrun-verdict-history.png")
+    row = tab.locator("table.checks tr.check-row").first
+    strip = row.locator(".strip i")
+    assert strip.count() == 16
+    assert strip.last.get_attribute("class") == "s-FAIL"
+    assert strip.first.get_attribute("class") == "s-PASS"
+    colour = strip.last.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(207, 34, 46)"
+    spark = row.locator("svg.spark polyline")
+    assert spark.count() == 1
+    box = row.locator("svg.spark").bounding_box()
+    assert box is not None and box["width"] == 100
+    since = tab.locator("#evidence .since").first.inner_text()
+    assert since.startswith(f"failing since run {verdicts[-2].run_id} (2 runs, first on ")
+    context.close()
