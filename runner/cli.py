@@ -347,7 +347,13 @@ def history_command(
     store = HistoryStore(url)
     try:
         found = load_history(
-            store, name, since=period, now=datetime.now(UTC), keys=key or [], check=check
+            store,
+            name,
+            since=period,
+            now=datetime.now(UTC),
+            keys=key or [],
+            check=check,
+            detail=format != "table",  # the table shows the summary: no check rows to build
         )
     except HistoryError as exc:
         terminal.say(f"postrun: {exc}", err=True)
@@ -362,9 +368,11 @@ def history_command(
         write_atomic(target, render_history_html(found, keys=key or []))
         terminal.say(str(target))
         return
-    render = {"table": formats.render_table, "json": formats.render_json}
-    text = render.get(format, formats.render_csv)(found)
-    terminal.say(text, lines=True, limit=None)
+    if format == "json":  # one line: every control character in it is escaped already
+        terminal.say(formats.render_json(found), limit=None)
+        return
+    render = formats.render_table if format == "table" else formats.render_csv
+    terminal.say(render(found), lines=True, limit=None)
 
 
 @app.command()

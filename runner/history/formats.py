@@ -7,6 +7,8 @@ import csv
 import io
 import json
 
+import orjson
+
 from runner.history.query import History
 from runner.render.timestamps import format_timestamp
 
@@ -41,7 +43,8 @@ def render_table(history: History) -> str:
 
 
 def render_json(history: History) -> str:
-    return json.dumps(history.to_dict(), indent=2, allow_nan=False)
+    """One line of JSON (orjson serializes the dataclasses as they are: no copy first)."""
+    return orjson.dumps(history).decode()
 
 
 def render_csv(history: History) -> str:

@@ -22,6 +22,8 @@ GRID_RUNS = 60
 """Runs the status grid shows (the newest); the charts show every run of the period."""
 CHARTS = 24
 """Charts at most; the metrics of the checks listed first come first."""
+CHART_POINTS = 500
+"""Runs a chart draws at most: a longer period is thinned evenly (the chart says so)."""
 _DERIVED = ("median", "deviations", "change_pct")
 """Observations that describe a judgement rather than the data: not charted on their own."""
 _BANDS = (("expected.low", "expected.high"), ("expected.change.low", "expected.change.high"))
@@ -100,25 +102,27 @@ def _summary_view(summary: CheckSummary) -> dict[str, Any]:
 
 
 def _charts(history: History) -> list[Chart]:
+    """The run duration, then each check's numbers, over the period (at most CHART_POINTS runs
+    a chart, taken evenly, the newest always in)."""
     if not history.runs:
         return []
-    dates = [_moment(r.started_at) for r in history.runs]
-    charts = [
-        Chart(
-            "run duration (s)",
-            _svg("run duration (s)", dates, [r.duration_s for r in history.runs]),
-        )
-    ]
+    step = -(-len(history.runs) // CHART_POINTS)
+    shown = history.runs[::-1][::step][::-1]
+    dates = [_moment(r.started_at) for r in shown]
+    every = f" (every {step}th of {len(history.runs):,} runs)" if step > 1 else ""
+    durations: list[float | None] = [r.duration_s for r in shown]
+    title = f"run duration (s){every}"
+    charts = [Chart("run duration (s)", _svg(title, dates, durations))]
     for summary in history.checks:
         for metric in summary.metrics:
             if metric.startswith("expected.") or metric in _DERIVED:
                 continue
             if len(charts) >= CHARTS:
                 return charts
-            title = f"{summary.name}: {metric}"
-            values = [_value(r, summary.name, metric) for r in history.runs]
-            band = _band(history.runs, summary.name, summary.metrics)
-            charts.append(Chart(title, _svg(title, dates, values, band)))
+            name = f"{summary.name}: {metric}"
+            values = [_value(r, summary.name, metric) for r in shown]
+            band = _band(shown, summary.name, summary.metrics)
+            charts.append(Chart(name, _svg(f"{name}{every}", dates, values, band)))
     return charts
 
 

@@ -4,14 +4,13 @@ failure and since when it has been failing. Read from the store; shown by ``post
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from runner.history.store import HistoryStore, checks, observations, runs
@@ -19,7 +18,7 @@ from runner.history.store import HistoryStore, checks, observations, runs
 PROBLEMS = ("FAIL", "ERROR")
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckRun:
     """One check in one run, as the store holds it."""
 
@@ -84,11 +83,6 @@ class History:
     runs: list[Run]
     checks: list[CheckSummary]
 
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
-
 
 def load_history(
     store: HistoryStore,
@@ -98,97 +92,166 @@ def load_history(
     now: datetime,
     keys: Sequence[str] = (),
     check: str | None = None,
+    detail: bool = True,
 ) -> History:
     """The runs of ``suite`` started within ``since`` before ``now`` whose history key holds
-    every ``k=v`` of ``keys``; only check ``check`` when given."""
+    every ``k=v`` of ``keys``; only check ``check`` when given. Without ``detail`` the runs
+    carry no checks and only the per-check summary is built, from plain (name, type, status)
+    tuples: what the table shows, and 10,000 runs of 20 checks are 200,000 rows."""
     start = (now - since).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     chosen = sa.select(runs.c.id).where(runs.c.suite == suite, runs.c.started_at >= start)
     for key in keys:
         chosen = chosen.where(_key_holds(key))
-    run_rows = store.fetch(
-        sa.select(runs).where(runs.c.id.in_(chosen)).order_by(runs.c.started_at, runs.c.id)
+    columns = [runs.c.id, runs.c.run_id, runs.c.started_at, runs.c.finished_at]
+    columns += [runs.c.duration_s, runs.c.verdict, runs.c.exit_code, runs.c.history_key]
+    if detail:
+        columns += [runs.c.params, runs.c.counts]
+    run_rows = store.tuples(
+        sa.select(*columns).where(runs.c.id.in_(chosen)).order_by(runs.c.started_at, runs.c.id)
     )
-    check_stmt = sa.select(checks).where(checks.c.run.in_(chosen))
-    value_stmt = sa.select(observations).where(observations.c.run.in_(chosen))
+    loaded = [_run(row, detail) for row in run_rows]
+    ids = [row[0] for row in run_rows]
+    wanted = [checks.c.run, checks.c.name, checks.c.type, checks.c.status]
+    if detail:
+        wanted += [checks.c.error_category, checks.c.failure_count, checks.c.duration_s]
+        wanted += [checks.c.message]
+    stmt = sa.select(*wanted).where(checks.c.run.in_(chosen))
     if check is not None:
-        check_stmt = check_stmt.where(checks.c.name == check)
-        value_stmt = value_stmt.where(observations.c.check_name == check)
-    values: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
-    for row in store.fetch(value_stmt):
-        values[(row.run, row.check_name)][row.key] = row.value
-    by_run: dict[int, list[CheckRun]] = defaultdict(list)
-    for row in store.fetch(check_stmt.order_by(checks.c.run, checks.c.position)):
-        by_run[row.run].append(
-            CheckRun(
-                row.name,
-                row.type,
-                row.status,
-                row.error_category,
-                row.failure_count,
-                row.duration_s,
-                row.message,
-                values.get((row.run, row.name), {}),
-            )
+        stmt = stmt.where(checks.c.name == check)
+    rows: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in store.tuples(stmt.order_by(checks.c.run, checks.c.position)):
+        rows[row[0]].append(row)
+    ordered = [rows.get(row_id, []) for row_id in ids]
+    tallies = _tally(ordered)
+    if detail:
+        values = _values(store, chosen, check)
+        for run, found in zip(loaded, ordered, strict=True):
+            run.checks = [
+                CheckRun(r[1], r[2], r[3], r[4], r[5], r[6], r[7], values.get((r[0], r[1]), {}))
+                for r in found
+            ]
+        metrics = _metric_names(values)
+        messages = {(r[0], r[1]): r[7] for found in ordered for r in found if r[3] in PROBLEMS}
+    else:
+        metrics = {}
+        failures = {pair for name, t in tallies.items() for pair in t.wanted(name, ids)}
+        messages = _messages(store, failures)
+    summaries = [
+        t.summary(name, loaded, ids, messages, metrics.get(name, [])) for name, t in tallies.items()
+    ]
+    return History(suite, store.shown, start, loaded, summaries)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One check over the runs: counts, flips, its last failure and current streak (indexes
+    into the runs)."""
+
+    kind: str
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    flips: int = 0
+    streak: int = 0
+    previous: str = ""
+    last: int | None = None
+    first: int | None = None
+    status_at: dict[int, str] = field(default_factory=dict)
+
+    def wanted(self, name: str, ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(run row, check) of the failures the summary shows."""
+        found = [self.last] + ([self.first] if self.streak else [])
+        return [(ids[i], name) for i in found if i is not None]
+
+    def summary(
+        self,
+        name: str,
+        loaded: Sequence[Run],
+        ids: Sequence[int],
+        messages: Mapping[tuple[int, str], str],
+        metrics: list[str],
+    ) -> CheckSummary:
+        def failure(index: int | None) -> Failure | None:
+            if index is None:
+                return None
+            run = loaded[index]
+            text = messages.get((ids[index], name), "")
+            return Failure(run.run_id, run.started_at, self.status_at[index], text)
+
+        return CheckSummary(
+            name=name,
+            type=self.kind,
+            statuses={k: self.counts.get(k, 0) for k in ("PASS", "WARN", "FAIL", "ERROR", "SKIP")},
+            flips=self.flips,
+            last_failure=failure(self.last),
+            failing_since=failure(self.first) if self.streak else None,
+            failing_runs=self.streak,
+            metrics=metrics,
         )
-    loaded = [_run(row, by_run.get(row.id, [])) for row in run_rows]
-    return History(suite, store.shown, start, loaded, summarize(loaded))
 
 
-def summarize(loaded: Sequence[Run]) -> list[CheckSummary]:
-    """Per check, in the order of its latest run: statuses, flips, last failure, streak."""
-    seen: dict[str, list[tuple[Run, CheckRun]]] = {}
-    for run in reversed(loaded):
-        for check in run.checks:
-            seen.setdefault(check.name, [])
-    for run in loaded:
-        for check in run.checks:
-            seen[check.name].append((run, check))
-    return [_summary(name, pairs) for name, pairs in seen.items()]
+def _tally(ordered: Sequence[list[tuple[Any, ...]]]) -> dict[str, _Tally]:
+    """Per check, in the order of its latest run, one pass over (run, name, type, status, …)
+    rows given run by run, oldest first."""
+    latest = [row[1] for found in reversed(ordered) for row in found]
+    tallies = {name: _Tally("") for name in dict.fromkeys(latest)}
+    for index, found in enumerate(ordered):
+        for row in found:
+            tally, status = tallies[row[1]], row[3]
+            tally.kind = row[2]
+            tally.counts[status] += 1
+            if status == "SKIP":
+                continue
+            if tally.previous and status != tally.previous:
+                tally.flips += 1
+            tally.previous = status
+            if status in PROBLEMS:
+                tally.last = index
+                tally.status_at[index] = status
+                tally.streak += 1
+                if tally.streak == 1:
+                    tally.first = index
+            else:
+                tally.streak = 0
+    return tallies
 
 
-def _summary(name: str, pairs: list[tuple[Run, CheckRun]]) -> CheckSummary:
-    ran = [(run, check) for run, check in pairs if check.status != "SKIP"]
-    statuses = [check.status for _, check in ran]
-    counts = {s: statuses.count(s) for s in ("PASS", "WARN", "FAIL", "ERROR")}
-    counts["SKIP"] = len(pairs) - len(ran)
-    flips = sum(1 for a, b in itertools.pairwise(statuses) if a != b)
-    failures = [_failure(run, check) for run, check in ran if check.status in PROBLEMS]
-    streak = 0
-    for status in reversed(statuses):
-        if status not in PROBLEMS:
-            break
-        streak += 1
-    since = _failure(*ran[len(ran) - streak]) if streak else None
-    metrics = sorted({key for _, check in pairs for key in check.values})
-    return CheckSummary(
-        name=name,
-        type=pairs[-1][1].type,
-        statuses=counts,
-        flips=flips,
-        last_failure=failures[-1] if failures else None,
-        failing_since=since,
-        failing_runs=streak,
-        metrics=metrics,
+def _metric_names(values: Mapping[tuple[int, str], dict[str, float]]) -> dict[str, list[str]]:
+    names: dict[str, set[str]] = defaultdict(set)
+    for (_, check), found in values.items():
+        names[check].update(found)
+    return {check: sorted(keys) for check, keys in names.items()}
+
+
+def _messages(store: HistoryStore, wanted: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """The messages of (run row, check) pairs: the few failures a summary shows."""
+    if not wanted:
+        return {}
+    stmt = sa.select(checks.c.run, checks.c.name, checks.c.message).where(
+        checks.c.run.in_(sorted({run for run, _ in wanted}))
     )
+    return {
+        (run, name): message for run, name, message in store.tuples(stmt) if (run, name) in wanted
+    }
 
 
-def _failure(run: Run, check: CheckRun) -> Failure:
-    return Failure(run.run_id, run.started_at, check.status, check.message)
+def _values(
+    store: HistoryStore, chosen: sa.Select[Any], check: str | None
+) -> dict[tuple[int, str], dict[str, float]]:
+    stmt = sa.select(
+        observations.c.run, observations.c.check_name, observations.c.key, observations.c.value
+    ).where(observations.c.run.in_(chosen))
+    if check is not None:
+        stmt = stmt.where(observations.c.check_name == check)
+    values: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+    for run, name, key, value in store.tuples(stmt):
+        values[(run, name)][key] = value
+    return values
 
 
-def _run(row: sa.Row[Any], checks_of: list[CheckRun]) -> Run:
-    return Run(
-        run_id=row.run_id,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_s=row.duration_s,
-        verdict=row.verdict,
-        exit_code=row.exit_code,
-        history_key=row.history_key,
-        params=json.loads(row.params),
-        counts=json.loads(row.counts),
-        checks=checks_of,
-    )
+def _run(row: tuple[Any, ...], detail: bool) -> Run:
+    """A run from (id, run_id, started_at, finished_at, duration_s, verdict, exit_code,
+    history_key, params, counts); its params and counts are parsed only for ``detail``."""
+    params, counts = (orjson.loads(row[8]), orjson.loads(row[9])) if detail else ({}, {})
+    return Run(row[1], row[2], row[3], row[4], row[5], row[6], row[7], params, counts)
 
 
 def _key_holds(pair: str) -> sa.ColumnElement[bool]:

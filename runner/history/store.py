@@ -183,6 +183,11 @@ class HistoryStore:
         with self._failing("read"), self._connect() as conn:
             return list(conn.execute(stmt).all())
 
+    def tuples(self, stmt: sa.Executable) -> list[tuple[Any, ...]]:
+        """``fetch`` as plain tuples, for the many rows a period holds."""
+        with self._failing("read"), self._connect() as conn:
+            return conn.execute(stmt).all()  # type: ignore[return-value]  # rows are tuples
+
     # --- inside ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
