@@ -314,8 +314,16 @@ def _migrate(engine: sa.Engine) -> None:
 
 
 def _version(engine: sa.Engine) -> int:
-    with engine.connect() as conn, conn.begin():
-        return _read_version(conn)
+    """The store's schema version, 0 when it has none yet: one select in the common case (the
+    inspector's table listing costs more than the run's whole record)."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        if schema_version.name not in str(exc):
+            raise  # not a missing table: the store cannot be reached
+        return 0  # no table yet: _migrate looks again under its lock
+    return int(found or 0)
 
 
 def _read_version(conn: sa.Connection) -> int:
