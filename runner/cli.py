@@ -275,6 +275,16 @@ def demo(
         Path, typer.Option("--dir", help="Folder to build the demo in (rebuilt).")
     ] = Path("postrun-demo"),
     history: HistoryOpt = None,
+    history_days: Annotated[
+        int,
+        typer.Option(
+            "--history-days",
+            min=0,
+            max=60,
+            help="First record this many clean nights, so that the anomaly checks have a past "
+            "to judge tonight against; also writes reports/demo/history.html.",
+        ),
+    ] = 0,
 ) -> None:
     """Build a demo batch with incidents injected, run the demo suite, print where the report is."""
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
@@ -283,17 +293,30 @@ def demo(
     interrupt = Interrupt()
     process.Signals.catch(interrupt)
     chosen = tuple(fault or DEFAULT_FAULTS)
+    suite = find_demo_suite()
     try:
-        batch = build_demo(dir, chosen)
+        for night in range(history_days, 0, -1):  # the oldest first; the first build empties
+            past = build_demo(dir, ("none",), night=night, keep_reports=night < history_days)
+            options = RunOptions(interrupt=interrupt, history=history)
+            _run(_load(suite, [f"{k}={v}" for k, v in past.params.items()]), options)
+        batch = build_demo(dir, chosen, keep_reports=history_days > 0)
     except ValueError as exc:
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
-    terminal.say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
+    nights = f"history: {history_days} clean nights recorded first\n" if history_days else ""
+    terminal.say(f"demo batch built in {batch.root}\n{nights}injected: {injected}\n", lines=True)
     reports = batch.root / "reports"
+    loaded = _load(suite, [f"{k}={v}" for k, v in batch.params.items()])
+    default = _default_history(reports)
     verdict = _run(
-        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
-        RunOptions(interrupt=interrupt, history=history, history_default=_default_history(reports)),
+        loaded, RunOptions(interrupt=interrupt, history=history, history_default=default)
     )
+    if history_days and verdict.history is not None and not verdict.history.problem:
+        from runner.history.location import history_url
+
+        url = history_url(history, loaded.history, default)
+        if url is not None:
+            _write_history_page(verdict, url, reports)
     out_dir = reports / verdict.suite.name / verdict.run_id
     _emit(
         verdict,
@@ -304,6 +327,30 @@ def demo(
         quiet=False,
         verbose=True,
     )
+
+
+def _write_history_page(verdict: Verdict, url: str, reports: Path) -> None:
+    """reports/<suite>/history.html of the demo's nights (a failure is said, nothing more)."""
+    from datetime import UTC, datetime, timedelta
+
+    from runner.errors import PostrunError
+    from runner.history.page import render_history_html
+    from runner.history.query import load_history
+    from runner.history.store import HistoryStore
+    from runner.render import write_atomic
+
+    store = HistoryStore(url)
+    try:
+        found = load_history(
+            store, verdict.suite.name, since=timedelta(days=1), now=datetime.now(UTC)
+        )
+        target = reports / verdict.suite.name / "history.html"
+        write_atomic(target, render_history_html(found, keys=[]))
+        terminal.say(f"history: {target}")
+    except PostrunError as exc:
+        terminal.say(f"postrun: history.html not written: {exc}", err=True)
+    finally:
+        store.close()
 
 
 @app.command("history")
