@@ -378,6 +378,9 @@ def _cross_check(
         if name not in spec.params:
             reason = _unknown_param_reason(name, list(spec.params))
             yield document.issue(("history_key", index), f"history_key: {reason}")
+        elif spec.params[name].is_secret(name):
+            reason = f"param '{name}' is secret: its value would be written to the history"
+            yield document.issue(("history_key", index), f"history_key: {reason}")
     names: dict[str, Loc] = {}
     for check, loc in zip(checks, locs, strict=True):
         label = f"check '{check.name}'"

@@ -400,8 +400,12 @@ def test_change_config_mistakes(tmp_path: Path, change: str, reason: str) -> Non
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
-        ("[regoin]", "suite.yml:6: history_key: unknown param 'regoin' (did you mean 'region'?)"),
-        ("[region]", "suite.yml:8: check 'a': reads check 'nope', which is not in the suite"),
+        ("[regoin]", "suite.yml:7: history_key: unknown param 'regoin' (did you mean 'region'?)"),
+        ("[region]", "suite.yml:9: check 'a': reads check 'nope', which is not in the suite"),
+        (
+            "[region, api_token]",
+            "suite.yml:7: history_key: param 'api_token' is secret: its value would be written",
+        ),
     ],
 )
 def test_history_suite_mistakes(tmp_path: Path, key: str, reason: str) -> None:
@@ -409,6 +413,7 @@ def test_history_suite_mistakes(tmp_path: Path, key: str, reason: str) -> None:
         suite: s
         params:
           region: {{type: string}}
+          api_token: {{type: string}}
         sources:
           w: {{url: "duckdb:///w.duckdb"}}
         history_key: {key}
