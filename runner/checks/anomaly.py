@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
-from runner.errors import CheckConfigError
+from runner.errors import CheckConfigError, SourceError
 from runner.history.judge import judge_band, learning
 from runner.results import Outcome
 from runner.spec import Spec
@@ -129,9 +129,16 @@ def _measure(spec: AnomalySpec, ctx: Context) -> tuple[float, str]:
         return _number(ctx.scalar(ctx.text(metric.query), metric.source), "the query's value")
     assert metric.check is not None and metric.value is not None  # the spec's validator
     result = ctx.result(metric.check)
-    if result.status.value in ("ERROR", "SKIP"):
+    if result.error is not None:  # the same cause: its source is down, its query broke, …
+        raise SourceError(
+            result.error.message,
+            category=result.error.category,
+            retryable=result.error.retryable,
+            detail=f"check '{metric.check}', whose {metric.value} this check judges, ended ERROR",
+        )
+    if result.status.value == "SKIP":
         raise CheckConfigError(
-            f"check '{metric.check}' ended {result.status.value}, so its {metric.value} is unknown"
+            f"check '{metric.check}' was not run (SKIP), so its {metric.value} is unknown"
         )
     found: Any = result.observed
     for part in metric.value.split("."):
