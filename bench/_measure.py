@@ -127,7 +127,9 @@ launcher is a small process, so its child's ru_maxrss is the command's own."""
 
 def run_child(command: Sequence[str], cwd: Path | None = None) -> Child:
     """Run a command to its end; its wall time and its own peak RSS (os.wait4's ru_maxrss)."""
-    env = os.environ | {"GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(BENCH)}
+    # this tree's runner first: the one measured is the one next to the bench, installed or not
+    path = os.pathsep.join([str(ROOT), str(BENCH)])
+    env = os.environ | {"GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": path}
     with tempfile.TemporaryDirectory(prefix="postrun-bench-child-") as folder:
         out, err, usage = (Path(folder) / name for name in ("out", "err", "usage"))
         with out.open("wb") as stdout, err.open("wb") as stderr:

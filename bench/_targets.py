@@ -20,6 +20,11 @@ TOLERATED = "DuckDB, fx_rate NULLs tolerated"
 """The failing suite with max_nulls raised: its passing twin, reading the same columns."""
 FILES = 1.2
 """json_integrity in-process / a simdjson parse loop over the same paths in 2 processes."""
+HISTORY_WRITE_S = 0.020
+"""Recording a run of the 10M-row suite (open the store, write, read the look-back, close):
+an absolute bound, in seconds."""
+HISTORY_QUERY_S = 1.0
+"""`postrun history` (its table) over 10,000 runs of a 20-check suite, the whole process: s."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,25 @@ def targets(tables: Iterable[Table]) -> list[Target]:
         rows.get(("FILES", "limit: simdjson loop, 2 processes")),
         FILES,
     )
+    history = {r.case: r for t in tables if t.title.startswith("HISTORY") for r in t.rows}
+    want(
+        "recording a run in the history store",
+        history.get("recording alone (open, write, read back, close)"),
+        _bound(HISTORY_WRITE_S),
+        1.0,
+    )
+    want(
+        "postrun history, 10,000 runs x 20 checks",
+        history.get("postrun history --format table"),
+        _bound(HISTORY_QUERY_S),
+        1.0,
+    )
     return found
+
+
+def _bound(seconds: float) -> Row:
+    """An absolute target written as a limit row, so that it reads like the ratios."""
+    return Row(f"absolute: {seconds * 1000:g} ms", [seconds])
 
 
 def render(found: list[Target]) -> str:

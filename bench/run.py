@@ -98,8 +98,13 @@ def startup_table(args: argparse.Namespace, folder: Path) -> Table:
 
 
 def _concluded(result: str) -> bool:
-    """Whether a case concluded what the data holds: the suite passes; every cut file is bad."""
-    return result == "PASS" or result.startswith("FAIL ✓") or result.endswith((" bad", " rows"))
+    """Whether a case concluded what the data holds: the suite passes; every cut file is bad;
+    `postrun history` lists every stored run."""
+    return (
+        result == "PASS"
+        or result.startswith("FAIL ✓")
+        or result.endswith((" bad", " rows", " runs"))
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--skip-files", action="store_true", help="no result-file cases")
     add("--skip-gx", action="store_true", help="no Great Expectations cases (nor SQLite copy)")
     add("--skip-pandera", action="store_true", help="no pandera cases")
+    add("--skip-history", action="store_true", help="no history store cases")
     add("--scale", action="store_true", help="postrun vs 1M/10M/50M rows and 2k/20k/100k files")
     return parser
 
@@ -192,6 +198,12 @@ def sql_tables(args: argparse.Namespace, folder: Path) -> list[Table]:
             table = Table(f"SQL on SQLite (for GX): {size}; snapshot checks on {what}", "rows")
             sqlite_cases(table, setup, suites["sqlite", scope], scope)
             tables.append(table)
+    if not args.skip_history:
+        import _history
+
+        suite = suites["duckdb", "full"]
+        tables.append(_history.write_table(suite, house.run_date.isoformat(), folder, args.repeat))
+        tables.append(_history.query_table(folder, args.repeat))
     return tables
 
 

@@ -107,6 +107,11 @@ _EXPLAIN_HELP = (
     "Print the SQL the run would send (checks on one relation share one query) and exit 0, "
     "without connecting to any source."
 )
+_HISTORY_HELP = (
+    "History store: a SQLAlchemy URL (e.g. postgresql://host/db) or 'off' [default: "
+    "$POSTRUN_HISTORY, else the suite's history:, else history.sqlite in the reports root]."
+)
+HistoryOpt = Annotated[str | None, typer.Option("--history", metavar="URL|off", help=_HISTORY_HELP)]
 DEFAULT_SAMPLE_LIMIT = 20  # runner.context.DEFAULT_SAMPLE_LIMIT, spelled here to keep --help light
 
 
@@ -159,6 +164,7 @@ def check(
         ),
     ] = "failure",
     explain: Annotated[bool, typer.Option("--explain", help=_EXPLAIN_HELP)] = False,
+    history: HistoryOpt = None,
 ) -> None:
     """Run a suite, write its reports, print a table; exit 0 PASS, 1 FAIL, 2 usage, 3 ERROR.
 
@@ -193,9 +199,11 @@ def check(
     if explain:
         _explain(loaded, options)
     started = time.monotonic()
+    index_root = delivery.existing_index(out) if out else Path("reports")
+    options.history = history
+    options.history_default = _default_history(index_root)
     verdict = _run(loaded, options)
     out_dir = out or Path("reports") / verdict.suite.name / verdict.run_id
-    index_root = delivery.existing_index(out_dir) if out else out_dir.parent.parent
     _emit(
         verdict,
         out_dir,
@@ -330,6 +338,18 @@ def demo(
     dir: Annotated[
         Path, typer.Option("--dir", metavar="DIR", help="Folder to build the demo in (rebuilt).")
     ] = Path("postrun-demo"),
+    history: HistoryOpt = None,
+    history_days: Annotated[
+        int,
+        typer.Option(
+            "--history-days",
+            metavar="N",
+            min=0,
+            max=60,
+            help="First record this many clean nights, so that the anomaly checks have a past "
+            "to judge tonight against; also writes reports/demo/history.html.",
+        ),
+    ] = 0,
 ) -> None:
     from runner.demo import DEFAULT_FAULTS, FAULTS, build_demo, find_demo_suite
     from runner.engine import Interrupt, RunOptions
@@ -337,17 +357,30 @@ def demo(
     interrupt = Interrupt()
     process.Signals.catch(interrupt)
     chosen = tuple(fault or DEFAULT_FAULTS)
+    suite = find_demo_suite()
     try:
-        batch = build_demo(dir, chosen)
+        for night in range(history_days, 0, -1):  # the oldest first; the first build empties
+            past = build_demo(dir, ("none",), night=night, keep_reports=night < history_days)
+            options = RunOptions(interrupt=interrupt, history=history)
+            _run(_load(suite, [f"{k}={v}" for k, v in past.params.items()]), options)
+        batch = build_demo(dir, chosen, keep_reports=history_days > 0)
     except ValueError as exc:
         _usage(str(exc))
     injected = ", ".join(f"{f} ({FAULTS[f]})" for f in batch.faults) or "none: a clean batch"
-    terminal.say(f"demo batch built in {batch.root}\ninjected: {injected}\n", lines=True)
-    verdict = _run(
-        _load(find_demo_suite(), [f"{k}={v}" for k, v in batch.params.items()]),
-        RunOptions(interrupt=interrupt),
-    )
+    nights = f"history: {history_days} clean nights recorded first\n" if history_days else ""
+    terminal.say(f"demo batch built in {batch.root}\n{nights}injected: {injected}\n", lines=True)
     reports = batch.root / "reports"
+    loaded = _load(suite, [f"{k}={v}" for k, v in batch.params.items()])
+    default = _default_history(reports)
+    verdict = _run(
+        loaded, RunOptions(interrupt=interrupt, history=history, history_default=default)
+    )
+    if history_days and verdict.history is not None and not verdict.history.problem:
+        from runner.history.location import history_url
+
+        url = history_url(history, loaded.history, default)
+        if url is not None:
+            _write_history_page(verdict, url, reports)
     out_dir = reports / verdict.suite.name / verdict.run_id
     _emit(
         verdict,
@@ -358,6 +391,109 @@ def demo(
         quiet=False,
         verbose=True,
     )
+
+
+def _write_history_page(verdict: Verdict, url: str, reports: Path) -> None:
+    """reports/<suite>/history.html of the demo's nights (a failure is said, nothing more)."""
+    from datetime import UTC, datetime, timedelta
+
+    from runner.errors import PostrunError
+    from runner.history.page import render_history_html
+    from runner.history.query import load_history
+    from runner.history.store import HistoryStore
+    from runner.render import write_atomic
+
+    store = HistoryStore(url)
+    try:
+        found = load_history(
+            store, verdict.suite.name, since=timedelta(days=1), now=datetime.now(UTC)
+        )
+        target = reports / verdict.suite.name / "history.html"
+        write_atomic(target, render_history_html(found, keys=[]))
+        terminal.say(f"history: {target}")
+    except PostrunError as exc:
+        terminal.say(f"postrun: history.html not written: {exc}", err=True)
+    finally:
+        store.close()
+
+
+@app.command("history", cls=_Command)
+def history_command(
+    suite: Annotated[str, typer.Argument(metavar="SUITE", help="Suite file (YAML) or suite name.")],
+    since: Annotated[
+        str, typer.Option(help="How far back, e.g. 30d, 12h, 90m.", metavar="DURATION")
+    ] = "30d",
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="NAME=VALUE",
+            help="Only runs whose history key holds k=v (repeatable).",
+        ),
+    ] = None,
+    check: Annotated[str | None, typer.Option(metavar="NAME", help="Only this check.")] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="table, json, csv, or html (writes history.html)."
+        ),
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="The history.html to write [default: reports/<suite>/history.html].",
+        ),
+    ] = None,
+    history: HistoryOpt = None,
+) -> None:
+    """Show the recorded runs of a suite: per check its statuses, flips, last failure and since
+    when it fails (table), every run and check (json, csv), or reports/<suite>/history.html
+    with a status grid and charts. Exit 0, 2 on a usage error, 3 when the store is unreadable."""
+    from datetime import UTC, datetime
+
+    from runner.errors import HistoryError
+    from runner.history import formats
+    from runner.history.query import load_history
+    from runner.history.store import HistoryStore
+
+    if format not in ("table", "json", "csv", "html"):
+        _usage(f"--format takes table, json, csv or html; got '{format}'")
+    period = _duration("--since", since)
+    assert period is not None
+    for pair in key or []:
+        if "=" not in pair:
+            _usage(f"--key takes NAME=VALUE, got '{pair}'")
+    name, url = _history_store(suite, history)
+    store = HistoryStore(url)
+    try:
+        found = load_history(
+            store,
+            name,
+            since=period,
+            now=datetime.now(UTC),
+            keys=key or [],
+            check=check,
+            detail=format != "table",  # the table shows the summary: no check rows to build
+        )
+    except HistoryError as exc:
+        terminal.say(f"postrun: {exc}", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        store.close()
+    if format == "html":
+        from runner.history.page import render_history_html
+        from runner.render import write_atomic
+
+        target = out or Path("reports") / name / "history.html"
+        write_atomic(target, render_history_html(found, keys=key or []))
+        terminal.say(str(target))
+        return
+    if format == "json":  # one line: every control character in it is escaped already
+        terminal.say(formats.render_json(found), limit=None)
+        return
+    render = formats.render_table if format == "table" else formats.render_csv
+    terminal.say(render(found), lines=True, limit=None)
 
 
 @app.command(cls=_Command)
@@ -510,6 +646,12 @@ def _emit(
                 verdict, *notify, report=str(delivery.main_report(written))
             )
     terminal.print_verdict(verdict, quiet=quiet, verbose=verbose)
+    if verdict.history is not None and verdict.history.problem:
+        terminal.say(
+            f"postrun: warning: run not recorded: {verdict.history.problem} (the verdict and "
+            "the exit code are unchanged)",
+            err=True,
+        )
     if problem:
         terminal.say(f"postrun: reports not written: {problem}", err=True)
     if stopped:
@@ -526,6 +668,45 @@ def _emit(
         terminal.say(notified)
     terminal.say(f"report: {os.path.normpath(delivery.main_report(written))}")
     raise typer.Exit(verdict.exit_code)
+
+
+def _default_history(reports_root: Path | None) -> str:
+    """The embedded store in the reports root (``reports/`` unless --out joins another)."""
+    from runner.history.location import default_url
+
+    return default_url(reports_root or Path("reports"))
+
+
+def _history_store(suite: str, option: str | None) -> tuple[str, str]:
+    """The suite's name and the store to read: --history, $POSTRUN_HISTORY, the suite file's
+    `history:`, else reports/history.sqlite (which must exist: reading creates nothing)."""
+    import re
+
+    from runner.errors import PostrunError
+    from runner.history.location import history_url
+    from runner.suite import parse_suite
+
+    suite_url = None
+    if Path(suite).is_file():
+        try:
+            parsed = parse_suite(suite)
+            name, suite_url = parsed.spec.suite, parsed.history()
+        except PostrunError as exc:
+            _usage(str(exc))
+    elif re.fullmatch(r"[a-z0-9_-]+", suite):
+        name = suite
+    else:
+        _usage(f"'{suite}' is neither a suite file nor a suite name")
+    default = _default_history(None)
+    try:
+        url = history_url(option, suite_url, default)
+    except PostrunError as exc:
+        _usage(str(exc))
+    if url is None:
+        _usage("history is off (--history, $POSTRUN_HISTORY or the suite say so): nothing to read")
+    if url == default and not (Path("reports") / "history.sqlite").exists():
+        _usage("no history yet: reports/history.sqlite does not exist (run postrun check first)")
+    return name, url
 
 
 def _check_notify(url: str) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
 from runner import statements
-from runner.errors import CheckConfigError, SourceError
+from runner.errors import CheckConfigError, HistoryError, SourceError
 from runner.plan import Plan, QueryRecord, SharedScan, relation_key
 from runner.results import ErrorCategory
 from runner.sources import FileSource, Source
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from runner.checks.base import CheckSpec, CheckType, Relation
+    from runner.history.store import KeyedHistory, Point
+    from runner.results import CheckResult
 
 T = TypeVar("T")
 DEFAULT_SAMPLE_LIMIT = 20
@@ -89,6 +91,8 @@ class Context:
         sample_limit: int = DEFAULT_SAMPLE_LIMIT,
         deadline: float | None = None,
         plan: Plan | None = None,
+        history: KeyedHistory | None = None,
+        results: Mapping[str, CheckResult] | None = None,
     ) -> None:
         self.spec = spec
         self.kind = kind
@@ -103,6 +107,10 @@ class Context:
         the check may FAIL on what it saw, never PASS (the engine sees to it)."""
         self.queries: list[QueryRecord] = []
         """Every statement whose answer the check used, in order (shared scans included)."""
+        self.past = history
+        """The run's history (its suite and history key), None when history is off."""
+        self.results = results if results is not None else {}
+        """The results of the checks that have ended, by name (those named by ``after()``)."""
 
     @property
     def deadline(self) -> float | None:
@@ -237,6 +245,33 @@ class Context:
                 f"expected one row with one value, got one row with {len(rows[0])} values"
             )
         return next(iter(rows[0].values()))
+
+    def history(
+        self, value: str, *, window: int, include_failed: bool, check: str | None = None
+    ) -> list[Point]:
+        """The last ``window`` values of observation ``value`` of ``check`` (this check by
+        default) in earlier runs with this run's history key, oldest first. No store is a
+        config error, an unreadable one ERROR / connectivity: never a pass on unseen history."""
+        if self.past is None:
+            raise CheckConfigError(
+                f"check '{self.spec.name}' compares with past runs, but history is off "
+                "(--history off, $POSTRUN_HISTORY or the suite's history: off): give a store"
+            )
+        self.raise_if_cancelled()
+        try:
+            return self.past.series(
+                check or self.spec.name, value, window=window, include_failed=include_failed
+            )
+        except HistoryError as exc:
+            raise SourceError(
+                str(exc), category=ErrorCategory.CONNECTIVITY, retryable=True, detail=str(exc)
+            ) from exc
+
+    def result(self, name: str) -> CheckResult:
+        """The result of check ``name``, which this check declared it reads (``after()``)."""
+        if name not in self.results:
+            raise RuntimeError(f"check '{self.spec.name}' reads '{name}', which has not ended")
+        return self.results[name]
 
     def raise_if_cancelled(self) -> None:
         """Raise a timeout once the engine cancelled the check or its deadline passed: long

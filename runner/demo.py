@@ -70,6 +70,8 @@ _DDL: dict[str, str] = {
     "successful_wallets VARCHAR, failed_wallets VARCHAR, error_summary VARCHAR, "
     "updated_at TIMESTAMP",
     "wallet_results": "job_id VARCHAR NOT NULL, wallet VARCHAR NOT NULL, status VARCHAR NOT NULL",
+    "portfolio_batch_runs": "run_date DATE PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
+    "finished_at TIMESTAMP, status VARCHAR NOT NULL",
 }
 
 _OWNERS = (
@@ -186,11 +188,21 @@ class _World:
 # --- public API ---------------------------------------------------------------------------
 
 
-def build_demo(root: Path, faults: Sequence[str] = DEFAULT_FAULTS) -> DemoBatch:
-    """Build the demo folder at `root` with `faults` injected ("none": a clean batch)."""
+def build_demo(
+    root: Path,
+    faults: Sequence[str] = DEFAULT_FAULTS,
+    *,
+    night: int = 0,
+    keep_reports: bool = False,
+) -> DemoBatch:
+    """Build the demo folder at `root` with `faults` injected ("none": a clean batch). ``night``
+    draws the portfolio batch's own duration (the rest of the world is the same every night);
+    ``keep_reports`` keeps `root/reports` (and the history store in it) across a rebuild."""
     chosen = _check_faults(faults)
-    root = _prepare_root(Path(root))
+    root = _prepare_root(Path(root), keep=("reports",) if keep_reports else ())
     world = _generate(random.Random(SEED))
+    world.tables["portfolio_batch_runs"] = [_portfolio_batch(random.Random(SEED + night))]
+    world.targets["short-run"] = [RUN_DATE.isoformat()]  # the night whose batch was cut short
     results_dir = root / "results"
     database = root / "portfolio.duckdb"
     _write_documents(results_dir, world.documents)
@@ -203,6 +215,7 @@ def build_demo(root: Path, faults: Sequence[str] = DEFAULT_FAULTS) -> DemoBatch:
         "db": str(database),
         "results_dir": str(results_dir),
         "etl_batch_id": ETL_BATCH_ID,
+        "history_db": str(root / "reports" / "history.sqlite"),
     }
     injected = {fault: list(world.targets[fault]) for fault in chosen}
     return DemoBatch(root, database, results_dir, params, chosen, injected)
@@ -230,8 +243,9 @@ def _check_faults(faults: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for name in FAULTS if name in wanted)
 
 
-def _prepare_root(root: Path) -> Path:
-    """An empty demo folder at `root`: created, or emptied when an earlier build made it."""
+def _prepare_root(root: Path, keep: tuple[str, ...] = ()) -> Path:
+    """An empty demo folder at `root` (but for the entries named in ``keep``): created, or
+    emptied when an earlier build made it."""
     root = root.absolute()
     if root.exists():
         if not root.is_dir():
@@ -240,6 +254,8 @@ def _prepare_root(root: Path) -> Path:
         if entries and not (root / MARKER).is_file():
             raise ValueError(f"{root} is not empty and not a postrun demo folder")
         for entry in entries:
+            if entry.name in keep:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
@@ -305,6 +321,13 @@ def _portfolio_tables(rng: random.Random, world: _World) -> dict[str, Decimal]:
     world.targets["missing-snapshots"] = missing
     world.targets["null-pnl"] = sorted(rng.sample([p for p in active if p not in missing], 4))
     return equity
+
+
+def _portfolio_batch(rng: random.Random) -> Row:
+    """The nightly portfolio batch of the run date: started 21:00, ran 6 to 8 hours."""
+    started = _at(RUN_DATE, 21)
+    finished = started + timedelta(minutes=rng.randint(360, 480))
+    return (RUN_DATE, started, finished, "completed")
 
 
 def _snapshot_series(rng: random.Random, portfolio_id: str) -> tuple[Decimal, list[Row]]:
@@ -732,7 +755,16 @@ def _delete_files(results_dir: Path, names: list[str]) -> None:
         (results_dir / name).unlink()
 
 
+def _short_run(con: duckdb.DuckDBPyConnection, _ids: list[str]) -> None:
+    sql = (
+        "UPDATE portfolio_batch_runs SET finished_at = started_at + INTERVAL 30 MINUTE "
+        "WHERE run_date = ?"
+    )
+    con.execute(sql, [RUN_DATE])
+
+
 _SQL_FAULTS: dict[str, Callable[[duckdb.DuckDBPyConnection, list[str]], None]] = {
+    "short-run": _short_run,
     "missing-snapshots": _drop_snapshots,
     "null-pnl": _null_pnl,
     "stuck-batch": _stick_batch,

@@ -14,20 +14,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from runner import __version__
 from runner.causes import find_causes
 from runner.checks import registry
 from runner.checks.base import CheckSpec, CheckType
 from runner.context import DEFAULT_SAMPLE_LIMIT, Cancellation, Context
-from runner.errors import CheckConfigError, SourceError, UsageError
+from runner.errors import CheckConfigError, HistoryError, SourceError, UsageError
+from runner.history.location import history_key, history_url
+from runner.history.recent import recent_past
+from runner.history.store import HistoryStore, KeyedHistory
 from runner.plan import Plan, number_queries
-from runner.redact import Redactor
+from runner.redact import Redactor, mask_url
 from runner.results import (
     DETAIL_LIMIT,
     CheckError,
     CheckResult,
     ErrorCategory,
     ExitCode,
+    HistoryInfo,
     Outcome,
     SourceInfo,
     Status,
@@ -86,6 +92,12 @@ class RunOptions:
     """--rerun: run only these checks of an earlier run (and none if it had no failures)."""
     interrupt: Interrupt | None = None
     """Set from outside (a signal) to end the run now, as --max-time would."""
+    history: str | None = None
+    """--history: the store's SQLAlchemy URL, or `off`; None leaves it to $POSTRUN_HISTORY,
+    the suite's `history:`, then ``history_default``."""
+    history_default: str | None = None
+    """The store when nothing else names one (the CLI's: history.sqlite next to the reports);
+    None: no history unless named."""
 
 
 def run_suite(
@@ -97,7 +109,12 @@ def run_suite(
     started_at = datetime.now(UTC)
     sources = {name: config.open() for name, config in suite.sources.items()}
     redact = Redactor(suite.secrets())
-    runner = _Runner(suite, registry(), sources, options, redact=redact, on_result=on_result)
+    store = _store(suite, options)
+    key = history_key(suite.name, suite.params, suite.history_key)
+    past = KeyedHistory(store, suite.name, key) if store is not None else None
+    runner = _Runner(
+        suite, registry(), sources, options, redact=redact, on_result=on_result, history=past
+    )
     try:
         results = runner.run(selected)
         infos = [source.info() for source in sources.values()]
@@ -110,7 +127,7 @@ def run_suite(
     statuses = [r.status for r in results]
     status = worst_status(statuses)
     params = suite.shown_params(redact)
-    return Verdict(
+    verdict = Verdict(
         tool=ToolInfo(version=__version__),
         suite=SuiteInfo(name=suite.name, path=suite.path, sha256=suite.sha256),
         run_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
@@ -126,7 +143,54 @@ def run_suite(
         queries=queries,
         sources=[SourceInfo.model_validate(_scrub(i.model_dump(), redact)) for i in infos],
         rerun_of=options.rerun.of if options.rerun is not None else None,
+        history=HistoryInfo(store=store.shown, key=key) if store is not None else None,
     )
+    return _recorded(verdict, store, key, redact) if store is not None else verdict
+
+
+def _store(suite: Suite, options: RunOptions) -> HistoryStore | None:
+    """The run's history store (not yet opened), or None when history is off. The store is
+    postrun's own database: it may not be one of the suite's sources."""
+    url = history_url(options.history, suite.history, options.history_default)
+    if url is None:
+        return None
+    for name, config in suite.sources.items():
+        if config.url is not None and _same_database(config.url, url):
+            raise UsageError(
+                f"the history store {mask_url(url)} is source '{name}' of the suite: postrun "
+                "never writes to what it checks; give the history its own database"
+            )
+    return HistoryStore(url)
+
+
+def _recorded(
+    verdict: Verdict, store: HistoryStore, key: str, redact: Callable[[str], str]
+) -> Verdict:
+    """``verdict`` added to the store, with its checks' recent past read back; a store that
+    cannot be written changes nothing but the verdict's ``history.problem``."""
+    try:
+        store.record(verdict, key)
+    except HistoryError as exc:
+        store.close()
+        info = HistoryInfo(store=store.shown, key=key, problem=redact(str(exc)))
+        return verdict.model_copy(update={"history": info})
+    try:
+        past = recent_past(store, verdict, key)
+    except HistoryError:
+        past = {}  # the run is recorded; only the reports' look back is missing
+    finally:
+        store.close()
+    info = HistoryInfo(store=store.shown, key=key, checks=past)
+    return verdict.model_copy(update={"history": info})
+
+
+def _same_database(a: str, b: str) -> bool:
+    try:
+        first, second = sa.engine.make_url(a), sa.engine.make_url(b)
+    except (sa.exc.ArgumentError, ValueError):  # the source's own error says what is wrong
+        return False
+    same_file = first.database == second.database and first.database not in (None, "", ":memory:")
+    return same_file and (first.host, first.port) == (second.host, second.port)
 
 
 def selection(suite: Suite, options: RunOptions) -> dict[str, bool]:
@@ -175,6 +239,7 @@ class _Runner:
         *,
         redact: Callable[[str], str],
         on_result: OnResult | None,
+        history: KeyedHistory | None = None,
     ) -> None:
         self.suite = suite
         self.kinds = kinds
@@ -189,6 +254,11 @@ class _Runner:
         self.threads: list[threading.Thread] = []
         self.cancelled: list[Cancellation] = []
         self.contexts: dict[str, Context] = {}
+        self.results: dict[str, CheckResult] = {}
+        """Check name → its result, once ended (read by the checks that come ``after()``)."""
+        self.held: list[CheckSpec] = []
+        """Checks waiting for the checks they read (``after()``) to end."""
+        self.history = history
         """Check name → the context it ran in, for the statements it used."""
         self.plan = Plan()
         self.last_recancel = 0.0
@@ -197,13 +267,16 @@ class _Runner:
         """When the whole run must be over (--max-time), on the ``time.monotonic()`` clock."""
 
     def run(self, selected: dict[str, bool]) -> list[CheckResult]:
-        results: dict[str, CheckResult] = {}
+        results = self.results
         self.plan = Plan.of((c for c in self.suite.checks if selected[c.name]), self.kinds)
         for check in self.suite.checks:
-            if selected[check.name]:
-                self.todo.put(check)
-            else:
+            if not selected[check.name]:
                 results[check.name] = self._finish(_skipped(check, self.options))
+            elif check.after():
+                self.held.append(check)
+            else:
+                self.todo.put(check)
+        self._release()
         pending = sum(selected.values())
         workers = self.options.jobs or min(8, 2 * (os.cpu_count() or 1))
         for _ in range(min(workers, pending)):
@@ -217,10 +290,18 @@ class _Runner:
                 pass
             for result in self._expired():
                 results[result.name] = self._finish(result)
+            self._release()
         for _ in range(workers):
             self.todo.put(None)
         self._wait_for_workers()
         return [results[c.name] for c in self.suite.checks]
+
+    def _release(self) -> None:
+        """Queue the held checks whose every ``after()`` check has ended."""
+        ready = [c for c in self.held if all(n in self.results for n in c.after())]
+        for check in ready:
+            self.held.remove(check)
+            self.todo.put(check)
 
     def _spawn(self) -> None:
         thread = threading.Thread(target=self._work, daemon=True, name="postrun-check")
@@ -255,6 +336,8 @@ class _Runner:
             sample_limit=self.options.sample_limit,
             deadline=deadline,
             plan=self.plan,
+            history=self.history,
+            results=self.results,
         )
         run = _Running(check, ctx, started, deadline)
         with self.lock:
@@ -316,6 +399,8 @@ class _Runner:
                 return checks
             if check is not None:
                 checks.append(check)
+        checks += self.held
+        self.held = []
 
     def _wait(self) -> float:
         """How long to wait for a result: until the next deadline, at most _POLL_S."""

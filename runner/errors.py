@@ -5,7 +5,8 @@
     ├── SuiteError                an invalid suite file: exit 2, every issue with file and line
     ├── SourceError               a source failed (connect, query, read); carries a category
     ├── CheckConfigError          a check whose spec cannot apply to the data it met
-    └── OutputError               a report could not be written
+    ├── OutputError               a report could not be written
+    └── HistoryError              the history store could not be opened, read or written
 
 Check code never catches: sources translate driver errors into ``SourceError``
 and the engine's per-check boundary turns every exception into an ``ERROR``
@@ -72,3 +73,7 @@ class CheckConfigError(PostrunError):
 
 class OutputError(PostrunError):
     """A report or verdict file could not be written."""
+
+
+class HistoryError(PostrunError):
+    """The history store could not be opened, read or written (the URL shown masked)."""

@@ -18,6 +18,10 @@ FAULTS: dict[str, str] = {
     ),
     "missing-snapshots": "active portfolios without a snapshot for the run date (seed 004)",
     "null-pnl": "snapshots written with NULL daily_pnl / cumulative_pnl (seed 004)",
+    "short-run": (
+        "the nightly portfolio batch finished in 30 minutes where it takes 6-8 hours (seed 004);"
+        " caught against the batch's own history (--history-days)"
+    ),
 }
 DEFAULT_FAULTS: tuple[str, ...] = ("truncated-result", "null-pnl")
 CLEAN = "none"

@@ -42,7 +42,9 @@ def payload(verdict: Verdict, report: str | None = None) -> dict[str, Any]:
         f"{_ICONS[verdict.verdict]} postrun {verdict.suite.name}: {verdict.verdict} "
         f"({counts}) run {verdict.run_id}"
     ]
-    lines += [f"• {c.status} {c.name}: {c.message}" for c in bad[:_LISTED]]
+    lines += [
+        f"• {c.status} {c.name}: {c.message}{_streak(verdict, c.name)}" for c in bad[:_LISTED]
+    ]
     if len(bad) > _LISTED:
         lines.append(f"• … and {len(bad) - _LISTED} more")
     if report:
@@ -56,11 +58,28 @@ def payload(verdict: Verdict, report: str | None = None) -> dict[str, Any]:
             "exit_code": verdict.exit_code,
             "counts": verdict.counts,
             "checks": [
-                {"name": c.name, "status": c.status, "message": c.message} for c in bad[:_LISTED]
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "message": c.message,
+                    "failing_runs": _runs(verdict, c.name),
+                }
+                for c in bad[:_LISTED]
             ],
             "report": report,
         },
     }
+
+
+def _streak(verdict: Verdict, check: str) -> str:
+    words = verdict.failing_for(check)
+    return f" ({words})" if words else ""
+
+
+def _runs(verdict: Verdict, check: str) -> int | None:
+    """How many runs in a row the check has failed, this one included; None when unknown."""
+    since = verdict.failing_since(check)
+    return since.runs if since is not None else None
 
 
 def notify_problem(url: str) -> str | None:

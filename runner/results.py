@@ -292,6 +292,50 @@ class Cause(BaseModel):
         return cap_text(value) if isinstance(value, str) else value
 
 
+class FailingSince(BaseModel):
+    """The run a check's current streak of FAIL / ERROR began in."""
+
+    run_id: str
+    started_at: str = Field(description="UTC, ISO 8601.")
+    runs: int = Field(description="How many runs in a row, this one included, it has failed.")
+
+
+class CheckPast(BaseModel):
+    """A check's recent runs under the same history key, oldest first, this run last."""
+
+    run_ids: list[str]
+    statuses: list[Status]
+    metric: str | None = Field(
+        default=None, description="The observation `values` follows (e.g. count), if any."
+    )
+    values: list[float | None] = Field(
+        default_factory=list, description="That observation in each of those runs."
+    )
+    failing_since: FailingSince | None = Field(
+        default=None, description="Set when the check is FAIL or ERROR in this run."
+    )
+
+
+class HistoryInfo(BaseModel):
+    """Where the run was recorded for `change` / `anomaly` checks and `postrun history`."""
+
+    store: str = Field(description="The history store's URL, its userinfo masked.")
+    key: str = Field(
+        description="The run's history key: the suite name, or param=value of the suite's "
+        "history_key params."
+    )
+    problem: str | None = Field(
+        default=None,
+        description="Why the run could not be recorded, if it could not; the verdict and the "
+        "exit code are the same either way.",
+    )
+    checks: dict[str, CheckPast] = Field(
+        default_factory=dict,
+        description="Per check, its recent runs (statuses, a number, since when it fails); "
+        "empty when the store could not be read.",
+    )
+
+
 class Verdict(BaseModel):
     """What a run means for CI: every check result and the worst status (verdict.json)."""
 
@@ -323,6 +367,9 @@ class Verdict(BaseModel):
     rerun_of: RerunOf | None = Field(
         default=None, description="Set by --rerun: the earlier run whose failures this repeats."
     )
+    history: HistoryInfo | None = Field(
+        default=None, description="The history store the run was recorded in; null when off."
+    )
 
     @field_validator("params", mode="before")
     @classmethod
@@ -335,6 +382,20 @@ class Verdict(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def failing_since(self, check: str) -> FailingSince | None:
+        """The run check ``check``'s current FAIL / ERROR streak began in, when the history
+        knows it."""
+        past = self.history.checks.get(check) if self.history is not None else None
+        return past.failing_since if past is not None else None
+
+    def failing_for(self, check: str) -> str:
+        """ "failing for N runs, since run X" when check ``check`` failed in earlier runs too;
+        empty otherwise."""
+        since = self.failing_since(check)
+        if since is None or since.runs < 2:
+            return ""
+        return f"failing for {since.runs} runs, since run {since.run_id}"
 
 
 def worst_status(statuses: list[Status]) -> Status:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -108,6 +108,13 @@ class SuiteFile(Spec):
     """Functions the suite's SQL may call beyond postrun's list of functions known to only read
     (case-insensitive; `schema.name` for a function in a schema of your own). List only functions
     that only read: the databases' read-only transactions stay, but the guard stops looking."""
+    history: str | None = None
+    """The history store: a SQLAlchemy URL (`${ENV}` allowed; a relative `sqlite:///` file is
+    relative to this file) or `off`. `--history` and `$POSTRUN_HISTORY` take precedence; by
+    default `history.sqlite` next to the reports."""
+    history_key: Annotated[list[str], Field(default_factory=list)]
+    """Params whose values keep apart the history of runs for different entities (e.g.
+    `[region]`); by default every run of the suite shares one history."""
 
     @field_validator("params", "sources")
     @classmethod
@@ -155,6 +162,10 @@ class Suite:
     sources: dict[str, SourceConfig]
     checks: list[CheckSpec]
     param_specs: dict[str, ParamSpec] = field(default_factory=dict)
+    history: str | None = None
+    """The suite's `history:` URL (or `off`), substituted and resolved; None when not given."""
+    history_key: list[str] = field(default_factory=list)
+    """The params whose values key this suite's history."""
 
     def secrets(self) -> list[str]:
         """Every value that must never be printed: passwords and tokens in source URLs, and the
@@ -198,6 +209,12 @@ class ParsedSuite:
     checks: list[CheckSpec]
     check_locs: list[Loc]
 
+    def history(self, *, env: Mapping[str, str] | None = None) -> str | None:
+        """The suite's `history:` with `${ENV}` substituted and a relative file resolved (no
+        params: `postrun history` reads a store without running the suite)."""
+        binder = _Binder(self, {}, os.environ if env is None else env, Path.cwd())
+        return binder.history(self.spec.history)
+
     def bind(
         self,
         given: Mapping[str, str] | None = None,
@@ -229,6 +246,8 @@ class ParsedSuite:
             sources=sources,
             checks=checks,
             param_specs=dict(self.spec.params),
+            history=binder.history(self.spec.history),
+            history_key=list(self.spec.history_key),
         )
 
 
@@ -355,6 +374,13 @@ def _cross_check(
     document: Document, spec: SuiteFile, checks: list[CheckSpec], locs: list[Loc]
 ) -> Iterator[SuiteIssue]:
     """What one check cannot know alone: unique names, known sources, declared params."""
+    for index, name in enumerate(spec.history_key):
+        if name not in spec.params:
+            reason = _unknown_param_reason(name, list(spec.params))
+            yield document.issue(("history_key", index), f"history_key: {reason}")
+        elif spec.params[name].is_secret(name):
+            reason = f"param '{name}' is secret: its value would be written to the history"
+            yield document.issue(("history_key", index), f"history_key: {reason}")
     names: dict[str, Loc] = {}
     for check, loc in zip(checks, locs, strict=True):
         label = f"check '{check.name}'"
@@ -363,6 +389,13 @@ def _cross_check(
             yield document.issue((*loc, "name"), f"{label}: name already used on line {first}")
         names.setdefault(check.name, loc)
         yield from _check_sources(document, spec, check, loc, label)
+        for other in check.after():
+            if other == check.name or other not in {c.name for c in checks}:
+                reason = f"reads check '{other}', {_no_such(other, check)}"
+                yield document.issue(loc, f"{label}: {reason}")
+            elif check.name in _read_by(other, checks):
+                reason = f"reads check '{other}', which reads it back: a cycle"
+                yield document.issue(loc, f"{label}: {reason}")
         yield from _check_read_only(document, check, loc, label, spec.allow_functions)
         yield from _check_braces(document, spec, check, loc, label)
         for path, sql in check.sql_fragments():
@@ -554,6 +587,11 @@ class _Binder:
             ]
         return check.model_copy(update=update) if update else check
 
+    def history(self, text: str | None) -> str | None:
+        if text is None or text.strip().lower() == "off":
+            return text
+        return self.url(text, "history")
+
     def url(self, text: str, what: str) -> str:
         value, outside = interpolate(text, self.params, env=self.env, what=what)
         match = _FILE_URL.match(value)
@@ -613,3 +651,25 @@ def suite_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "postrun suite"
     return schema
+
+
+def _read_by(name: str, checks: list[CheckSpec]) -> set[str]:
+    """Every check ``name`` reads, directly or through the checks it reads."""
+    after = {c.name: c.after() for c in checks}
+    seen: set[str] = set()
+    todo = list(after.get(name, []))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += after.get(current, [])
+    return seen
+
+
+def _no_such(name: str, check: CheckSpec) -> str:
+    return "itself" if name == check.name else "which is not in the suite"
+
+
+def _unknown_param_reason(name: str, known: list[str]) -> str:
+    listing = ", ".join(known) if known else "none"
+    return f"unknown param '{name}'{did_you_mean(name, known)}; the suite declares: {listing}"

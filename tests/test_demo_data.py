@@ -166,6 +166,14 @@ def snapshots_without_pnl(batch: DemoBatch) -> list[str]:
     return [p for (p,) in rows(batch, sql, [RUN_DATE])]
 
 
+def short_batch_runs(batch: DemoBatch) -> list[str]:
+    sql = (
+        "select run_date from portfolio_batch_runs "
+        "where finished_at < started_at + interval 6 hour order by 1"
+    )
+    return [day.isoformat() for (day,) in rows(batch, sql)]
+
+
 DETECTORS = {
     "truncated-result": unreadable_results,
     "missing-result": missing_results,
@@ -174,6 +182,7 @@ DETECTORS = {
     "completed-all-failed": inconsistent_wallet_jobs,
     "missing-snapshots": portfolios_without_snapshot,
     "null-pnl": snapshots_without_pnl,
+    "short-run": short_batch_runs,
 }
 
 
@@ -215,7 +224,19 @@ def test_clean_batch_layout_and_params(clean: DemoBatch) -> None:
         "db": str(clean.database),
         "results_dir": str(clean.results_dir),
         "etl_batch_id": ETL_BATCH_ID,
+        "history_db": str(clean.root / "reports" / "history.sqlite"),
     }
+
+
+def test_clean_portfolio_batch_ran_six_to_eight_hours(tmp_path: Path) -> None:
+    durations = set()
+    for night in range(6):
+        batch = build_demo(tmp_path / "demo", ("none",), night=night, keep_reports=night > 0)
+        sql = "select run_date, epoch(finished_at) - epoch(started_at) from portfolio_batch_runs"
+        [(day, seconds)] = rows(batch, sql)
+        assert day == RUN_DATE and 6 * 3600 <= seconds <= 8 * 3600
+        durations.add(seconds)
+    assert len(durations) > 1  # each night draws its own
 
 
 def test_clean_portfolios_have_run_date_snapshots_with_pnl(clean: DemoBatch) -> None:

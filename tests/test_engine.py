@@ -164,6 +164,7 @@ def test_engine_verdict_document(portfolios: Database, tmp_path: Path) -> None:
         "causes": [],
         "sources": [{"name": "w", "kind": "database", "location": portfolios.url, "role": None}],
         "rerun_of": None,
+        "history": None,
     }
     assert [{k: v for k, v in c.items() if k != "duration_s"} for c in data["checks"]] == [
         {

@@ -65,6 +65,8 @@ CHECKS = """\
   - {type: expectation_suite, name: gx, source: w, table: parents, suite: parents.gx.json}
   - {type: schema, name: framed, source: w, table: parents, schema: parents.pandera.yml,
      backend: pandas}
+  - {type: anomaly, name: unusual, source: w, metric: {query: "select count(*) from parents"},
+     min_history: 1, max_ratio: 0.5}
 """
 
 
@@ -93,7 +95,10 @@ def test_explain_is_what_a_run_sends(db: Database, tmp_path: Path) -> None:
     path = tmp_path / "suite.yml"
     path.write_text(suite_text(db, other))
     suite = load_suite(path, env={})
-    verdict = run_suite(suite, RunOptions(sample_limit=3))
+    history = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    learning = run_suite(suite, RunOptions(only=["unusual"], history=history))  # its past: 3
+    assert learning.verdict == "PASS"
+    verdict = run_suite(suite, RunOptions(sample_limit=3, history=history))
     data = check_verdict(verdict)
     assert [c["status"] for c in data["checks"]] == ["FAIL"] * len(suite.checks), [
         (c["name"], c["message"]) for c in data["checks"]

@@ -138,6 +138,7 @@ def test_imports_all_formats_load_their_renderers(duckdb_suite: Path, tmp_path: 
     code, modules = loaded(tmp_path, "check", str(duckdb_suite), "--out", "out")
     assert code == 0
     assert imported(modules, "jinja2", "xml.etree") == ["jinja2", "xml.etree"]
+    assert imported(modules, "matplotlib", "runner.history.page") == []  # history.html only
     assert imported(modules, "psycopg", "jsonschema", *DATAFRAMES) == []
 
 
@@ -223,3 +224,15 @@ def test_imports_sqlguard_shortcut_vouches_only_for_allowed_calls() -> None:
     assert [name for name in denied if _plainly_read(f"select {name}(1)", "query")] == []
     allowing = [n for n in denied if _plainly_read(f"select {n}(1)", "query", frozenset({n}))]
     assert allowing == []
+
+
+def test_imports_matplotlib_only_for_history_html(duckdb_suite: Path, tmp_path: Path) -> None:
+    assert loaded(tmp_path, "check", str(duckdb_suite), "--out", "out")[0] == 0
+    code, modules = loaded(tmp_path, "history", str(duckdb_suite), "--format", "json")
+    assert code == 0
+    assert imported(modules, "matplotlib", "jinja2") == []
+    code, modules = loaded(tmp_path, "history", str(duckdb_suite), "--format", "html")
+    assert code == 0
+    assert (tmp_path / "reports" / "gate" / "history.html").is_file()
+    assert imported(modules, "matplotlib") == ["matplotlib"]
+    assert imported(modules, "matplotlib.pyplot", *DATAFRAMES) == []

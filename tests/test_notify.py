@@ -104,8 +104,13 @@ def test_notify_posts_slack_text_and_the_summary(hook: Hook) -> None:
             "exit_code": 3,
             "counts": {"PASS": 1, "WARN": 0, "FAIL": 1, "ERROR": 1, "SKIP": 0},
             "checks": [
-                {"name": "check 1", "status": "FAIL", "message": "message 1"},
-                {"name": "check 2", "status": "ERROR", "message": "message 2"},
+                {"name": "check 1", "status": "FAIL", "message": "message 1", "failing_runs": None},
+                {
+                    "name": "check 2",
+                    "status": "ERROR",
+                    "message": "message 2",
+                    "failing_runs": None,
+                },
             ],
             "report": "reports/nightly/run/verdict.html",
         },

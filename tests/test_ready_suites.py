@@ -55,8 +55,15 @@ CAUGHT: dict[tuple[str, str], dict[str, int]] = {
 }
 
 
+CAUGHT_BY_HISTORY = {"short-run": "checks/demo.yml, 'portfolio batch took its usual time'"}
+"""Faults no fixed rule catches: an `anomaly` check against the batch's own past does (with
+the history the demo records: tests/test_demo.py); the ready suites carry no history checks:
+run through the API without a store those are ERROR / config."""
+
+
 def test_every_fault_is_caught_by_a_ready_suite() -> None:
-    assert {fault for _, fault in CAUGHT} == set(FAULTS)
+    assert {fault for _, fault in CAUGHT} == set(FAULTS) - set(CAUGHT_BY_HISTORY)
+    assert set(CAUGHT_BY_HISTORY) <= set(FAULTS)
 
 
 @pytest.fixture(scope="module")

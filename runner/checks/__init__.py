@@ -13,6 +13,7 @@ from importlib import import_module
 from runner.checks.base import REGISTRY, CheckType
 
 MODULES = (
+    "anomaly",
     "expectation_suite",
     "freshness",
     "json_integrity",

@@ -84,6 +84,10 @@ class CheckSpec(Spec):
         """What the check is about, for its default name."""
         return self.source or ""
 
+    def after(self) -> list[str]:
+        """Checks whose results this one reads (it runs once they have ended)."""
+        return []
+
     def relations(self) -> Iterator[tuple[str, Relation]]:
         """(field path, relation) pairs the check reads."""
         return iter(())

@@ -17,6 +17,7 @@ from pydantic import (
 
 from runner.checks.base import Relation, RelationCheck, Scan, register
 from runner.context import Context
+from runner.history.judge import ChangeSpec, judge_change
 from runner.results import Outcome
 from runner.threshold import TOLERANCE, Threshold, parse_tolerance, threshold_problem
 
@@ -60,6 +61,9 @@ class RowCountSpec(RelationCheck):
     distinct: str | None = None
     """Count the distinct non-NULL values of this column instead of the rows (e.g. portfolios
     with a snapshot, not snapshots)."""
+    change: ChangeSpec | None = None
+    """Compare with the median count of recent runs of the same history key: `{window: 7,
+    min_history: 5, max_drop: 30%, max_rise: 50%}`; with it no fixed comparator is needed."""
 
     @model_validator(mode="after")
     def _one_comparator(self) -> RowCountSpec:
@@ -69,7 +73,7 @@ class RowCountSpec(RelationCheck):
             equals=self.equals,
             between=self.between,
             tolerance=self.tolerance,
-            one_required=True,
+            one_required=self.change is None,
         )
         if problem is not None:
             raise ValueError(problem)
@@ -97,13 +101,36 @@ def row_count(spec: RowCountSpec, ctx: Context) -> Outcome:
     if spec.distinct:
         observed["distinct"] = spec.distinct
     counted = f"distinct {spec.distinct} values" if spec.distinct else "rows"
-    threshold, expected, against = _threshold(spec, ctx)
+    has = f"{spec.relation.describe()} has {count} {counted}"
+    passed, words = True, [has]
+    expected: dict[str, Any] = {}
+    if _fixed(spec):
+        threshold, expected, against = _threshold(spec, ctx)
+        passed, words = threshold.holds(count), [f"{has} where {against}"]
+    notes: list[str] = []
+    if spec.change is not None:
+        past = ctx.history(
+            "count", window=spec.change.window, include_failed=spec.change.include_failed
+        )
+        judged = judge_change(spec.change, count, past)
+        passed = passed and judged.passed
+        words = [*words[:1], judged.words]
+        observed |= {k: v for k, v in judged.observed.items() if v is not None}
+        expected = expected | ({"change": judged.expected} if judged.expected else {})
+        notes = judged.notes
     return Outcome(
-        passed=threshold.holds(count),
-        message=f"{spec.relation.describe()} has {count} {counted} where {against}",
+        passed=passed,
+        message="; ".join(words),
         observed=observed,
         expected=expected,
+        notes=notes,
     )
+
+
+def _fixed(spec: RowCountSpec) -> bool:
+    """Whether the spec gives a fixed comparator (it may give only `change`)."""
+    bounds = (spec.equals, spec.min, spec.max, spec.between)
+    return any(bound is not None for bound in bounds)
 
 
 def _threshold(spec: RowCountSpec, ctx: Context) -> tuple[Threshold, dict[str, Any], str]:

@@ -44,7 +44,9 @@ def postrun_asset_checks(
     postrun says PASS. Severity follows the check's ``severity`` (error → ERROR, warn → WARN),
     except that a check that could not be evaluated (ERROR) is always ERROR: postrun fails
     closed, so a blocking check that errs stops downstream assets as a failure does.
-    ``reports_dir`` writes postrun's reports under ``reports_dir/<suite>/<run_id>/``.
+    ``reports_dir`` writes postrun's reports under ``reports_dir/<suite>/<run_id>/`` and records
+    each run in ``reports_dir/history.sqlite`` (unless ``options.history``, $POSTRUN_HISTORY or
+    the suite's ``history:`` name another store, or ``off``).
     """
     parsed = parse_suite(suite_path)
     names = dagster_names([check.name for check in parsed.checks])
@@ -147,7 +149,14 @@ class _SuiteRun:
             context.log.error(f"postrun: {exc}")
             return [_config_error(check, str(exc)) for check in wanted], None
         only = [] if len(wanted) == len(self.parsed.checks) else [c.name for c in wanted]
-        verdict = run_suite(suite, replace(self.options, only=only))
+        options = replace(self.options, only=only)
+        if options.history_default is None and self.reports_dir is not None:
+            options.history_default = (
+                f"sqlite:///{(self.reports_dir / 'history.sqlite').absolute()}"
+            )
+        verdict = run_suite(suite, options)
+        if verdict.history is not None and verdict.history.problem:
+            context.log.warning(f"postrun: run not recorded: {verdict.history.problem}")
         context.log.info(
             f"postrun: suite '{verdict.suite.name}' {verdict.verdict.value} "
             f"({', '.join(f'{n} {s}' for s, n in verdict.counts.items() if n)}), "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="A param of the suites (repeatable); else $POSTRUN_PARAM_<NAME>, else its default.",
     )
     group.addoption(
+        "--postrun-history",
+        default=None,
+        dest="postrun_history",
+        metavar="URL|off",
+        help="History store of the runs (a SQLAlchemy URL, or 'off'); else $POSTRUN_HISTORY, "
+        "else the suite's history:, else reports/history.sqlite under the rootdir.",
+    )
+    group.addoption(
         "--postrun-fail-on",
         choices=("error", "warn"),
         default="error",
@@ -91,6 +100,8 @@ class _Plugin:
         self.suites = {(root / s).resolve(): s for s in suites}
         self.params = params
         self.fail_on_warn = fail_on_warn
+        self.history: str | None = config.getoption("postrun_history")
+        self.history_default = f"sqlite:///{config.rootpath / 'reports' / 'history.sqlite'}"
         self.collected: list[PostrunSuite] = []
         self._declared: set[str] | None = None
 
@@ -137,6 +148,7 @@ class PostrunSuite(pytest.File):
         self.given = given
         self.plugin = plugin
         self.fail_on_warn = plugin.fail_on_warn
+        self.history = (plugin.history, plugin.history_default)
         self.suite: Suite | None = None
         self._verdict: Verdict | None = None
         self._crash: BaseException | None = None
@@ -184,9 +196,18 @@ class PostrunSuite(pytest.File):
             assert self.suite is not None
             selected = [item.name for item in self.session.items if item.parent is self]
             only = [] if len(selected) == len(self.suite.checks) else selected
-            options = RunOptions(only=only, fail_on_warn=self.fail_on_warn)
+            history, default = self.history
+            options = RunOptions(
+                only=only,
+                fail_on_warn=self.fail_on_warn,
+                history=history,
+                history_default=default,
+            )
             try:
                 self._verdict = run_suite(self.suite, options)
+                recorded = self._verdict.history
+                if recorded is not None and recorded.problem:
+                    sys.stderr.write(f"postrun: warning: run not recorded: {recorded.problem}\n")
             except BaseException as exc:
                 self._crash = exc
                 raise

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from runner.causes import causes_of
 from runner.render.timestamps import format_timestamp
-from runner.results import Cause, CheckError, CheckResult, QueryInfo, Status, Verdict
+from runner.results import Cause, CheckError, CheckPast, CheckResult, QueryInfo, Status, Verdict
 from runner.values import tagged_number, visible
 
 MESSAGE_LIMIT = 300
@@ -102,6 +102,24 @@ class ErrorView:
 
 
 @dataclass(frozen=True)
+class StripRun:
+    status: str
+    title: str
+
+
+@dataclass(frozen=True)
+class PastView:
+    """A check's recent runs: a status strip, a sparkline of its number, its failing streak."""
+
+    strip: list[StripRun]
+    """Per run, oldest first, this run last."""
+    spark: str
+    """SVG polyline points in a 100 by 20 box; empty without two numbers to draw."""
+    spark_title: str
+    since: str | None
+
+
+@dataclass(frozen=True)
 class CheckView:
     anchor: str
     status: str
@@ -118,6 +136,7 @@ class CheckView:
     failures: FailureTable | None
     notes: list[Text]
     error: ErrorView | None
+    past: PastView | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,8 @@ class PageView:
     evidence: list[CheckView]
     queries: list[QueryView]
     rerun_of: str | None
+    history: str | None
+    history_problem: str | None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -217,7 +238,8 @@ def _shown(value: Any) -> Any:
 
 def build_page(verdict: Verdict) -> PageView:
     """Everything the template prints, sorted, counted, truncated and formatted."""
-    checks = [_check_view(n, c) for n, c in order_checks(verdict.checks)]
+    past = verdict.history.checks if verdict.history is not None else {}
+    checks = [_check_view(n, c, past.get(c.name)) for n, c in order_checks(verdict.checks)]
     anchors = {c.name.full: c.anchor for c in checks}
     causes = causes_of(verdict.checks, verdict.causes)
     evidence = [c for c in checks if c.has_evidence]
@@ -249,6 +271,8 @@ def build_page(verdict: Verdict) -> PageView:
         evidence=evidence,
         queries=[_query_view(q) for q in verdict.queries],
         rerun_of=_rerun_of(verdict),
+        history=_history(verdict),
+        history_problem=verdict.history.problem if verdict.history is not None else None,
     )
 
 
@@ -264,6 +288,14 @@ def _query_view(query: QueryInfo) -> QueryView:
     )
 
 
+def _history(verdict: Verdict) -> str | None:
+    recorded = verdict.history
+    if recorded is None:
+        return None
+    where = f"{recorded.store} (key {recorded.key})"
+    return f"not recorded in {where}" if recorded.problem else f"recorded in {where}"
+
+
 def _rerun_of(verdict: Verdict) -> str | None:
     if verdict.rerun_of is None:
         return None
@@ -276,7 +308,7 @@ def order_checks(checks: Sequence[CheckResult]) -> list[tuple[int, CheckResult]]
     return sorted(enumerate(checks, 1), key=lambda pair: _RANK[pair[1].status])
 
 
-def _check_view(number: int, check: CheckResult) -> CheckView:
+def _check_view(number: int, check: CheckResult, past: CheckPast | None = None) -> CheckView:
     has_evidence = check.status in PROBLEMS
     failures = check.failures or check.failure_count
     return CheckView(
@@ -295,7 +327,52 @@ def _check_view(number: int, check: CheckResult) -> CheckView:
         failures=_failure_table(check) if has_evidence and failures else None,
         notes=[shorten(note, MESSAGE_LIMIT) for note in check.notes],
         error=_error_view(check.error) if check.status is Status.ERROR else None,
+        past=_past_view(past) if past is not None and len(past.statuses) > 1 else None,
     )
+
+
+def _past_view(past: CheckPast) -> PastView:
+    strip = [
+        StripRun(status.value, f"{run_id}: {status.value}")
+        for run_id, status in zip(past.run_ids, past.statuses, strict=True)
+    ]
+    numbers = [v for v in past.values if v is not None]
+    title = ""
+    if len(numbers) >= 2:
+        title = (
+            f"{past.metric} over the last {len(past.values)} runs: {_g(numbers[0])} → "
+            f"{_g(numbers[-1])} (min {_g(min(numbers))}, max {_g(max(numbers))})"
+        )
+    since = past.failing_since
+    return PastView(
+        strip=strip,
+        spark=sparkline(past.values) if len(numbers) >= 2 else "",
+        spark_title=title,
+        since=None
+        if since is None or since.runs < 2
+        else f"failing since run {since.run_id} ({since.runs} runs, first on "
+        f"{format_timestamp(since.started_at)})",
+    )
+
+
+def sparkline(values: Sequence[float | None], width: int = 100, height: int = 20) -> str:
+    """SVG polyline points for ``values`` (gaps skipped) in a ``width`` by ``height`` box, the
+    highest value at the top; drawn by hand: a polyline is not worth a plotting library in
+    every verdict.html."""
+    numbers = [v for v in values if v is not None]
+    low, high = min(numbers), max(numbers)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    points = [
+        f"{i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    ]
+    return " ".join(points)
+
+
+def _g(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
 
 
 def _error_view(error: CheckError | None) -> ErrorView:

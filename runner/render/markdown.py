@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from runner.causes import causes_of
@@ -45,7 +46,8 @@ def render_markdown(verdict: Verdict) -> bytes:
             if cause.category is not None and len(cause.checks) > 1
             for name in cause.checks
         }
-    lines += _problem_table(problems, pointers) if problems else ["All checks passed."]
+    table = _problem_table(problems, pointers, verdict.failing_for) if problems else []
+    lines += table or ["All checks passed."]
     lines += _others_block(others)
     return ("\n".join(lines) + "\n").encode()
 
@@ -75,6 +77,9 @@ def _header(verdict: Verdict) -> list[str]:
     if verdict.rerun_of is not None:
         again = ", ".join(verdict.rerun_of.checks) or "nothing"
         lines.append(f"rerun of run {escape(verdict.rerun_of.run_id)}: ran again {escape(again)}")
+    if verdict.history is not None and verdict.history.problem:
+        problem = _clip(verdict.history.problem, MESSAGE_LIMIT)
+        lines.append(f"warning: run not recorded in the history: {escape(problem)}")
     # A trailing backslash is a hard line break: the facts stay on separate lines.
     return [lines[0], lines[1], *(line + "\\" for line in lines[2:-1]), lines[-1]]
 
@@ -98,19 +103,27 @@ def _causes(causes: list[Cause]) -> list[str]:
     return [*lines, ""]
 
 
-def _problem_table(results: list[CheckResult], pointers: dict[str, int]) -> list[str]:
+def _problem_table(
+    results: list[CheckResult], pointers: dict[str, int], streak: Callable[[str], str]
+) -> list[str]:
     """A row per check; one an ERROR cause above shows in full points to it."""
     rows = [
         f"| {EMOJI[r.status]} {r.status.value} | {escape(r.name)} | "
-        + (f"see cause {pointers[r.name]} above" if r.name in pointers else _details(r))
+        + (
+            f"see cause {pointers[r.name]} above"
+            if r.name in pointers
+            else _details(r, streak(r.name))
+        )
         + " |"
         for r in results[:TABLE_ROWS]
     ]
     return ["| status | check | message |", "| --- | --- | --- |", *rows, *_cut(results)]
 
 
-def _details(result: CheckResult) -> str:
+def _details(result: CheckResult, streak: str = "") -> str:
     parts = [escape(_clip(result.message, MESSAGE_LIMIT))]
+    if streak:
+        parts.append(f"**{escape(streak)}**")
     if result.error is not None:
         retry = "retryable" if result.error.retryable else "not retryable"
         parts.append(f"error: {result.error.category.value}, {retry}")

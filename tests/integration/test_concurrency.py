@@ -136,7 +136,7 @@ def test_concurrent_runs_share_databases_and_reports_root(
         assert (run_dir / "verdict.html").read_text().rstrip().endswith("</html>")
     index = (root / "index.html").read_text()
     assert set(RUN_ID.findall(index)) == {d.name for d in run_dirs}
-    assert sorted(p.name for p in root.iterdir()) == ["index.html", "shared"]  # no lock file
+    assert sorted(p.name for p in root.iterdir()) == ["history.sqlite", "index.html", "shared"]
     assert duck.path.read_bytes() == duck_bytes, "the shared DuckDB file was written to"
 
 

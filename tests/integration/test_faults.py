@@ -270,7 +270,13 @@ def test_faults_unwritable_output_is_a_clear_error_and_writes_nothing(
     assert code == 3, stdout + stderr
     assert "PASS: suite 'tiny'" in stdout and "report:" not in stdout
     assert "Traceback" not in stderr
-    (first,) = stderr.splitlines()
+    lines = stderr.splitlines()
+    if where == "reports-is-a-file":  # nor can the history store be made next to the reports
+        store = f"sqlite:///{run / 'reports' / 'history.sqlite'}"
+        warning = f"postrun: warning: run not recorded: history store {store} could not be "
+        assert lines[0].startswith(warning), stderr
+        lines = lines[1:]
+    (first,) = lines
     assert first.startswith("postrun: reports not written: "), stderr
     if out is None:  # the default folder reports/<suite>/<run_id>, run id not known before
         run_dir = re.search(r"cannot write (reports/tiny/\d{8}T\d{6}Z-[0-9a-f]{6})/", first)
@@ -279,8 +285,11 @@ def test_faults_unwritable_output_is_a_clear_error_and_writes_nothing(
     else:
         why = "Read-only file system" if where == "read-only-mount" else "Not a directory"
     assert all(f"cannot write {out}/{name}: {why}" in first for name in REPORTS), first
+    # the run itself is recorded in the history store next to the default reports root
     assert files_under(run) == (
-        ["blocker", "suite.yml"] if where != "reports-is-a-file" else ["reports", "suite.yml"]
+        ["blocker", "reports/history.sqlite", "suite.yml"]
+        if where != "reports-is-a-file"
+        else ["reports", "suite.yml"]
     )
 
 

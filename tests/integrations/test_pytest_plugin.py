@@ -139,7 +139,7 @@ def test_plugin_failure_text_is_message_then_facts(
             [
                 "portfolio_snapshots has NULLs in 4 of 58 rows (daily_pnl 4, cumulative_pnl 4)",
                 "check 'run-date snapshots have P&L' (not_null, severity error) at "
-                "checks/demo.yml:240: FAIL",
+                "checks/demo.yml:268: FAIL",
                 'observed: {"nulls": {"cumulative_pnl": 4, "daily_pnl": 4}, "rows": 58}',
                 'expected: {"max_nulls": 0}',
                 "failures (4 of 4):",
@@ -234,7 +234,7 @@ def test_plugin_warn_passes_with_a_warning_even_under_filterwarnings_error(
         ]
     )
     result.stdout.fnmatch_lines(
-        ["postrun: suite 'demo' (checks/demo.yml): WARN (16 PASS, 1 WARN)*"]
+        ["postrun: suite 'demo' (checks/demo.yml): WARN (18 PASS, 1 WARN)*"]
     )
 
 
