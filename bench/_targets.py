@@ -20,6 +20,9 @@ TOLERATED = "DuckDB, fx_rate NULLs tolerated"
 """The failing suite with max_nulls raised: its passing twin, reading the same columns."""
 FILES = 1.2
 """json_integrity in-process / a simdjson parse loop over the same paths in 2 processes."""
+OBJECTS = 1.5
+"""json_integrity in-process over objects on a local S3 server / a plain fsspec read loop
+(bench/objects.py)."""
 
 
 @dataclass(frozen=True)

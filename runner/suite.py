@@ -53,7 +53,8 @@ class SourceSpec(Spec):
     url: str | None = None
     """SQLAlchemy URL; `${ENV}`, `${ENV:-default}` and `{param}` are substituted."""
     files: str | list[str] | None = None
-    """Glob(s) of result files; `{param}` substitution applies."""
+    """Glob(s) of result files, local or objects (`s3://bucket/prefix/*.json`, any fsspec URL);
+    `{param}` substitution applies."""
     tables: dict[str, str | list[str] | TableSpec] | None = None
     """File contents as SQL tables (through DuckDB): table name → glob(s) or {files, format}."""
     allow_paths: list[str] = Field(default_factory=list)

@@ -362,3 +362,17 @@ def test_url_root_keeps_the_scheme() -> None:
     assert objects.url_root("s3://b/runs/*/x_*.json") == "s3://b/runs"
     assert objects.url_root("s3://b/x.json") == "s3://b"
     assert objects.secret_values({"AWS_SECRET_ACCESS_KEY": SECRET, "HOME": "/x"}) == [SECRET]
+
+
+def test_the_schema_check_refuses_objects_with_what_to_do(run_yaml: Any, tmp_path: Path) -> None:
+    (tmp_path / "schema.yml").write_text("schema_type: dataframe\ncolumns: {}\n")
+    verdict = run_yaml(
+        """\
+        suite: objects
+        checks:
+          - {type: schema, files: "s3://results-x/run/*.json", records: /rows, schema: schema.yml}
+        """
+    )
+    check = only_check(verdict)
+    assert check["status"] == "ERROR", check
+    assert check["error"]["category"] == "config" and "tables:" in check["error"]["message"], check

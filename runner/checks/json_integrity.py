@@ -40,7 +40,8 @@ class JsonIntegritySpec(CheckSpec):
 
     type: Literal["json_integrity"]
     files: str | list[str] | None = None
-    """Glob(s) of the files, instead of a file `source`."""
+    """Glob(s) of the files, or of objects (`s3://bucket/prefix/*.json`, any fsspec URL), instead
+    of a file `source`."""
     expected: list[str] | ExpectedQuery | None = None
     """File names that must exist: a list, or {query, source}. A name without '/' matches a base
     name; with '/', a path relative to the glob's fixed leading folder."""
