@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -376,3 +377,46 @@ def test_the_schema_check_refuses_objects_with_what_to_do(run_yaml: Any, tmp_pat
     check = only_check(verdict)
     assert check["status"] == "ERROR", check
     assert check["error"]["category"] == "config" and "tables:" in check["error"]["message"], check
+
+
+@pytest.fixture
+def strict_s3_server() -> Iterator[str]:
+    """A local S3 server that checks credentials (moto's IAM enforcement from the first
+    request), in its own process: none of this test's keys is known to it."""
+    port = _free_port()
+    env = os.environ | {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_credentials_the_store_refuses_are_an_auth_error(
+    tmp_path: Path, aws_env: dict[str, str], strict_s3_server: str
+) -> None:
+    code, written = run_cli(
+        tmp_path,
+        """\
+        suite: objects
+        checks:
+          - {type: json_integrity, files: "s3://results-locked/run/*.json"}
+        """,
+        aws_env | {"AWS_ENDPOINT_URL": strict_s3_server},
+    )
+    assert code == 3, written[:2]
+    (check,) = verdict_of(written)["checks"]
+    assert check["status"] == "ERROR", check
+    assert check["error"]["category"] == "auth", check
+    assert leaks(written) == []
