@@ -22,6 +22,7 @@ import pytest
 from runner import load_suite, run_suite
 from runner.redact import Redactor
 from runner.sources import objects
+from runner.sources.json_files import JsonFileInspector
 from tests.conftest import check_verdict, only_check
 
 KEY_ID = "AKIAPOSTRUNTEST0KEY1"
@@ -160,11 +161,11 @@ def test_json_integrity_names_the_truncated_empty_and_missing_objects(
     found = {f["path"]: f for f in check["failures"]}
     assert set(found) == {f"s3://{name}/run/{n}" for n in ("cut.json", "empty.json", "gone.json")}
     cut = found[f"s3://{name}/run/cut.json"]
-    assert (cut["reason"], cut["line"], cut["column"]) == (
-        "truncated",
-        2,
-        17,
-    )  # just past the last byte, as for a file
+    assert (cut["reason"], cut["line"], cut["column"]) == ("truncated", 2, 17)
+    local = tmp_path / "cut.json"  # the same bytes as a local file: the same report
+    local.write_bytes(fs.cat(f"{name}/run/cut.json"))
+    (as_file,) = JsonFileInspector().inspect(local)
+    assert {**as_file.to_dict(), "path": cut["path"]} == cut
     assert found[f"s3://{name}/run/empty.json"]["reason"] == "empty"
     assert found[f"s3://{name}/run/gone.json"]["reason"] == "missing"
     assert check["observed"]["files"] == 3
@@ -320,8 +321,6 @@ def test_refused_credentials_are_an_auth_error(
 def test_objects_over_the_size_limit_are_too_large_without_being_read(
     bucket: tuple[str, Any],
 ) -> None:
-    from runner.sources.json_files import JsonFileInspector
-
     name, fs = bucket
     fs.pipe({f"{name}/run/big.json": b"[" + b"1," * 600 + b"1]", f"{name}/run/ok.json": b"[]"})
     store = objects.Store()
@@ -337,8 +336,6 @@ def test_many_objects_are_read_in_bounded_batches(
     bucket: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More objects than one batch holds: every one is judged, problems in URL order."""
-    from runner.sources.json_files import JsonFileInspector
-
     name, fs = bucket
     monkeypatch.setattr(objects, "_BATCH_FILES", 7)
     contents = {f"{name}/run/{i:03}.json": b'{"i": %d}' % i for i in range(40)}
