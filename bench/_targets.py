@@ -25,6 +25,9 @@ HISTORY_WRITE_S = 0.020
 an absolute bound, in seconds."""
 HISTORY_QUERY_S = 1.0
 """`postrun history` (its table) over 10,000 runs of a 20-check suite, the whole process: s."""
+OBJECTS = 1.5
+"""json_integrity in-process over objects on a local S3 server / a plain fsspec read loop
+(bench/objects.py)."""
 
 
 @dataclass(frozen=True)

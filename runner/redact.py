@@ -23,7 +23,9 @@ from runner.values import CUTS
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
-_SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "key", "credential")
+_SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "key", "credential", "signature")
+_SIGNED_HEADER = re.compile(r"\b(Credential|Signature|SignedHeaders)=[^,&\s'\"]+")
+"""An AWS Signature V4 ``Authorization`` header's parts, as a driver's message may echo them."""
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?P<slashes>//)?")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
 
@@ -99,6 +101,8 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if "://" in text:
             text = _URL_IN_TEXT.sub(lambda m: _mask_url_in_text(m[0]), text)
+        if "=" in text:
+            text = _SIGNED_HEADER.sub(lambda m: f"{m[1]}={MASK}", text)
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
             if "[truncated: " in text or "\n[…]\n" in text:

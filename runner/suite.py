@@ -24,7 +24,7 @@ from runner.params import (
     resolve_params,
 )
 from runner.redact import MASK, Redactor, mask_url, url_secrets
-from runner.sources import FileSource, Source, SqlSource
+from runner.sources import FileSource, Source, SqlSource, objects
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.spec import Spec, document_fields
@@ -53,7 +53,8 @@ class SourceSpec(Spec):
     url: str | None = None
     """SQLAlchemy URL; `${ENV}`, `${ENV:-default}` and `{param}` are substituted."""
     files: str | list[str] | None = None
-    """Glob(s) of result files; `{param}` substitution applies."""
+    """Glob(s) of result files, local or objects (`s3://bucket/prefix/*.json`, any fsspec URL);
+    `{param}` substitution applies."""
     tables: dict[str, str | list[str] | TableSpec] | None = None
     """File contents as SQL tables (through DuckDB): table name → glob(s) or {files, format}."""
     allow_paths: list[str] = Field(default_factory=list)
@@ -62,6 +63,10 @@ class SourceSpec(Spec):
     allow_privileged_role: bool = False
     """Accept a PostgreSQL role that can write (a superuser, a member of pg_write_all_data, an
     owner of tables); refused by default."""
+    endpoint_url: str | None = None
+    """For `s3://` files and tables: an S3-compatible endpoint (MinIO, a local server); default
+    AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS environment or profile, never the
+    suite."""
     unreadable: Literal["error", "skip"] = "error"
     """Files behind `tables` that cannot be read are skipped; `error` (default): a check that
     read such a table may FAIL on what it saw but never PASS (it is ERROR / data_malformed,
@@ -88,6 +93,8 @@ class SourceSpec(Spec):
             raise ValueError("'allow_privileged_role' applies to a database ('url')")
         if self.tables is None and "unreadable" in self.model_fields_set:
             raise ValueError("'unreadable' applies to a source with 'tables'")
+        if self.url is not None and self.endpoint_url is not None:
+            raise ValueError("'endpoint_url' applies to files ('files'/'tables'), not a 'url'")
         return self
 
 
@@ -136,6 +143,7 @@ class SourceConfig:
     allow_paths: tuple[str, ...] = ()
     allow_privileged_role: bool = False
     unreadable: Literal["error", "skip"] = "error"
+    endpoint_url: str | None = None
 
     def open(self) -> Source:
         if self.url is not None:
@@ -147,6 +155,7 @@ class SourceConfig:
             list(self.tables),
             allow_paths=self.allow_paths,
             unreadable=self.unreadable,
+            store=objects.Store(self.endpoint_url),
         )
 
 
@@ -168,9 +177,10 @@ class Suite:
     """The params whose values key this suite's history."""
 
     def secrets(self) -> list[str]:
-        """Every value that must never be printed: passwords and tokens in source URLs, and the
-        values of secret params."""
+        """Every value that must never be printed: passwords and tokens in source URLs, the
+        object stores' credentials in the environment, and the values of secret params."""
         found = [s for c in self.sources.values() if c.url for s in url_secrets(c.url)]
+        found += objects.secret_values()
         for name in self.secret_params():
             value = self.params.get(name)
             found += [str(v) for v in value] if isinstance(value, list) else [str(value)]
@@ -277,7 +287,8 @@ def missing_paths(parsed: ParsedSuite, suite: Suite) -> list[SuiteIssue]:
 def _missing_folders(
     document: Document, loc: Loc, what: str, patterns: list[str]
 ) -> list[SuiteIssue]:
-    roots = dict.fromkeys(glob_root(pattern) for pattern in patterns)
+    local = (p for p in patterns if not objects.is_url(p))  # a store is asked when a check runs
+    roots = dict.fromkeys(glob_root(pattern) for pattern in local)
     return [
         document.issue(loc, f"{what}: folder {root} not found")
         for root in roots
@@ -550,6 +561,7 @@ class _Binder:
             tables=tuple(tables),
             allow_paths=allow_paths,
             unreadable=spec.unreadable,
+            endpoint_url=None if spec.endpoint_url is None else self.url(spec.endpoint_url, what),
         )
 
     def shared_duckdb_files(self, sources: dict[str, SourceConfig]) -> None:
@@ -611,7 +623,7 @@ class _Binder:
         for text in [value] if isinstance(value, str) else value or []:
             resolved, outside = interpolate(text, self.params, env=self.env, what=what)
             base = self.cwd if outside and outside[0] else self.suite_dir
-            out.append(_joined(base, resolved))
+            out.append(resolved if objects.is_url(resolved) else _joined(base, resolved))
         return out
 
 

@@ -14,6 +14,7 @@ from runner.checks.base import CheckSpec, Query, Relation, register
 from runner.context import Context
 from runner.errors import CheckConfigError
 from runner.results import Outcome
+from runner.sources import objects
 from runner.sources.files import expand, glob_root
 from runner.spec import Spec
 
@@ -39,7 +40,8 @@ class JsonIntegritySpec(CheckSpec):
 
     type: Literal["json_integrity"]
     files: str | list[str] | None = None
-    """Glob(s) of the files, instead of a file `source`."""
+    """Glob(s) of the files, or of objects (`s3://bucket/prefix/*.json`, any fsspec URL), instead
+    of a file `source`."""
     expected: list[str] | ExpectedQuery | None = None
     """File names that must exist: a list, or {query, source}. A name without '/' matches a base
     name; with '/', a path relative to the glob's fixed leading folder."""
@@ -86,13 +88,19 @@ def json_integrity(spec: JsonIntegritySpec, ctx: Context) -> Outcome:
     from runner.sources.json_files import JsonFileInspector
 
     patterns = _patterns(spec, ctx)
-    paths = expand(patterns)
     inspector = JsonFileInspector(
         min_bytes=spec.min_bytes, max_bytes=spec.max_bytes, schema=_schema(spec)
     )
-    problems, size = inspector.inspect_many(paths, interrupt=ctx.raise_if_cancelled)
+    if objects.any_url(patterns):
+        store = _store(spec, ctx)
+        listed = objects.listing(patterns, store)
+        paths = list(listed)
+        problems, size = objects.inspect(inspector, listed, store, ctx.raise_if_cancelled)
+    else:
+        paths = expand(patterns)
+        problems, size = inspector.inspect_many(paths, interrupt=ctx.raise_if_cancelled)
     bad_files = len({p.path for p in problems})  # a listed file that vanished counts here too
-    absent = _absent(spec, ctx, paths, [glob_root(p) for p in patterns])
+    absent = _absent(spec, ctx, paths, [_root(p) for p in patterns])
     failure_count = len(problems) + absent.count
     problems += absent.first
     observed: dict[str, Any] = {
@@ -144,6 +152,11 @@ def _patterns(spec: JsonIntegritySpec, ctx: Context) -> list[str]:
     return list(source.patterns)
 
 
+def _store(spec: JsonIntegritySpec, ctx: Context) -> objects.Store:
+    """The source's way to its object store, or the environment's for a check's own `files`."""
+    return objects.Store() if spec.files is not None else ctx.file_source().store
+
+
 def _schema(spec: JsonIntegritySpec) -> dict[str, Any] | None:
     if spec.schema_path is None:
         return None
@@ -165,7 +178,7 @@ class _Absent:
     expected: int
 
 
-def _absent(spec: JsonIntegritySpec, ctx: Context, found: list[str], roots: list[Path]) -> _Absent:
+def _absent(spec: JsonIntegritySpec, ctx: Context, found: list[str], roots: list[str]) -> _Absent:
     """Every expected name against the matched files, holding no more than the files' names,
     the first missing names (as many as the verdict lists, or the message names) and a count of
     distinct missing names that spills to temporary files past ``_IN_MEMORY`` names: a query
@@ -174,9 +187,8 @@ def _absent(spec: JsonIntegritySpec, ctx: Context, found: list[str], roots: list
 
     if spec.expected is None:
         return _Absent([], 0, 0)
-    paths = [Path(p) for p in found]
-    base_names = {p.name for p in paths}
-    relative = {str(p.relative_to(root)) for p in paths for root in roots if p.is_relative_to(root)}
+    base_names = {p.rpartition("/")[2] for p in found}
+    relative = {r for p in found for root in roots if (r := _relative(p, root)) is not None}
     keep = max(ctx.sample_limit, _SHOWN)
     first: dict[str, None] = {}
     expected = 0
@@ -189,11 +201,29 @@ def _absent(spec: JsonIntegritySpec, ctx: Context, found: list[str], roots: list
             if len(first) < keep:
                 first.setdefault(name)
         count = missing.count()
-    root = roots[0] if roots else Path(".")
+    root = roots[0] if roots else "."
     problems = [
-        FileProblem(str(root / n), "missing", "expected file was not written") for n in first
+        FileProblem(_under(root, n), "missing", "expected file was not written") for n in first
     ]
     return _Absent(problems, count, expected)
+
+
+def _root(pattern: str) -> str:
+    """The fixed leading folder of a glob, or the fixed leading part of an object URL's."""
+    return objects.url_root(pattern) if objects.is_url(pattern) else str(glob_root(pattern))
+
+
+def _relative(path: str, root: str) -> str | None:
+    """``path`` relative to ``root``, or None when it is not under it."""
+    if objects.is_url(root):
+        prefix = root.rstrip("/") + "/"
+        return path[len(prefix) :] if path.startswith(prefix) else None
+    local, folder = Path(path), Path(root)
+    return str(local.relative_to(folder)) if local.is_relative_to(folder) else None
+
+
+def _under(root: str, name: str) -> str:
+    return f"{root.rstrip('/')}/{name}" if objects.is_url(root) else str(Path(root) / name)
 
 
 def _expected_names(spec: JsonIntegritySpec, ctx: Context) -> Iterator[str]:

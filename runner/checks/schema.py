@@ -19,6 +19,7 @@ from runner.context import Context
 from runner.errors import CheckConfigError
 from runner.results import Outcome
 from runner.sources.files import expand
+from runner.sources.objects import any_url
 from runner.sources.sql import jsonable
 from runner.spec import Key
 
@@ -44,8 +45,8 @@ class SchemaSpec(RelationCheck):
     """Dataframe library that validates: defaults to the schema's own (a schema file's
     `schema_type`: `dataframe` is pandas, anything else polars)."""
     files: str | list[str] | None = None
-    """Glob(s) of result files whose records are validated, instead of a relation; or give
-    `records` with a files `source` to validate that source's files."""
+    """Glob(s) of local result files whose records are validated, instead of a relation; or
+    give `records` with a files `source` to validate that source's files."""
     records: str | None = None
     """JSON pointer to the array of records in each file (e.g. /operations); the whole document
     when left out (or "", with a files `source`)."""
@@ -148,6 +149,11 @@ def _judge_files(
         if not source.patterns:
             raise CheckConfigError(f"source '{source.name}' has no 'files' glob to validate")
         patterns = list(source.patterns)
+    if any_url(patterns):
+        raise CheckConfigError(
+            "the schema check reads local result files; for objects (s3:// …) expose them as a "
+            "source's `tables:` and give the check a `table`"
+        )
     paths = expand(patterns)
     cases: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from runner.errors import SourceError
 from runner.results import ErrorCategory, SourceInfo
+from runner.sources.objects import Store, any_url, is_url, listing, secret_values
+from runner.sources.objects import inspect as inspect_objects
 from runner.sources.sql import Access, Interrupter, SqlSource, read_only_url, sandbox_duckdb
 
 if TYPE_CHECKING:
@@ -97,8 +99,11 @@ class FileSource:
         *,
         allow_paths: tuple[str, ...] = (),
         unreadable: Literal["error", "skip"] = "error",
+        store: Store | None = None,
     ) -> None:
         self.name = name
+        self.store = store or Store()
+        """How files named by URL (``s3://…``) are reached."""
         self.unreadable = unreadable
         """What a skipped file means for a check that read its table: with "error" (the
         default) the check can FAIL on what it saw but never PASS (SPEC §6)."""
@@ -123,7 +128,7 @@ class FileSource:
         return SourceInfo(name=self.name, kind="files", location=self.display_url)
 
     def secrets(self) -> list[str]:
-        return []
+        return secret_values()
 
     @property
     def fails_closed(self) -> bool:
@@ -214,15 +219,18 @@ class FileSource:
     def _prepare(self, table: FileTable) -> None:
         import duckdb  # not at module level: a file source without tables never needs it
 
-        files = expand(table.patterns)
+        remote = any_url(table.patterns)
+        listed = listing(table.patterns, self.store) if remote else {}
+        files = list(listed) if remote else expand(table.patterns)
+        known = self._object_problems(table, listed)
         good: list[str] = []
         bad: list[str] = []
-        paths = files
         config = read_only_url("duckdb:///:memory:")[1]["config"]
         with duckdb.connect(config=config) as probe:  # one for all files: connecting takes ms
-            sandbox_duckdb(probe, paths, [])
+            self._register(probe, files)
+            sandbox_duckdb(probe, files, [])
             for path in files:
-                problem = _unreadable_reason(path, table.format, probe)
+                problem = known.get(path) or self._reason(path, table.format, probe, remote)
                 (bad.append(f"{path} ({problem})") if problem else good.append(path))
         if bad:
             self._skipped[table.name] = (
@@ -235,9 +243,32 @@ class FileSource:
             return
         self._files[table.name] = good
 
+    @staticmethod
+    def _reason(path: str, fmt: str, probe: Any, remote: bool) -> str | None:
+        if remote:  # the inspector has read every JSON object already
+            return _unreadable_reason(path, fmt, probe, inspected=True)
+        return _unreadable_reason(path, fmt, probe)
+
+    def _object_problems(self, table: FileTable, listed: dict[str, int]) -> dict[str, str]:
+        """URL → why the JSON object cannot be read, for a JSON table over objects: all of them
+        read concurrently, ahead of DuckDB's probe of each."""
+        if not listed or table.format not in ("json", "ndjson"):
+            return {}
+        from runner.sources.json_files import JsonFileInspector
+
+        found = inspect_objects(JsonFileInspector(), listed, self.store, lambda: None)
+        return {problem.path: problem.reason for problem in reversed(found.problems)}
+
+    def _register(self, conn: Any, files: list[str]) -> None:
+        """Let DuckDB read the objects among ``files`` through their fsspec filesystems (the
+        sandbox still allows only the files listed)."""
+        for scheme in dict.fromkeys(f.partition("://")[0] for f in files if is_url(f)):
+            conn.register_filesystem(self.store.filesystem(f"{scheme}://"))
+
     def _views(self, dbapi_conn: Any) -> None:
         """Each table as a view over its files, built through DuckDB's relation API: neither a
         table name nor a file name is ever pasted into SQL."""
+        self._register(dbapi_conn, [f for files in self._files.values() for f in files])
         formats = {table.name: table.format for table in self.tables}
         for name, files in self._files.items():
             read(dbapi_conn, formats[name], files).create_view(name, replace=True)
@@ -268,16 +299,19 @@ def read(conn: Any, fmt: str, files: list[str]) -> Any:
     return conn.read_parquet(files, union_by_name=True)
 
 
-def _unreadable_reason(path: str, fmt: str, probe: duckdb.DuckDBPyConnection) -> str | None:
+def _unreadable_reason(
+    path: str, fmt: str, probe: duckdb.DuckDBPyConnection, *, inspected: bool = False
+) -> str | None:
     """Why DuckDB could not read ``path`` as ``fmt``, or None when it can (asking ``probe``).
     A JSON file must be complete, valid JSON (the inspector's reason says how it is not), and
     JSON DuckDB reads to its end: it refuses some valid JSON (a lone surrogate escape, nesting
     past 128 levels), which only a full read finds, where reading the schema samples the first
-    records."""
+    records. ``inspected``: the inspector has read the file already (an object, read
+    concurrently with the others)."""
     import duckdb
 
     full_read = fmt in ("json", "ndjson")
-    if full_read:
+    if full_read and not inspected:
         from runner.sources.json_files import JsonFileInspector
 
         problems = JsonFileInspector().inspect(path)

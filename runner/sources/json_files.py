@@ -173,9 +173,15 @@ class JsonFileInspector:
         data, size = self._read(path, name)
         if isinstance(data, FileProblem):
             return [data], size
-        return self._judge(name, data), size
+        return self.judge(name, data), size
 
-    def _judge(self, name: str, data: bytes) -> list[FileProblem]:
+    @property
+    def max_bytes(self) -> int:
+        """Files larger than this are not read: they are too_large."""
+        return self._max_bytes
+
+    def judge(self, name: str, data: bytes) -> list[FileProblem]:
+        """The problems of the bytes ``data`` read from the file or object ``name``."""
         if _CONTENT_BYTE.search(data) is None:
             return [_empty_problem(name, len(data))]
         if len(data) < self._min_bytes:
@@ -221,23 +227,23 @@ class JsonFileInspector:
             message = "the file does not exist (it may have been removed after it was listed)"
             return FileProblem(name, "missing", message), 0
         except OSError as exc:
-            return _unreadable(name, exc.strerror or str(exc)), _size(path)
+            return unreadable(name, exc.strerror or str(exc)), _size(path)
         size = 0
         try:
             info = os.fstat(fd)
             size = info.st_size
             if not stat.S_ISREG(info.st_mode):
-                return _unreadable(name, _not_regular_reason(info.st_mode)), size
+                return unreadable(name, _not_regular_reason(info.st_mode)), size
             if size > self._max_bytes:
-                return _too_large(name, size, self._max_bytes), size
+                return too_large(name, size, self._max_bytes), size
             os.set_blocking(fd, True)
             data = _read_up_to(fd, size, self._max_bytes + 1)
         except OSError as exc:
-            return _unreadable(name, exc.strerror or str(exc)), size
+            return unreadable(name, exc.strerror or str(exc)), size
         finally:
             os.close(fd)
         if len(data) > self._max_bytes:
-            return _too_large(name, len(data), self._max_bytes), size
+            return too_large(name, len(data), self._max_bytes), size
         return data, size
 
     def _inspect_document(self, name: str, data: bytes) -> list[FileProblem]:
@@ -841,11 +847,11 @@ def _empty_problem(path: str, size: int) -> FileProblem:
     return FileProblem(path, "empty", message)
 
 
-def _unreadable(path: str, why: str) -> FileProblem:
+def unreadable(path: str, why: str) -> FileProblem:
     return FileProblem(path, "unreadable", f"cannot read the file: {why}")
 
 
-def _too_large(path: str, size: int, limit: int) -> FileProblem:
+def too_large(path: str, size: int, limit: int) -> FileProblem:
     message = f"the file is {size} bytes, over the {limit}-byte limit, so it was not read"
     return FileProblem(path, "too_large", message)
 
