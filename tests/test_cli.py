@@ -340,7 +340,12 @@ def test_cli_check_writes_every_report_and_the_run_index(
     index = (tmp_path / "reports" / "index.html").read_text()
     for run in runs:
         assert f'href="nightly/{run}/verdict.html"' in index
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["index.html", "nightly"]
+    # the run index, the suite's runs and the history store; no lock file left behind
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "history.sqlite",
+        "index.html",
+        "nightly",
+    ]
 
 
 def test_cli_check_out_joins_an_index_only_where_one_exists(
