@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "ci: installing postrun with its dev and dagster extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster]'
+echo "ci: installing postrun with its dev, dagster and spark extras"
+python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster,spark]'
 
 # shellcheck source=ci/postgres.sh
 source ci/postgres.sh
