@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from runner import load_suite, run_suite
+from runner.demo import build_demo
 from runner.errors import SourceError
 from runner.redact import mask_url, url_secrets
 from runner.results import ErrorCategory
@@ -336,3 +337,42 @@ def test_the_readme_nightly_suite_gives_the_same_verdict_on_spark(
     assert on_spark == duck
     assert duck[0] == "FAIL"
     assert [status for _, status, _, _ in duck[1]] == ["FAIL", "PASS", "FAIL", "FAIL"]
+
+
+# --- expectation_suite compiled to Spark SQL, schema (pandera) over an Arrow sample -------------
+
+
+def test_expectation_suite_and_schema_judge_spark_tables_as_duckdb_does(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The demo's GX suite (regex included: RLIKE on Spark) and its pandera schema of
+    snapshots, over a batch with NULL P&L and missing snapshots: the same results on both."""
+    demo = build_demo(tmp_path / "demo", faults=("null-pnl", "missing-snapshots"))
+    mirror(spark, demo.database)
+    expectations = ROOT / "expectations"
+    checks = f"""\
+  - type: expectation_suite
+    name: gx
+    table: portfolio_snapshots
+    where: snapshot_date = :run_date
+    suite: {expectations / "portfolio_snapshots.gx.json"}
+  - type: schema
+    name: pandera
+    table: portfolio_snapshots
+    where: snapshot_date = :run_date
+    key: [portfolio_id]
+    schema: {expectations / "portfolio_snapshots.pandera.yml"}
+"""
+    verdicts = {}
+    for kind, url in (("duckdb", f"duckdb:///{demo.database}"), ("spark", LOCAL_URL)):
+        path = tmp_path / f"{kind}.yml"
+        path.write_text(
+            "suite: same\nparams:\n  run_date: {type: date, required: true}\n"
+            f'sources: {{w: {{url: "{url}"}}}}\nchecks:\n{checks}'
+        )
+        suite = load_suite(path, {"run_date": demo.params["run_date"]}, env={})
+        verdicts[kind] = check_verdict(run_suite(suite))
+    assert outcome(verdicts["spark"]) == outcome(verdicts["duckdb"])
+    assert [c["status"] for c in verdicts["spark"]["checks"]] == ["FAIL", "FAIL"]
+    spark_sql_sent = " ".join(q["sql"] for q in verdicts["spark"]["queries"])
+    assert "RLIKE" in spark_sql_sent

@@ -114,7 +114,7 @@ class _SparkCompiler(compiler.SQLCompiler):
         """A table in FROM carries its own name as an explicit alias: Spark does not reserve
         WHERE, so ``FROM t WHERE (flag)`` would read as ``t`` aliased ``WHERE(flag)``."""
         text = super().visit_table(table, **kw)  # type: ignore[no-untyped-call]
-        if kw.get("asfrom") and not kw.get("ashint") and not kw.get("enclosing_alias"):
+        if kw.get("asfrom") and not kw.get("ashint") and kw.get("enclosing_alias") is None:
             return f"{text} AS {self.preparer.quote(table.name)}"
         return text
 
@@ -152,6 +152,7 @@ class SparkDialect(default.DefaultDialect):
     statement_compiler = _SparkCompiler
     preparer = _SparkIdentifiers  # type: ignore[assignment]
     supports_statement_cache = True
+    supports_native_boolean = True
     paramstyle = "named"
     default_paramstyle = "named"
 
