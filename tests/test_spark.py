@@ -79,7 +79,8 @@ def test_a_hostile_string_param_stays_one_value(spark: Any, source: SparkSource)
 
 
 def test_only_a_single_read_query_is_sent(source: SparkSource) -> None:
-    for sql in ("drop table t", "select 1; drop table t", "insert into t values (1)"):
+    unparsed = "cache lazy table t options ('storageLevel' 'DISK_ONLY') select 1 |||"
+    for sql in ("drop table t", "select 1; drop table t", "insert into t values (1)", unparsed):
         with pytest.raises(SourceError) as raised:
             source.execute(sa.text(sql), {})
         assert raised.value.category == ErrorCategory.CONFIG
