@@ -55,7 +55,18 @@ def targets(tables: Iterable[Table]) -> list[Target]:
         if t.title.startswith("SQL on DuckDB") and t.title.endswith("whole table")
         for r in t.rows
     }
-    failing = {r.case: r for t in tables if "failing" in t.title for r in t.rows}
+    failing = {
+        r.case: r
+        for t in tables
+        if "failing" in t.title and not t.title.startswith("SQL on Spark")
+        for r in t.rows
+    }
+    spark = {
+        ("failing" in t.title, r.case): r
+        for t in tables
+        if t.title.startswith("SQL on Spark")
+        for r in t.rows
+    }
     found: list[Target] = []
 
     def want(figure: str, postrun: Row | None, limit: Row | None, target: float) -> None:
@@ -86,6 +97,13 @@ def targets(tables: Iterable[Table]) -> list[Target]:
         failing.get(f"postrun run_suite ({TOLERATED})"),
         FAILING,
     )
+    for failed in (False, True):
+        want(
+            f"check phase on local Spark, {'one check failing' if failed else 'passing'}",
+            spark.get((failed, "postrun run_suite (Spark)")),
+            spark.get((failed, "limit: one Spark SQL query (session)")),
+            CHECK_PHASE,
+        )
     for case in ("postrun check --explain", "postrun validate"):
         want(
             case,

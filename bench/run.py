@@ -4,6 +4,7 @@
     python bench/run.py --rows 1000000 --files 2000      # a quick look
     python bench/run.py --dir /tmp/bench --skip-gx       # keep (and reuse) the data; no GX
     python bench/run.py --scale --skip-sql --skip-files  # only postrun vs rows and vs files
+    python bench/run.py --spark --skip-sql --skip-files  # the suite on local Spark (Connect)
 
 SQL: portfolio_snapshots (portfolios x dates, one date a day) and portfolios in DuckDB, copied to
 SQLite for GX. A 5-check suite (rows for the run date = portfolios, daily_pnl and total_pnl not
@@ -54,6 +55,13 @@ def main() -> int:
                 print(f"\n{table.render()}", flush=True)
             tables.append(startup_table(args, folder))
             print(f"\n{tables[-1].render()}", flush=True)
+        if args.spark:
+            import _spark
+
+            house = _data.build_warehouse(folder, args.rows, args.portfolios, sqlite=False)
+            for scope in _spark.SCOPES:
+                tables.append(_spark.table(house, folder, args.repeat, scope))
+                print(f"\n{tables[-1].render()}", flush=True)
         if not args.skip_files:
             import _jsonfiles
 
@@ -121,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--skip-gx", action="store_true", help="no Great Expectations cases (nor SQLite copy)")
     add("--skip-pandera", action="store_true", help="no pandera cases")
     add("--skip-history", action="store_true", help="no history store cases")
+    add("--spark", action="store_true", help="the suite on local Spark (the 'spark' extra)")
     add("--scale", action="store_true", help="postrun vs 1M/10M/50M rows and 2k/20k/100k files")
     return parser
 

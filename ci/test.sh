@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "ci: installing postrun with its dev, dagster and s3 extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster,s3]'
+echo "ci: installing postrun with its dev, dagster, s3 and spark extras"
+python3 -m pip install -q --disable-pip-version-check -e '.[dev,dagster,s3,spark]'
 
 # shellcheck source=ci/postgres.sh
 source ci/postgres.sh

@@ -64,6 +64,10 @@ def mask_url(url: str) -> str:
     base, question, query = rest.partition("?")
     if question:
         query = "&".join(_mask_pair(pair) for pair in query.split("&"))
+    # Spark Connect: sc://host:15002/;token=…;use_ssl=true (parameters after ';' in the path)
+    base = ";".join(
+        [part if i == 0 else _mask_pair(part) for i, part in enumerate(base.split(";"))]
+    )
     return prefix + base + question + query
 
 
@@ -79,8 +83,9 @@ def url_secrets(url: str) -> list[str]:
             found += [userinfo, userinfo.partition(":")[2]]
             # the driver's reading of an ambiguous URL ends the userinfo at the first '@'
             found.append(userinfo.partition("@")[0].partition(":")[2])
-        query = rest.partition("?")[2]
-        for pair in query.split("&") if query else ():
+        base, _, query = rest.partition("?")
+        pairs = [*(query.split("&") if query else ()), *base.split(";")[1:]]  # sc://h/;token=…
+        for pair in pairs:
             key, _, value = pair.partition("=")
             if is_secret_name(unquote_plus(key)):
                 found.append(value)
@@ -155,4 +160,4 @@ def _mask_pair(pair: str) -> str:
 def _mask_url_in_text(url: str) -> str:
     # A URL inside a sentence may end with punctuation that belongs to the sentence.
     stripped = url.rstrip(".,;:)]}")
-    return mask_url(stripped) + url[len(stripped) :] if "@" in stripped or "?" in stripped else url
+    return mask_url(stripped) + url[len(stripped) :] if any(c in stripped for c in "@?;") else url

@@ -24,7 +24,7 @@ from runner.params import (
     resolve_params,
 )
 from runner.redact import MASK, Redactor, mask_url, url_secrets
-from runner.sources import FileSource, Source, SqlSource, objects
+from runner.sources import FileSource, Source, SqlSource, is_spark_url, objects
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.spec import Spec, document_fields
@@ -146,6 +146,10 @@ class SourceConfig:
     endpoint_url: str | None = None
 
     def open(self) -> Source:
+        if self.url is not None and is_spark_url(self.url):
+            from runner.sources.spark import SparkSource
+
+            return SparkSource(self.name, self.url)
         if self.url is not None:
             access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
             return SqlSource(self.name, self.url, access=access)

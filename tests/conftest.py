@@ -144,3 +144,13 @@ def only_check(verdict: Verdict) -> dict[str, Any]:
     """The single check result of a one-check suite, as JSON."""
     assert len(verdict.checks) == 1, [c.name for c in verdict.checks]
     return verdict.checks[0].model_dump(mode="json")
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Any:
+    """The process's local Spark Connect session (``spark://local``), started once for every
+    Spark test (10-25 s); tests make their tables temporary views in it."""
+    pytest.importorskip("pyspark", reason="the Spark tests need the 'spark' extra")
+    from runner.sources.spark import local_session
+
+    return local_session()

@@ -32,8 +32,8 @@ with open(os.environ["POSTRUN_PROBE"], "w") as out:
 """
 """Runs the CLI in a fresh interpreter, then records the exit code and every module loaded."""
 
-DATAFRAMES = ["pandas", "pyarrow", "great_expectations", "pandera", "polars"]
-"""Libraries only the expectation_suite fallback and the schema check load."""
+DATAFRAMES = ["pandas", "pyarrow", "great_expectations", "pandera", "polars", "pyspark", "grpc"]
+"""Libraries only the expectation_suite fallback, the schema check and a Spark source load."""
 
 
 def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:

@@ -94,7 +94,7 @@ def expectation_suite(spec: ExpectationSuiteSpec, ctx: Context) -> Outcome:
     return _outcome(spec, suite, listed)
 
 
-_REGEX_DIALECTS = ("duckdb", "postgresql")
+_REGEX_DIALECTS = ("duckdb", "postgresql", "spark")
 
 
 def _split(suite: gx.GxSuite, ctx: Context) -> tuple[list[gx.Compiled], list[gx.Expectation]]:

@@ -439,6 +439,15 @@ def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     return f"({column} ~ {pattern})"
 
 
+@compiles(RegexMatch, "spark")
+def _regex_spark(element: RegexMatch, compiler: Any, **kw: Any) -> str:
+    column, pattern = (
+        compiler.process(element.column, **kw),
+        compiler.process(element.pattern, **kw),
+    )
+    return f"({column} RLIKE {pattern})"  # Java regex, found anywhere in the value
+
+
 _COMPILERS: dict[str, Callable[[Expectation, sa.ColumnElement[bool]], Compiled]] = {
     "expect_table_row_count_to_equal": _row_count_equal,
     "expect_table_row_count_to_be_between": _row_count_between,

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from runner.results import SourceInfo
 
 
+def is_spark_url(url: str) -> bool:
+    """Whether ``url`` names a Spark source (``sc://`` Spark Connect, or ``spark://local``);
+    ``runner.sources.spark`` is imported only for one, and PySpark only once it connects."""
+    return url.startswith(("sc://", "spark://"))
+
+
 class Source(Protocol):
     """What a check may read through: statements with bound params, each stopped at its
     deadline or by the function it hands the interrupter; driver errors as ``SourceError``."""
@@ -81,4 +87,4 @@ class Source(Protocol):
         """Release what the source holds (connections, workers)."""
 
 
-__all__ = ["FileSource", "Interrupter", "Source", "SqlSource"]
+__all__ = ["FileSource", "Interrupter", "Source", "SqlSource", "is_spark_url"]
