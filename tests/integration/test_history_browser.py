@@ -4,7 +4,6 @@ network, no script run from hostile names."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from runner import RunOptions, load_suite, run_suite
 from runner.history.page import render_history_html
 from runner.history.query import load_history
 from runner.history.store import HistoryStore
-from tests.integration.test_report_browser import CHROMIUM_ARGS, VIEWPORT
+from tests.integration.test_report_browser import VIEWPORT
 from tests.test_history import _night, _suite_file, _warehouse
 
 if TYPE_CHECKING:
@@ -26,24 +25,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 SCREENSHOT_COPY = Path("/tmp/postrun-history.png")
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    executable = os.environ.get("POSTRUN_CHROMIUM", "/usr/bin/chromium")
-    if not (Path(executable).is_file() or shutil.which(executable)):
-        message = f"no Chromium at {executable} (ci/test.sh installs Debian's chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

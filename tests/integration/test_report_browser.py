@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,15 +21,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 FAULTS = ("truncated-result", "stuck-batch", "null-pnl")
 HOSTILE_NAME = "<script>window.__pwned=1</script>"
@@ -74,24 +64,6 @@ class Watch:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":  # a CSP violation is reported here
             self.errors.append(message.text)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    executable = os.environ.get("POSTRUN_CHROMIUM", "/usr/bin/chromium")
-    if not (Path(executable).is_file() or shutil.which(executable)):
-        message = f"no Chromium at {executable} (ci/test.sh installs Debian's chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
