@@ -51,7 +51,8 @@ class SourceSpec(Spec):
     """A database (`url`) or a set of result files (`files`, optional `tables`)."""
 
     url: str | None = None
-    """SQLAlchemy URL; `${ENV}`, `${ENV:-default}` and `{param}` are substituted."""
+    """SQLAlchemy URL, or Spark Connect (`sc://host:15002`, `spark://local`); `${ENV}`,
+    `${ENV:-default}` and `{param}` are substituted."""
     files: str | list[str] | None = None
     """Glob(s) of result files, local or objects (`s3://bucket/prefix/*.json`, any fsspec URL);
     `{param}` substitution applies."""

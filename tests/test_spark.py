@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import textwrap
 import time
 from datetime import date
@@ -51,6 +52,14 @@ def spark(spark_session: Any) -> Any:
 @pytest.fixture
 def source() -> SparkSource:
     return SparkSource("w", LOCAL_URL)
+
+
+def test_a_local_session_leaves_no_warehouse_folder_where_it_runs(spark: Any) -> None:
+    """Spark makes its warehouse folder at start-up, in the working directory unless told."""
+    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    assert warehouse.name.startswith("postrun-spark-"), warehouse
+    assert warehouse.parent == Path(tempfile.gettempdir()), warehouse
+    assert not (Path.cwd() / "spark-warehouse").exists()
 
 
 def test_params_are_rendered_as_spark_literals_by_the_dialect() -> None:

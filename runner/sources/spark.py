@@ -24,9 +24,12 @@ cancel and its deadline call ``interruptTag``, which cancels the Spark job on th
 
 from __future__ import annotations
 
+import atexit
 import math
 import re
+import shutil
 import socket
+import tempfile
 import threading
 import uuid
 import warnings
@@ -75,7 +78,15 @@ def local_session() -> SparkSession:
 
 def _start_local() -> SparkSession:
     port = _free_port()
-    conf = {**_LOCAL_CONF, "spark.connect.grpc.binding.port": str(port)}
+    # Spark makes its warehouse folder at start-up, in the working directory unless told: a
+    # read-only gate leaves nothing behind, so it gets a folder of its own, removed at exit
+    warehouse = tempfile.mkdtemp(prefix="postrun-spark-")
+    atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
+    conf = {
+        **_LOCAL_CONF,
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.sql.warehouse.dir": warehouse,
+    }
     with warnings.catch_warnings():
         # PySpark warns about the pandas version it was tested with, and about the static
         # settings above, which the server took when it started but a session cannot set again.
