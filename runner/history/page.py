@@ -5,17 +5,16 @@ check its last failure and since when it fails."""
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from runner.history.query import CheckSummary, History, Run
+from runner.render.html import page_template
 from runner.render.timestamps import format_timestamp
 
 GRID_RUNS = 60
@@ -65,7 +64,7 @@ def render_history_html(history: History, *, keys: list[str]) -> bytes:
         "flaky": sorted((s for s in history.checks if s.flips >= 2), key=lambda s: -s.flips),
         "checks": [_summary_view(s) for s in history.checks],
     }
-    return _template().render(page=page, csp=CSP, colours=COLOURS).encode("utf-8")
+    return page_template("history.html").render(page=page, csp=CSP, colours=COLOURS).encode("utf-8")
 
 
 def _row(name: str, runs: list[Run]) -> Row:
@@ -189,15 +188,3 @@ def _moment(text: str) -> datetime:
 
 def _day(run: Run) -> str:
     return re.sub(r"T.*", "", run.started_at)
-
-
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("runner", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.get_template("history.html")

@@ -209,12 +209,14 @@ class PageView:
 def render_html(verdict: Verdict) -> bytes:
     """verdict.html as UTF-8: banner, evidence of every non-passing check, all checks, run."""
     page = build_page(verdict)
-    html = _template().render(page=page, script=_PRINT_SCRIPT, csp=CSP)
+    html = page_template("verdict.html").render(page=page, script=_PRINT_SCRIPT, csp=CSP)
     return html.encode("utf-8")
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def page_template(name: str) -> jinja2.Template:
+    """A page of runner/templates, rendered as every postrun page is: escaped, strict, and with
+    control characters written out."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("runner", "templates"),
         autoescape=True,  # explicit: the template's name must not decide whether data is escaped
@@ -223,7 +225,7 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True,
         finalize=_shown,
     )
-    return env.get_template("verdict.html")
+    return env.get_template(name)
 
 
 def _shown(value: Any) -> Any:
