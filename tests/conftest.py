@@ -70,12 +70,19 @@ def pg(tmp_path: Path) -> Iterator[Database]:
     yield from _postgres(tmp_path)
 
 
-def _postgres(tmp_path: Path) -> Iterator[Database]:
-    url = os.environ.get("POSTRUN_TEST_PG_URL")
-    if not url:
+def postgres_env(name: str) -> str:
+    """A URL of the PostgreSQL server ci/test.sh started: without it the test is skipped, and
+    under CI it fails (CI must test PostgreSQL)."""
+    value = os.environ.get(name)
+    if not value:
         if os.environ.get("CI") == "true":
-            pytest.fail("POSTRUN_TEST_PG_URL is not set: ci/test.sh must start PostgreSQL under CI")
+            pytest.fail(f"{name} is not set: ci/test.sh must start PostgreSQL under CI")
         pytest.skip("no PostgreSQL server (run the tests through ci/test.sh)")
+    return value
+
+
+def _postgres(tmp_path: Path) -> Iterator[Database]:
+    url = postgres_env("POSTRUN_TEST_PG_URL")
     import psycopg
 
     reader = os.environ.get("POSTRUN_TEST_PG_READER_URL")

@@ -16,7 +16,7 @@ from runner import load_suite, run_suite
 from runner.causes import find_causes
 from runner.demo import build_demo, find_demo_suite
 from runner.results import CheckError, CheckResult, ErrorCategory, Status
-from tests.conftest import Database, check_verdict
+from tests.conftest import Database, check_verdict, postgres_env
 from tests.test_cli import postrun
 from tests.test_render_html import parse
 
@@ -146,12 +146,7 @@ def test_causes_nulls_in_other_relations_are_other_causes(duck: Database, tmp_pa
 
 def wrong_password_url() -> str:
     """The test server's reader with a wrong password: the server refuses the login."""
-    import os
-
-    reader = os.environ.get("POSTRUN_TEST_PG_READER_URL")
-    if not reader:
-        pytest.skip("no PostgreSQL server (run the tests through ci/test.sh)")
-    url = make_url(reader).set(password=PASSWORD)
+    url = make_url(postgres_env("POSTRUN_TEST_PG_READER_URL")).set(password=PASSWORD)
     return url.render_as_string(hide_password=False)
 
 
