@@ -658,3 +658,15 @@ def test_reports_and_notification_say_failing_for_n_runs(tmp_path: Path) -> None
     assert html.count('<i class="s-FAIL" title=') == 2 * 3  # the strip, in the table and evidence
     assert f'title="{first.run_id}: FAIL"' in html
     assert '<polyline points="0.0,' in html
+
+
+def test_history_chart_title_is_a_check_name_as_text() -> None:
+    """A check's name in a chart: control characters written out, `$…$` not read as math."""
+    from datetime import datetime
+
+    from runner.history.page import _svg
+
+    days = [datetime(2026, 1, 1), datetime(2026, 1, 2)]
+    svg = str(_svg("cost \x1b[31m $x^2$: value", days, [1.0, 2.0]))
+    assert "\x1b" not in svg
+    assert "cost \\x1b[31m $x^2$: value</text>" in svg

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from runner.history.query import CheckSummary, History, Run
 from runner.render.html import page_template
 from runner.render.timestamps import format_timestamp
+from runner.values import visible
 
 GRID_RUNS = 60
 """Runs the status grid shows (the newest); the charts show every run of the period."""
@@ -167,7 +168,9 @@ def _svg(
         axes.xaxis.set_major_locator(locator)
         formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_formatter(formatter)
-        axes.set_title(title, loc="left")
+        # a check's name is text: control characters written out, and no `$…$` read as
+        # matplotlib's mathtext
+        axes.set_title(visible(title), loc="left", parse_math=False)
         axes.set_xlabel("run started (UTC)")
         axes.grid(alpha=0.3)
         if band is not None:
