@@ -24,7 +24,7 @@ from runner.params import (
     resolve_params,
 )
 from runner.redact import MASK, Redactor, mask_url, url_secrets
-from runner.sources import FileSource, Source, SqlSource, is_spark_url, objects
+from runner.sources import FileSource, Source, database, is_spark_url, objects
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.spec import Spec, document_fields
@@ -153,7 +153,7 @@ class SourceConfig:
             return SparkSource(self.name, self.url)
         if self.url is not None:
             access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
-            return SqlSource(self.name, self.url, access=access)
+            return database(self.name, self.url, access=access)
         return FileSource(
             self.name,
             list(self.patterns),
