@@ -347,10 +347,11 @@ def _parse_checks(
         if not isinstance(kind, str):
             issues.append(document.issue(loc, f"{label}: missing required key 'type'"))
             continue
-        kinds = registry()
+        kinds = registry([kind])
         if kind not in kinds:
+            known = registry()
             issues.append(
-                document.issue((*loc, "type"), f"{label}: {unknown('check type', kind, kinds)}")
+                document.issue((*loc, "type"), f"{label}: {unknown('check type', kind, known)}")
             )
             continue
         model = kinds[kind].spec
