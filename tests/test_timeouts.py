@@ -26,7 +26,7 @@ from runner.gx import compile as gx
 from runner.gx import fallback as gx_fallback
 from runner.results import CheckResult, ErrorCategory, Outcome, Status
 from runner.sources import database
-from runner.sources import duck as duck_source
+from runner.sources import sql as sql_source
 from runner.sources.sql import Interrupter
 from runner.spec import parse_duration
 from tests.conftest import Database, check_verdict
@@ -288,14 +288,14 @@ def test_timeouts_lost_interrupt_is_repeated(
     """DuckDB drops an interrupt that arrives just before its statement starts: the engine
     interrupts again while the cancelled statement still runs."""
     calls: list[float] = []
-    real = duck_source.interrupt
+    real = sql_source.interrupt
 
     def first_one_lost(dbapi_conn: Any) -> None:
         calls.append(time.monotonic())
         if len(calls) > 1:
             real(dbapi_conn)
 
-    monkeypatch.setattr(duck_source, "interrupt", first_one_lost)
+    monkeypatch.setattr(sql_source, "interrupt", first_one_lost)
     path = write_suite(tmp_path, duck, other, [slow_check("endless", ENDLESS["duckdb"], "0.3s")])
     before = set(threading.enumerate())
     started = time.monotonic()

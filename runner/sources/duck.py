@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from runner.errors import SourceError
 from runner.redact import mask_url, url_secrets
 from runner.results import ErrorCategory, SourceInfo
+from runner.sources import sql
 from runner.sources.sql import (
     Access,
     Interrupter,
-    interrupt,
     jsonable,
     missing_file,
     opening_url,
@@ -169,7 +169,7 @@ class DuckDBSource:
 
         cursor = self._open().cursor()
         if interrupter is not None:
-            interrupter(lambda: interrupt(cursor))
+            interrupter(lambda: sql.interrupt(cursor))  # looked up when called (tests wrap it)
         try:
             yield cursor
         except duckdb.Error as exc:
