@@ -152,9 +152,14 @@ class Context:
         """``stmt``'s bad rows as the bounded sample ``violations`` fetches."""
         return statements.violations(stmt, self.sample_limit)
 
-    def sample_statement(self, stmt: sa.Select[Any]) -> sa.Select[Any]:
-        """``stmt``'s first rows as the bounded sample ``sample`` fetches."""
-        return statements.sample(stmt, self.sample_limit)
+    def sample_statement(self, stmt: sa.Select[Any], source: str | None = None) -> sa.Select[Any]:
+        """``stmt``'s first rows as the bounded sample ``sample`` fetches from ``source`` (the
+        check's own by default): on DuckDB the first found, then sorted (``statements.sample``)."""
+        try:
+            storage_order = self.source(source).dialect().name == "duckdb"
+        except SourceError:  # a source with no SQL: the plain form, which it will refuse
+            storage_order = False
+        return statements.sample(stmt, self.sample_limit, storage_order=storage_order)
 
     def scan_statement(self, relation: Relation) -> sa.Select[Any]:
         """The query of the check's own scan of ``relation``, or the shared one that answers
@@ -203,7 +208,7 @@ class Context:
         """A bounded sample of the bad rows ``stmt`` selects, when the check knows how many
         there are (from its scan): no count over all of them, only the first rows in the
         statement's order (one row even when ``sample_limit`` is 0, for a message to name)."""
-        return self.fetch(self.sample_statement(stmt), source)
+        return self.fetch(self.sample_statement(stmt, source), source)
 
     def fetch_arrow(self, stmt: sa.Executable, source: str | None = None) -> pa.Table:
         """Run ``stmt`` and return its rows as an Arrow table with the database's own types,

@@ -111,10 +111,25 @@ def filtered(
     return None if unknown else result
 
 
-def sample(stmt: sa.Select[Any], sample_limit: int) -> sa.Select[Any]:
+def sample(
+    stmt: sa.Select[Any], sample_limit: int, *, storage_order: bool = False
+) -> sa.Select[Any]:
     """The first rows of ``stmt`` (at least one, for a message to name), in its own order: for
-    bad rows whose number the check already knows, without counting them again."""
-    return stmt.limit(max(sample_limit, 1))
+    bad rows whose number the check already knows, without counting them again.
+
+    ``storage_order``: the database returns a query's rows in the order they are stored, run
+    after run (DuckDB, which preserves insertion order). Then the sample is the first rows found
+    in that order, sorted by ``stmt``'s order afterwards: the scan stops once it has them, where
+    sorting every bad row first reads them all. Both are deterministic; the rows chosen may
+    differ. Only a plain column order on selected columns is moved (anything else stays)."""
+    limit = max(sample_limit, 1)
+    order = list(stmt._order_by_clauses)
+    plain = [o.name for o in order if isinstance(o, sa.ColumnClause) and o.table is None]
+    selected = {c.name for c in stmt.selected_columns}
+    if not storage_order or not order or len(plain) < len(order) or not set(plain) <= selected:
+        return stmt.limit(limit)
+    first = stmt.order_by(None).limit(limit).subquery("sample")
+    return sa.select(*first.c).order_by(*(first.c[name] for name in plain))
 
 
 def violations(stmt: sa.Select[Any], sample_limit: int) -> sa.Select[Any]:

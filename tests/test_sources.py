@@ -256,6 +256,24 @@ def test_sources_schema_qualified_table(db: Database, run_yaml: RunYaml) -> None
     assert only_check(verdict)["message"] == f"{schema}.portfolios has 3 rows where 3 expected"
 
 
+def test_sources_duckdb_keywords_are_names_like_any_other(
+    duck: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """Columns named like DuckDB's keywords that are not plain names everywhere: `at` (only a
+    type or function may be called so), `position` (only a column), `order` (reserved)."""
+    duck.run(
+        'create table events ("at" timestamp, "position" integer, "order" integer);'
+        "insert into events values ('2025-11-06 01:00:00', 1, null), (null, 2, 3);"
+    )
+    check = (
+        '{type: not_null, table: events, columns: ["at", "position", "order"], key: ["position"]}'
+    )
+    result = only_check(run_yaml(one_check(duck, check)))
+    assert result["status"] == "FAIL", result["error"]
+    assert result["observed"]["nulls"] == {"at": 1, "position": 0, "order": 1}
+    assert [f["key"] for f in result["failures"]] == [{"position": 1}, {"position": 2}]
+
+
 def test_sources_bad_value_is_data_malformed(duck: Database, run_yaml: RunYaml) -> None:
     duck.run(SETUP)
     verdict = run_yaml(one_check(duck, "{type: sql, query: \"select cast('x' as int)\", min: 0}"))

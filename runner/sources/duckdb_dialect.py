@@ -42,11 +42,14 @@ def duckdb_dialect() -> DuckDBDialect:
 
 @cache
 def _reserved_words() -> frozenset[str]:
-    """DuckDB's reserved keywords, as the DuckDB in use lists them (an in-memory database)."""
+    """The words DuckDB (the version in use) does not read as a plain name everywhere, so each
+    is quoted as an identifier: reserved words, and those only a type or function may be
+    (``at``: ``max(at)`` does not parse) or only a column (a quoted name is still matched
+    without regard to case in DuckDB, so quoting one more word changes nothing else)."""
     import duckdb
 
     with duckdb.connect(config=read_only_url("duckdb:///:memory:")[1]["config"]) as conn:
         rows = conn.execute(
-            "select keyword_name from duckdb_keywords() where keyword_category = 'reserved'"
+            "select keyword_name from duckdb_keywords() where keyword_category <> 'unreserved'"
         ).fetchall()
     return frozenset(name for (name,) in rows)

@@ -440,8 +440,11 @@ _PG_OPTION_WORDS = ("read_only", "role", "session_authorization")
 _DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    "preserve_insertion_order": True,
 }
-"""Given when DuckDB opens: nothing is fetched or loaded behind postrun's back."""
+"""Given when DuckDB opens (over what a URL says): nothing is fetched or loaded behind
+postrun's back, and rows come in the order they are stored, which failure samples rely on to be
+the same run after run without sorting every bad row (``statements.sample``)."""
 
 
 def duckdb_file(url: str) -> str | None:
