@@ -128,7 +128,11 @@ def test_sources_writes_inside_checked_queries_are_refused(
     assert only_check(after)["status"] == "PASS"
 
 
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+DUCKDB_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "preserve_insertion_order": True,
+}
 PG_ARGS = {"connect_timeout": 10, "prepare_threshold": 0}
 
 
