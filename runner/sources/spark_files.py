@@ -1,0 +1,279 @@
+"""File tables read by Spark (a files source with ``engine: spark``): each table is a Spark
+temporary view over its files, read with ``mode: PERMISSIVE`` and a corrupt-record column, so
+that postrun names each file with corrupt records and how many, and each file Spark cannot read
+at all (SPEC §6: a check that read such a table may FAIL but never PASS, unless the source says
+``unreadable: skip``).
+
+How a table is read, in one Spark session of the source's own (``newSession`` on the server of
+``spark_url``, ``spark://local`` by default): its temporary views are invisible to any other
+source and gone when the source closes; nothing is written to the catalog.
+
+- postrun lists the files (the same globs as on DuckDB) and hands Spark their paths as data:
+  ``DataFrameReader.json([...])``, never pasted into SQL. A file of 0 bytes is ``empty``.
+- JSON (``multiLine``), NDJSON and CSV (header, inferred types): the schema is inferred first,
+  then the files are read with that schema plus ``_postrun_corrupt_record``; one aggregate per
+  table counts, per ``input_file_name()``, the records and the corrupt ones. Spark refuses a
+  query that reads only the corrupt-record column from raw files, which filtering them out
+  would be: a table with corrupt records is cached (in the session, released at close) and its
+  view keeps the records that parsed.
+- Parquet: read with ``ignoreCorruptFiles`` and merged schemas; a file Spark read no row of is
+  read once more alone, and its error, if any, names it.
+
+The views have the files' own columns only: the corrupt-record text and the file name are
+postrun's, reported in the check's notes, never columns a check sees.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlparse
+
+from runner.errors import SourceError
+from runner.sources.files import FileSource, FileTable, TableEngine, expand, unread_note
+from runner.sources.objects import Store
+from runner.sources.spark import LOCAL_URL, SparkSource
+from runner.sources.sql import Interrupter
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from pyspark.sql.connect.dataframe import DataFrame
+    from pyspark.sql.connect.session import SparkSession
+
+CORRUPT = "_postrun_corrupt_record"
+"""The corrupt-record column postrun asks Spark for; never part of a view."""
+_PROBE = "_postrun_probe"
+"""A column of postrun's own when a JSON table has no column but the corrupt one (every record
+corrupt): Spark reads the corrupt-record column only alongside another."""
+_PARTLY = "not read in full"
+"""What became of the files named in a note (``unread_note``): some or all of their records
+were left out of the table."""
+_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class FileCount:
+    """What Spark read of one file."""
+
+    path: str
+    records: int
+    corrupt: int
+    problem: str | None = None
+    """Why no record of the file could be read (``empty``, Spark's error), else None."""
+
+    @property
+    def reason(self) -> str | None:
+        """The note's reason for this file, or None when it was read in full."""
+        if self.problem is not None:
+            return self.problem
+        if self.corrupt:
+            noun = "record" if self.records == 1 else "records"
+            return f"{self.corrupt} of {self.records} {noun} corrupt"
+        return None
+
+    @property
+    def readable(self) -> bool:
+        """Whether at least one of its records is in the table."""
+        return self.problem is None and self.records > self.corrupt
+
+
+class _OwnSession(SparkSource):
+    """A Spark source on a session of its own: the file tables' temporary views live there."""
+
+    def _connect(self) -> SparkSession:
+        shared = super()._connect()
+        if self.url != LOCAL_URL:
+            return shared  # a remote source's session is its own already
+        try:
+            return shared.newSession()
+        except Exception as exc:
+            raise self._error(exc, connecting=True) from exc
+
+    def close(self) -> None:
+        """Release the session on the server (its views and cached tables with it)."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        for release in (session.client.release_session, session.client.close):
+            try:
+                release()
+            except Exception:  # the server or the session is already gone
+                continue
+
+
+class SparkFileSource(FileSource):
+    """A files source whose tables Spark reads (see the module docstring); ``files`` and the
+    rest of a file source are as on DuckDB."""
+
+    def __init__(
+        self,
+        name: str,
+        patterns: list[str],
+        tables: list[FileTable],
+        *,
+        url: str | None = None,
+        unreadable: Literal["error", "skip"] = "error",
+        store: Store | None = None,
+    ) -> None:
+        super().__init__(name, patterns, tables, unreadable=unreadable, store=store)
+        self.spark = _OwnSession(name, url or LOCAL_URL)
+        self.counts: dict[str, list[FileCount]] = {}
+        """Table name → what Spark read of each file behind it, once the tables are read."""
+        self._cached: list[DataFrame] = []
+        self._spark_lock = threading.Lock()
+
+    def secrets(self) -> list[str]:
+        return [*super().secrets(), *self.spark.secrets()]
+
+    def dialect(self) -> sa.Dialect:
+        return self.spark.dialect()
+
+    def close(self) -> None:
+        for frame in self._cached:
+            try:
+                frame.unpersist()
+            except Exception:  # the session is already gone
+                continue
+        self._cached = []
+        self.spark.close()
+        super().close()
+
+    @contextmanager
+    def _tables(
+        self, interrupter: Interrupter | None, deadline: float | None
+    ) -> Iterator[TableEngine]:
+        """Spark, with every table a view in its session (read once, under the first
+        statement's interrupter and deadline)."""
+        try:
+            self._read_tables(interrupter, deadline)
+            yield self.spark
+        except SourceError as exc:
+            raise self._explain_empty(exc) from exc
+
+    def _read_tables(self, interrupter: Interrupter | None, deadline: float | None) -> None:
+        with self._spark_lock:
+            if self.counts or not self.tables:
+                return
+            session = self.spark.session()
+            with self.spark._tagged(session, interrupter, deadline):
+                counts = self.spark._call(
+                    lambda: {table.name: self._read(session, table) for table in self.tables}
+                )
+            self.counts = counts
+
+    def _read(self, session: SparkSession, table: FileTable) -> list[FileCount]:
+        """Read ``table``'s files, make its view, keep its note; what was read of each file."""
+        files = [os.path.abspath(p) for p in expand(table.patterns)]
+        sizes = {path: os.path.getsize(path) for path in files}
+        given = [path for path in files if sizes[path] > 0]
+        if table.format == "parquet":
+            found, frame = self._parquet(session, given)
+        else:
+            found, frame = self._text(session, table.format, given)
+        empty = [FileCount(path, 0, 0, "empty") for path in files if sizes[path] == 0]
+        counts = sorted([*found, *empty], key=lambda count: count.path)
+        bad = [f"{c.path} ({c.reason})" for c in counts if c.reason is not None]
+        partly = any(c.readable for c in counts if c.reason is not None)
+        what = _PARTLY if partly else "skipped as unreadable"
+        if bad:
+            self._skipped[table.name] = unread_note(table.name, bad, len(files), what)
+        if frame is None or not any(c.readable for c in counts):
+            self._empty[table.name] = ", ".join(table.patterns)
+        else:
+            frame.createOrReplaceTempView(table.name)
+        return counts
+
+    def _text(
+        self, session: SparkSession, fmt: str, files: list[str]
+    ) -> tuple[list[FileCount], DataFrame | None]:
+        """JSON, NDJSON or CSV files read with a corrupt-record column: what was read of each,
+        and the frame of the records that parsed."""
+        if not files:
+            return [], None
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        fields = [f for f in _reader(session, fmt).load(files).schema.fields if f.name != CORRUPT]
+        fields = fields or [StructField(_PROBE, StringType())]
+        schema = StructType([*fields, StructField(CORRUPT, StringType())])
+        frame = _reader(session, fmt).schema(schema).load(files)
+        per_file = (
+            frame.selectExpr(
+                "input_file_name() AS file",
+                f"`{CORRUPT}` IS NOT NULL AS corrupt",
+                f"`{fields[0].name}` IS NULL AS unused",  # read a column besides the corrupt one
+            )
+            .groupBy("file")
+            .agg({"*": "count", "corrupt": "count_if", "unused": "count_if"})
+            .toDF("file", "records", "corrupt", "unused")
+            .collect()
+        )
+        found = {_local(row["file"]): row for row in per_file}
+        counts = [
+            FileCount(path, found[path]["records"], found[path]["corrupt"])
+            if path in found
+            else FileCount(path, 0, 0)
+            for path in files
+        ]
+        names = [f.name for f in fields if f.name != _PROBE]
+        if any(c.corrupt for c in counts):
+            frame = frame.cache()
+            self._cached.append(frame)
+            frame = frame.where(f"`{CORRUPT}` IS NULL")
+        return counts, frame.select(*names) if names else None
+
+    def _parquet(
+        self, session: SparkSession, files: list[str]
+    ) -> tuple[list[FileCount], DataFrame | None]:
+        """Parquet files read past the unreadable ones, each of those read alone for its
+        error."""
+        if not files:
+            return [], None
+        frame = _parquet_reader(session).parquet(*files)
+        rows = frame.selectExpr("input_file_name() AS file").groupBy("file").count().collect()
+        found = {_local(row["file"]): row["count"] for row in rows}
+        counts = [
+            FileCount(path, found[path], 0)
+            if path in found
+            else FileCount(path, 0, 0, _parquet_problem(session, path))
+            for path in files
+        ]
+        return counts, frame
+
+
+def _reader(session: SparkSession, fmt: str) -> Any:
+    """A PERMISSIVE reader of ``fmt`` keeping corrupt records in ``CORRUPT``."""
+    reader = (
+        session.read.format("csv" if fmt == "csv" else "json")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+    )
+    if fmt == "json":
+        return reader.option("multiLine", "true")
+    if fmt == "csv":
+        return reader.option("header", "true").option("inferSchema", "true")
+    return reader
+
+
+def _parquet_reader(session: SparkSession) -> Any:
+    return session.read.option("ignoreCorruptFiles", "true").option("mergeSchema", "true")
+
+
+def _parquet_problem(session: SparkSession, path: str) -> str | None:
+    """Spark's reason for not reading one Parquet file, or None when it reads (it has no rows)."""
+    try:
+        session.read.parquet(path).count()
+    except Exception as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return first[:_REASON_CHARS]
+    return None
+
+
+def _local(uri: str) -> str:
+    """The local path of a ``file:`` URI as ``input_file_name()`` gives it."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
