@@ -286,6 +286,35 @@ def test_spark_files_views_show_the_files_columns_only_in_a_session_of_their_own
     assert spark_session.sql("show tables in default").collect() == []
 
 
+def test_spark_files_names_are_paths_not_patterns(tmp_path: Path, run_yaml: RunYaml) -> None:
+    """Paths reach Spark as data: a name with Hadoop's glob characters is that file only; a
+    name Hadoop cannot read (a ':') is named as unreadable, never silently left out."""
+    folder = tmp_path / "odd"
+    names = ["run [1].ndjson", "run {2,3}.ndjson", "run *100%25?.ndjson", "run é,4.ndjson"]
+    write(folder, {name: f'{{"n": {i}}}\n' for i, name in enumerate(names)})
+    write(folder, {"run:5.ndjson": '{"n": 5}\n'})
+    verdict = run_yaml(
+        """\
+        suite: odd
+        sources:
+          odd:
+            engine: spark
+            unreadable: skip
+            tables: {runs: {files: "odd/*", format: ndjson}}
+        checks:
+          - {type: sql, query: "select sum(n) from runs", equals: 6}
+        """
+    )
+    (check,) = check_verdict(verdict)["checks"]
+    assert (check["status"], check["notes"]) == (
+        "PASS",
+        [
+            "1 of 5 files behind table 'runs' skipped as unreadable: "
+            f"{folder}/run:5.ndjson (a ':' in its path, which Hadoop's file systems cannot read)"
+        ],
+    )
+
+
 # --- the suite contract (no Spark needed) -----------------------------------------------------
 
 

@@ -26,6 +26,7 @@ postrun's, reported in the check's notes, never columns a check sees.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,8 @@ class FileCount:
     """What Spark read of one file."""
 
     path: str
-    records: int
+    records: int | None
+    """How many records Spark read of it; None when not counted (none was corrupt)."""
     corrupt: int
     problem: str | None = None
     """Why no record of the file could be read (``empty``, Spark's error), else None."""
@@ -78,7 +80,7 @@ class FileCount:
     @property
     def readable(self) -> bool:
         """Whether at least one of its records is in the table."""
-        return self.problem is None and self.records > self.corrupt
+        return self.problem is None and (self.records is None or self.records > self.corrupt)
 
 
 class _OwnSession(SparkSource):
@@ -169,13 +171,14 @@ class SparkFileSource(FileSource):
         """Read ``table``'s files, make its view, keep its note; what was read of each file."""
         files = [os.path.abspath(p) for p in expand(table.patterns)]
         sizes = {path: os.path.getsize(path) for path in files}
-        given = [path for path in files if sizes[path] > 0]
+        unread = {path: _unreadable(path, sizes[path]) for path in files}
+        given = [path for path, problem in unread.items() if problem is None]
         if table.format == "parquet":
             found, frame = self._parquet(session, given)
         else:
             found, frame = self._text(session, table.format, given)
-        empty = [FileCount(path, 0, 0, "empty") for path in files if sizes[path] == 0]
-        counts = sorted([*found, *empty], key=lambda count: count.path)
+        found += [FileCount(path, 0, 0, problem) for path, problem in unread.items() if problem]
+        counts = sorted(found, key=lambda count: count.path)
         bad = [f"{c.path} ({c.reason})" for c in counts if c.reason is not None]
         partly = any(c.readable for c in counts if c.reason is not None)
         what = _PARTLY if partly else "skipped as unreadable"
@@ -196,10 +199,17 @@ class SparkFileSource(FileSource):
             return [], None
         from pyspark.sql.types import StringType, StructField, StructType
 
-        fields = [f for f in _reader(session, fmt).load(files).schema.fields if f.name != CORRUPT]
+        paths = [_spark_path(path) for path in files]
+        inferred = _reader(session, fmt).load(paths).schema
+        fields = [f for f in inferred.fields if f.name != CORRUPT]
+        names = [f.name for f in fields]
+        if fmt != "csv" and len(fields) == len(inferred.fields):
+            # inferring the schema parsed every record, and none failed: no count is needed
+            frame = _reader(session, fmt).schema(inferred).load(paths)
+            return [FileCount(path, None, 0) for path in files], frame if names else None
         fields = fields or [StructField(_PROBE, StringType())]
         schema = StructType([*fields, StructField(CORRUPT, StringType())])
-        frame = _reader(session, fmt).schema(schema).load(files)
+        frame = _reader(session, fmt).schema(schema).load(paths)
         per_file = (
             frame.selectExpr(
                 "input_file_name() AS file",
@@ -218,7 +228,6 @@ class SparkFileSource(FileSource):
             else FileCount(path, 0, 0)
             for path in files
         ]
-        names = [f.name for f in fields if f.name != _PROBE]
         if any(c.corrupt for c in counts):
             frame = frame.cache()
             self._cached.append(frame)
@@ -228,11 +237,20 @@ class SparkFileSource(FileSource):
     def _parquet(
         self, session: SparkSession, files: list[str]
     ) -> tuple[list[FileCount], DataFrame | None]:
-        """Parquet files read past the unreadable ones, each of those read alone for its
-        error."""
+        """Parquet files with their schemas merged; when a file's footer cannot be read, the
+        others counted past it and each file Spark read no row of read alone for its error. The
+        table reads the readable files without skipping any: a file that fails later fails its
+        statement, never shortens the table."""
         if not files:
             return [], None
-        frame = _parquet_reader(session).parquet(*files)
+        from pyspark.errors import PySparkException
+
+        try:
+            return [FileCount(path, None, 0) for path in files], _parquet_frame(session, files)
+        except PySparkException:
+            pass  # a footer Spark cannot read: which file's, the count below tells
+        past = _parquet_reader(session).option("ignoreCorruptFiles", "true")
+        frame = past.parquet(*map(_spark_path, files))
         rows = frame.selectExpr("input_file_name() AS file").groupBy("file").count().collect()
         found = {_local(row["file"]): row["count"] for row in rows}
         counts = [
@@ -241,7 +259,24 @@ class SparkFileSource(FileSource):
             else FileCount(path, 0, 0, _parquet_problem(session, path))
             for path in files
         ]
-        return counts, frame
+        readable = [c.path for c in counts if c.problem is None]
+        return counts, _parquet_frame(session, readable) if readable else None
+
+
+def _parquet_frame(session: SparkSession, files: list[str]) -> DataFrame:
+    """Parquet files as one frame, their schemas merged (reading every footer: a job)."""
+    frame: DataFrame = _parquet_reader(session).parquet(*map(_spark_path, files))
+    frame.schema  # noqa: B018  (the footers are read here, not at the first check)
+    return frame
+
+
+def _unreadable(path: str, size: int) -> str | None:
+    """Why Spark is not asked to read ``path`` at all, or None."""
+    if size == 0:
+        return "empty"
+    if ":" in path:
+        return "a ':' in its path, which Hadoop's file systems cannot read"
+    return None
 
 
 def _reader(session: SparkSession, fmt: str) -> Any:
@@ -259,18 +294,27 @@ def _reader(session: SparkSession, fmt: str) -> Any:
 
 
 def _parquet_reader(session: SparkSession) -> Any:
-    return session.read.option("ignoreCorruptFiles", "true").option("mergeSchema", "true")
+    return session.read.option("mergeSchema", "true")
 
 
 def _parquet_problem(session: SparkSession, path: str) -> str | None:
     """Spark's reason for not reading one Parquet file, or None when it reads (it has no rows)."""
     try:
-        session.read.parquet(path).count()
+        session.read.parquet(_spark_path(path)).count()
     except Exception as exc:
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
         return first[:_REASON_CHARS]
     return None
+
+
+_GLOB = re.compile(r"([\\*?\[\]{}])")
+
+
+def _spark_path(path: str) -> str:
+    """``path`` as Spark reads exactly that file: a ``file://`` URI (a name with ``:`` is no
+    scheme) with Hadoop's glob characters escaped (``run [1].json`` is no pattern)."""
+    return "file://" + _GLOB.sub(r"\\\1", path)
 
 
 def _local(uri: str) -> str:
