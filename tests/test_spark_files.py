@@ -234,6 +234,30 @@ def test_spark_files_unreadable_skip_judges_the_records_that_parsed(
     assert verdict.exit_code == 0
 
 
+def test_spark_files_read_on_a_spark_connect_url(
+    results: Path, spark_session: Any, run_yaml: RunYaml
+) -> None:
+    """`spark_url: sc://…` reads the tables on that server, in a session of the source's own;
+    here the local server, reached as any Spark Connect server is."""
+    write(results, BAD_DATA)
+    port = spark_session.conf.get("spark.connect.grpc.binding.port")
+    verdict = run_yaml(
+        suite().replace("engine: spark", f"engine: spark\n    spark_url: sc://localhost:{port}")
+        + "  - {type: row_count, name: runs, table: runs, equals: 7}\n"
+    )
+    (check,) = check_verdict(verdict)["checks"]
+    assert (check["status"], check["error"]["category"], check["notes"]) == (
+        "ERROR",
+        "data_malformed",
+        [
+            "2 of 4 files behind table 'runs' not read in full: "
+            f"{results}/runs/runs_3.ndjson (2 of 5 records corrupt); "
+            f"{results}/runs/runs_4.ndjson (empty)"
+        ],
+    )
+    assert {t.name for t in spark_session.catalog.listTables()} & {"runs", "batches"} == set()
+
+
 def test_spark_files_name_an_unreadable_parquet_file(results: Path, run_yaml: RunYaml) -> None:
     (results / "snapshots" / "snap_3.parquet").write_bytes(b"PAR1 not parquet at all")
     verdict = run_yaml(

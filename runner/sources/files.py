@@ -237,16 +237,19 @@ class FileSource:
         with self._lock:
             if self._prepared:
                 return
-            if not self.tables:
-                raise SourceError(
-                    f"Source '{self.name}' has no tables; add 'tables:' to query its files",
-                    category=ErrorCategory.CONFIG,
-                )
+            self._require_tables()
             for table in self.tables:
                 self._prepare(table)
             files = tuple(f for listed in self._files.values() for f in listed)
             self._sql.access = Access(files=files, folders=self._allow_paths)
             self._prepared = True
+
+    def _require_tables(self) -> None:
+        if not self.tables:
+            raise SourceError(
+                f"Source '{self.name}' has no tables; add 'tables:' to query its files",
+                category=ErrorCategory.CONFIG,
+            )
 
     def _prepare(self, table: FileTable) -> None:
         import duckdb  # not at module level: a file source without tables never needs it

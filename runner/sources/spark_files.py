@@ -158,8 +158,9 @@ class SparkFileSource(FileSource):
 
     def _read_tables(self, interrupter: Interrupter | None, deadline: float | None) -> None:
         with self._spark_lock:
-            if self.counts or not self.tables:
+            if self.counts:
                 return
+            self._require_tables()
             session = self.spark.session()
             with self.spark._tagged(session, interrupter, deadline):
                 counts = self.spark._call(
