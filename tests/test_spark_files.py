@@ -307,7 +307,7 @@ def test_spark_files_views_show_the_files_columns_only_in_a_session_of_their_own
         assert "runs" not in shared
     finally:
         source.close()
-    assert spark_session.sql("show tables in default").collect() == []
+    assert [t.name for t in spark_session.catalog.listTables() if not t.isTemporary] == []
 
 
 def test_spark_files_names_are_paths_not_patterns(tmp_path: Path, run_yaml: RunYaml) -> None:
@@ -349,7 +349,10 @@ def test_spark_files_names_are_paths_not_patterns(tmp_path: Path, run_yaml: RunY
             "{engine: spark, files: 'r/*.json'}",
             "sources.results: 'engine' applies to a source with 'tables'",
         ),
-        ("{engine: spork, tables: {t: 'r/*.json'}}", "sources.results.engine: "),
+        (
+            "{engine: spork, tables: {t: 'r/*.json'}}",
+            "sources.results.engine: Input should be 'duckdb' or 'spark'",
+        ),
         (
             "{spark_url: 'sc://h:15002', tables: {t: 'r/*.json'}}",
             "sources.results: 'spark_url' applies to a source with 'engine: spark'",
