@@ -45,6 +45,8 @@ GOOD_DATA = {
 
 BAD_DATA = {
     "batches/batch_3.json": '[{"batch_id": "B4", "status": "compl',  # cut mid-write
+    "batches/batch_4.json": '{"batch_id": "B5"}\n{"batch_id": "B6"}\n',  # two documents
+    "batches/batch_5.json": "[1, 2]",  # JSON, but no records Spark can read
     "runs/runs_3.ndjson": (
         '{"run_id": "R5", "batch_id": "B4", "status": "SUCCESS", "rows": 1}\n'
         '{"run_id": "R6", "batch_id": "B4", "sta\n'  # two corrupt lines among good ones
@@ -174,8 +176,10 @@ def test_spark_files_name_each_file_with_its_corrupt_record_count(
         f"{results}/runs/runs_4.ndjson (empty)"
     )
     batches_note = (
-        "1 of 3 files behind table 'batches' skipped as unreadable: "
-        f"{results}/batches/batch_3.json (1 of 1 record corrupt)"
+        "3 of 5 files behind table 'batches' skipped as unreadable: "
+        f"{results}/batches/batch_3.json (truncated); "
+        f"{results}/batches/batch_4.json (invalid_json); "
+        f"{results}/batches/batch_5.json (1 of 1 record corrupt)"
     )
     runs, failed, batches, pnl = check_verdict(verdict)["checks"]
     assert (runs["status"], runs["error"]["category"], runs["error"]["retryable"]) == (

@@ -10,6 +10,8 @@ source and gone when the source closes; nothing is written to the catalog.
 
 - postrun lists the files (the same globs as on DuckDB) and hands Spark their paths as data:
   ``DataFrameReader.json([...])``, never pasted into SQL. A file of 0 bytes is ``empty``.
+- A JSON file must be one complete JSON document, as on DuckDB (the JSON inspector's reason
+  names it otherwise): Spark's ``multiLine`` reads a file's first document only.
 - JSON (``multiLine``), NDJSON and CSV (header, inferred types): the schema is inferred first,
   then the files are read with that schema plus ``_postrun_corrupt_record``; one aggregate per
   table counts, per ``input_file_name()``, the records and the corrupt ones. Spark refuses a
@@ -173,6 +175,8 @@ class SparkFileSource(FileSource):
         files = [os.path.abspath(p) for p in expand(table.patterns)]
         sizes = {path: os.path.getsize(path) for path in files}
         unread = {path: _unreadable(path, sizes[path]) for path in files}
+        if table.format == "json":
+            unread |= _incomplete([path for path, problem in unread.items() if problem is None])
         given = [path for path, problem in unread.items() if problem is None]
         if table.format == "parquet":
             found, frame = self._parquet(session, given)
@@ -278,6 +282,16 @@ def _unreadable(path: str, size: int) -> str | None:
     if ":" in path:
         return "a ':' in its path, which Hadoop's file systems cannot read"
     return None
+
+
+def _incomplete(files: list[str]) -> dict[str, str | None]:
+    """Path → why a JSON file is not one complete JSON document (the inspector's reason, as on
+    DuckDB), for the files that are not: Spark's ``multiLine`` reads a file's first document and
+    no further, so a file with more after it would lose the rest without a corrupt record."""
+    from runner.sources.json_files import JsonFileInspector
+
+    found = JsonFileInspector().inspect_many(files).problems
+    return {problem.path: problem.reason for problem in reversed(found)}
 
 
 def _reader(session: SparkSession, fmt: str) -> Any:
