@@ -275,6 +275,27 @@ def test_spark_files_name_an_unreadable_parquet_file(results: Path, run_yaml: Ru
     assert check["observed"] == {"count": 3}
 
 
+def test_spark_files_table_spark_cannot_read_is_the_error_of_its_checks_alone(
+    results: Path, run_yaml: RunYaml
+) -> None:
+    (results / "mixed").mkdir()
+    pq.write_table(pa.table({"id": [1]}), results / "mixed" / "a.parquet")
+    pq.write_table(pa.table({"id": ["one"]}), results / "mixed" / "b.parquet")
+    verdict = run_yaml(
+        suite().replace("tables:\n", 'tables:\n      mixed: "results/mixed/*.parquet"\n')
+        + """\
+  - {type: row_count, name: mixed, table: mixed, min: 1}
+  - {type: row_count, name: pnl rows, table: pnl, equals: 3}
+"""
+    )
+    mixed, pnl = check_verdict(verdict)["checks"]
+    assert mixed["status"] == "ERROR"
+    assert mixed["message"].startswith(
+        "Table 'mixed' of source 'results' could not be read by Spark: [CANNOT_MERGE_"
+    ), mixed["message"]
+    assert pnl["status"] == "PASS"
+
+
 def test_spark_files_table_without_readable_files_is_data_malformed(
     results: Path, run_yaml: RunYaml
 ) -> None:

@@ -27,6 +27,7 @@ postrun's, reported in the check's notes, never columns a check sees.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 from runner.errors import SourceError
+from runner.results import ErrorCategory
 from runner.sources.files import FileSource, FileTable, TableEngine, expand, unread_note
 from runner.sources.objects import Store
 from runner.sources.spark import LOCAL_URL, SparkSource
@@ -56,6 +58,9 @@ _PARTLY = "not read in full"
 """What became of the files named in a note (``unread_note``): some or all of their records
 were left out of the table."""
 _REASON_CHARS = 300
+_WHOLE_READ = (ErrorCategory.TIMEOUT, ErrorCategory.CONNECTIVITY, ErrorCategory.AUTH)
+"""Errors of the whole reading, not of one table: they end it, and the next statement reads
+again."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class SparkFileSource(FileSource):
         self.spark = _OwnSession(name, url or LOCAL_URL)
         self.counts: dict[str, list[FileCount]] = {}
         """Table name → what Spark read of each file behind it, once the tables are read."""
+        self._failed: dict[str, SourceError] = {}
+        """Table name → why Spark could not read it."""
+        self._read_done = False
         self._cached: list[DataFrame] = []
         self._spark_lock = threading.Lock()
 
@@ -156,19 +164,45 @@ class SparkFileSource(FileSource):
             self._read_tables(interrupter, deadline)
             yield self.spark
         except SourceError as exc:
-            raise self._explain_empty(exc) from exc
+            raise self._table_error(exc) from exc
 
     def _read_tables(self, interrupter: Interrupter | None, deadline: float | None) -> None:
+        """Read every table once. A table Spark cannot read is an error of the statements that
+        name it alone; a timeout, or a server that is gone, is every table's (read again by the
+        next statement)."""
         with self._spark_lock:
-            if self.counts:
+            if self._read_done:
                 return
             self._require_tables()
             session = self.spark.session()
             with self.spark._tagged(session, interrupter, deadline):
-                counts = self.spark._call(
-                    lambda: {table.name: self._read(session, table) for table in self.tables}
-                )
-            self.counts = counts
+                for table in self.tables:
+                    try:
+                        self.counts[table.name] = self.spark._call(
+                            functools.partial(self._read, session, table)
+                        )
+                    except SourceError as exc:
+                        if exc.category in _WHOLE_READ:
+                            raise
+                        self._failed[table.name] = self._unread(table.name, exc)
+            self._read_done = True
+
+    def _unread(self, table: str, exc: SourceError) -> SourceError:
+        reason = (exc.detail or exc.message).strip().splitlines()[0][:_REASON_CHARS]
+        return SourceError(
+            f"Table '{table}' of source '{self.name}' could not be read by Spark: {reason}",
+            category=exc.category,
+            retryable=exc.retryable,
+            detail=exc.detail,
+        )
+
+    def _table_error(self, exc: SourceError) -> SourceError:
+        """A statement's error, naming the table it could not find when that table could not be
+        read, or had no readable files."""
+        for table, failure in self._failed.items():
+            if exc.category is ErrorCategory.SCHEMA_MISMATCH and table in exc.message:
+                return failure
+        return self._explain_empty(exc)
 
     def _read(self, session: SparkSession, table: FileTable) -> list[FileCount]:
         """Read ``table``'s files, make its view, keep its note; what was read of each file."""
