@@ -23,6 +23,9 @@ source and gone when the source closes; nothing is written to the catalog.
 
 The views have the files' own columns only: the corrupt-record text and the file name are
 postrun's, reported in the check's notes, never columns a check sees.
+
+The tables are read once, by the source's first statement and under its deadline; a table Spark
+cannot read is the error of the statements that name it (``_table_error``), not of the source.
 """
 
 from __future__ import annotations
