@@ -12,14 +12,16 @@ source and gone when the source closes; nothing is written to the catalog.
   ``DataFrameReader.json([...])``, never pasted into SQL. A file of 0 bytes is ``empty``.
 - A JSON file must be one complete JSON document, as on DuckDB (the JSON inspector's reason
   names it otherwise): Spark's ``multiLine`` reads a file's first document only.
-- JSON (``multiLine``), NDJSON and CSV (header, inferred types): the schema is inferred first,
-  then the files are read with that schema plus ``_postrun_corrupt_record``; one aggregate per
+- JSON (``multiLine``), NDJSON and CSV (header, inferred types): the schema is inferred first
+  (inference parses every record: a JSON table with no corrupt one is read as it is). Otherwise
+  the files are read with that schema plus ``_postrun_corrupt_record``, and one aggregate per
   table counts, per ``input_file_name()``, the records and the corrupt ones. Spark refuses a
   query that reads only the corrupt-record column from raw files, which filtering them out
   would be: a table with corrupt records is cached (in the session, released at close) and its
   view keeps the records that parsed.
-- Parquet: read with ``ignoreCorruptFiles`` and merged schemas; a file Spark read no row of is
-  read once more alone, and its error, if any, names it.
+- Parquet: the schemas are merged (every footer read). When a footer cannot be read, the files
+  are counted with ``ignoreCorruptFiles``, each file Spark read no row of is read once more
+  alone for its error, and the table reads the readable files without skipping any.
 
 The views have the files' own columns only: the corrupt-record text and the file name are
 postrun's, reported in the check's notes, never columns a check sees.
@@ -101,7 +103,7 @@ class _OwnSession(SparkSource):
         if self.url != LOCAL_URL:
             return shared  # a remote source's session is its own already
         try:
-            return shared.newSession()
+            return _new_session(shared)
         except Exception as exc:
             raise self._error(exc, connecting=True) from exc
 
@@ -115,6 +117,19 @@ class _OwnSession(SparkSource):
                 release()
             except Exception:  # the server or the session is already gone
                 continue
+
+
+def _new_session(shared: SparkSession) -> SparkSession:
+    """A fresh session on the server of ``shared`` (PySpark 4.3's ``newSession``; before it, a
+    session made for the server's port)."""
+    from pyspark.errors import PySparkNotImplementedError
+    from pyspark.sql.connect.session import SparkSession
+
+    try:
+        return shared.newSession()
+    except (AttributeError, PySparkNotImplementedError):
+        port = shared.conf.get("spark.connect.grpc.binding.port")
+        return SparkSession.builder.remote(f"sc://localhost:{port}").create()
 
 
 class SparkFileSource(FileSource):
