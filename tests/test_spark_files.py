@@ -17,6 +17,7 @@ from runner.errors import SuiteError
 from runner.suite import load_suite
 from tests.conftest import RunYaml, check_verdict
 
+T1, T2 = "2025-11-06T01:00:00", "2025-11-06T02:30:00"
 GOOD_DATA = {
     "batches/batch_1.json": json.dumps(
         [
@@ -28,13 +29,13 @@ GOOD_DATA = {
     "runs/runs_1.ndjson": "".join(
         json.dumps(row) + "\n"
         for row in (
-            {"run_id": "R1", "batch_id": "B1", "status": "SUCCESS", "rows": 10},
-            {"run_id": "R2", "batch_id": "B1", "status": "SUCCESS", "rows": None},
-            {"run_id": "R3", "batch_id": "B2", "status": "FAILED", "rows": 0},
+            {"run_id": "R1", "batch_id": "B1", "status": "SUCCESS", "rows": 10, "ended": T1},
+            {"run_id": "R2", "batch_id": "B1", "status": "SUCCESS", "rows": None, "ended": T1},
+            {"run_id": "R3", "batch_id": "B2", "status": "FAILED", "rows": 0, "ended": T2},
         )
     ),
     "runs/runs_2.ndjson": json.dumps(
-        {"run_id": "R4", "batch_id": "B3", "status": "SUCCESS", "rows": 7}
+        {"run_id": "R4", "batch_id": "B3", "status": "SUCCESS", "rows": 7, "ended": T2}
     )
     + "\n",
     "pnl/pnl_1.csv": "portfolio_id,pnl\nPF-1,1.5\nPF-2,\n",
@@ -99,11 +100,38 @@ CHECKS = """\
   - {type: sql, name: failed runs, query: "select run_id from runs where status = 'FAILED'"}
   - {type: sql, name: total rows, query: "select sum(rows) from runs", min: 10}
   - {type: row_count, name: snapshots, table: snapshots, where: "value > 0", equals: 2}
+  - {type: freshness, name: runs ended, table: runs, column: ended, max_age: 1h, now: at}
+  - {type: expectation_suite, name: gx, table: runs, suite: runs.gx.json}
+  - {type: schema, name: pandera, table: runs, key: [run_id], schema: runs.pandera.yml}
+"""
+GX_SUITE = {
+    "name": "runs",
+    "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "rows"}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "status", "value_set": ["SUCCESS", "FAILED"]},
+        },
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "run_id", "regex": "^R[0-9]$"},
+        },
+    ],
+}
+PANDERA_SCHEMA = """\
+schema_type: polars_dataframe
+name: runs
+columns:
+  run_id: {dtype: String, nullable: false}
+  rows: {dtype: Int64, nullable: false, greater_than_or_equal_to: 1}
 """
 
 
 def suite(engine: str = "spark", unreadable: str = "error") -> str:
     return SOURCE.format(engine=engine, unreadable=unreadable)
+
+
+PARAMS = "params:\n  at: {type: string, default: '2025-11-06T03:00:00'}\n"
 
 
 def write(folder: Path, data: dict[str, str]) -> None:
@@ -133,8 +161,10 @@ def outcome(verdict: Any) -> list[tuple[str, str, list[Any]]]:
 def test_spark_files_give_the_verdict_duckdb_gives_on_good_files(
     results: Path, run_yaml: RunYaml
 ) -> None:
-    on_duckdb = outcome(run_yaml(suite("duckdb") + CHECKS))
-    on_spark = outcome(run_yaml(suite("spark") + CHECKS))
+    (results.parent / "runs.gx.json").write_text(json.dumps(GX_SUITE))
+    (results.parent / "runs.pandera.yml").write_text(PANDERA_SCHEMA)
+    on_duckdb = outcome(run_yaml(PARAMS + suite("duckdb") + CHECKS))
+    on_spark = outcome(run_yaml(PARAMS + suite("spark") + CHECKS))
     assert on_spark == on_duckdb
     statuses = {name: status for name, status, _ in on_spark}
     assert statuses == {
@@ -149,6 +179,9 @@ def test_spark_files_give_the_verdict_duckdb_gives_on_good_files(
         "failed runs": "FAIL",
         "total rows": "PASS",
         "snapshots": "PASS",
+        "runs ended": "PASS",
+        "gx": "FAIL",
+        "pandera": "FAIL",
     }
 
 
