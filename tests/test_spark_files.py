@@ -358,7 +358,7 @@ def test_spark_files_views_show_the_files_columns_only_in_a_session_of_their_own
     source = load_suite(path, env={}).sources["results"].open()
     try:
         stmt = sa.select(sa.text("*")).select_from(sa.table("runs"))
-        assert source.columns(stmt, {}) == ["batch_id", "rows", "run_id", "status"]
+        assert source.columns(stmt, {}) == ["batch_id", "ended", "rows", "run_id", "status"]
         rows = source.execute(sa.text("select run_id from runs order by run_id"), {})
         assert [row["run_id"] for row in rows] == ["R1", "R2", "R3", "R4", "R5", "R7", "R8"]
         shared = {t.name for t in spark_session.catalog.listTables()}
