@@ -375,6 +375,8 @@ def test_spark_files_names_are_paths_not_patterns(tmp_path: Path, run_yaml: RunY
     names = ["run [1].ndjson", "run {2,3}.ndjson", "run *100%25?.ndjson", "run é,4.ndjson"]
     write(folder, {name: f'{{"n": {i}}}\n' for i, name in enumerate(names)})
     write(folder, {"run:5.ndjson": '{"n": 5}\n'})
+    with (folder / "run *100%25?.ndjson").open("a") as corrupt:
+        corrupt.write("oops\n")  # counted under the file's own name
     verdict = run_yaml(
         """\
         suite: odd
@@ -391,7 +393,8 @@ def test_spark_files_names_are_paths_not_patterns(tmp_path: Path, run_yaml: RunY
     assert (check["status"], check["notes"]) == (
         "PASS",
         [
-            "1 of 5 files behind table 'runs' skipped as unreadable: "
+            "2 of 5 files behind table 'runs' not read in full: "
+            f"{folder}/run *100%25?.ndjson (1 of 2 records corrupt); "
             f"{folder}/run:5.ndjson (a ':' in its path, which Hadoop's file systems cannot read)"
         ],
     )

@@ -279,12 +279,8 @@ class SparkFileSource(FileSource):
             .collect()
         )
         found = {_local(row["file"]): row for row in per_file}
-        counts = [
-            FileCount(path, found[path]["records"], found[path]["corrupt"])
-            if path in found
-            else FileCount(path, 0, 0)
-            for path in files
-        ]
+        counts = [FileCount(path, row["records"], row["corrupt"]) for path, row in found.items()]
+        counts += [FileCount(path, 0, 0) for path in files if path not in found]
         if any(c.corrupt for c in counts):
             frame = frame.cache()
             self._cached.append(frame)
@@ -385,6 +381,7 @@ def _spark_path(path: str) -> str:
 
 
 def _local(uri: str) -> str:
-    """The local path of a ``file:`` URI as ``input_file_name()`` gives it."""
+    """The local path of a ``file:`` URI as ``input_file_name()`` gives it (any other URI as it
+    is: a count is never dropped for want of a name)."""
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
