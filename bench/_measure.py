@@ -18,6 +18,15 @@ BENCH = Path(__file__).resolve().parent
 MB = 1_000_000
 
 
+def compile_postrun() -> None:
+    """Compile postrun's modules to byte code, as pip does when it installs a package: with
+    PYTHONDONTWRITEBYTECODE set, a process would otherwise compile every module it imports from
+    source, each time (a source checkout's start-up, not an installed postrun's)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "runner", quiet=1)
+
+
 @dataclass
 class Row:
     """One measured case: its times, what it processed and what it concluded."""

@@ -144,9 +144,19 @@ def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[R
         return judge_numbers([int(x) for x in child.stdout.split(",")], house.portfolios)
 
     volume = _volume(house, scope)
+    # the same process importing the libraries postrun is built on first: the floor of a
+    # process whose statements are SQLAlchemy constructs and whose verdict a pydantic model
+    floor = f"import sqlalchemy, pydantic; {code}"
     return [
         Row("limit: one query (driver)", times, "query", volume, result=result),
         repeat_child("limit: python -c, same query", python_c(code), repeat, judge, volume=volume),
+        repeat_child(
+            "floor: the same, importing sqlalchemy, pydantic",
+            python_c(floor),
+            repeat,
+            judge,
+            volume=volume,
+        ),
     ]
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import _data
 import _sql
 import _targets
-from _measure import Child, Row, Table, python_c, repeat_child, timed
+from _measure import Child, Row, Table, compile_postrun, python_c, repeat_child, timed
 
 
 def main() -> int:
@@ -46,6 +46,7 @@ def main() -> int:
         sys.exit("--repeat, --rows and --files must be positive")
     folder = args.dir or Path(tempfile.mkdtemp(prefix="postrun-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
+    compile_postrun()
     print(machine(), flush=True)
     tables: list[Table] = []
     try:
@@ -98,6 +99,10 @@ def startup_table(args: argparse.Namespace, folder: Path) -> Table:
 
     case = "limit: python -c 'import duckdb'"
     table.add(repeat_child(case, python_c("import duckdb"), args.repeat, ok))
+    # What no postrun can go under while its statements are SQLAlchemy constructs and its
+    # suites and verdicts pydantic models: importing the libraries it is built on.
+    floor = "import duckdb, sqlalchemy, pydantic"
+    table.add(repeat_child(f"floor: python -c '{floor}'", python_c(floor), args.repeat, ok))
     postrun = _sql.postrun_command()
     explain = [*postrun, "check", str(suite), "--explain", "-p", "run_date=2025-11-06"]
     table.add(repeat_child("postrun check --explain", explain, args.repeat, ok))

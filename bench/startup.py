@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _measure import compile_postrun
+
 FIVE_CHECKS = """\
 suite: five
 params:
@@ -93,10 +95,11 @@ def main() -> None:
 def run_all(commands: list[list[str]], base: Path, runs: int) -> None:
     demo, values = build_demo(base / "demo")
     tables = {shlex.join(command): make_cases(base, demo, values) for command in commands}
-    byte_code = "on"
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # a source checkout is compiled every run
-        byte_code = "off (PYTHONDONTWRITEBYTECODE is set)"
-    print(f"{runs} runs each; cpu count {os.cpu_count()}; byte-code cache {byte_code}")
+    compile_postrun()  # this checkout's; a --command on another compiles its own, or not
+    byte_code = "postrun's compiled first"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        byte_code += " (PYTHONDONTWRITEBYTECODE is set: other modules are compiled every run)"
+    print(f"{runs} runs each; cpu count {os.cpu_count()}; byte code: {byte_code}")
     for command, cases in zip(commands, tables.values(), strict=True):  # warm-up, untimed
         for case in cases:
             run_once(command, case, base, record=False)

@@ -594,7 +594,8 @@ def _explain(suite: Suite, options: RunOptions) -> NoReturn:
 
     try:
         chosen = selection(suite, options)
-        text = explain(suite, chosen, registry(), sample_limit=options.sample_limit)
+        kinds = registry(c.type for c in suite.checks)
+        text = explain(suite, chosen, kinds, sample_limit=options.sample_limit)
         terminal.say(text, lines=True)
     except PostrunError as exc:
         _usage(str(exc))

@@ -113,7 +113,13 @@ def run_suite(
     key = history_key(suite.name, suite.params, suite.history_key)
     past = KeyedHistory(store, suite.name, key) if store is not None else None
     runner = _Runner(
-        suite, registry(), sources, options, redact=redact, on_result=on_result, history=past
+        suite,
+        registry(c.type for c in suite.checks),
+        sources,
+        options,
+        redact=redact,
+        on_result=on_result,
+        history=past,
     )
     try:
         results = runner.run(selected)

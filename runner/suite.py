@@ -24,7 +24,7 @@ from runner.params import (
     resolve_params,
 )
 from runner.redact import MASK, Redactor, mask_url, url_secrets
-from runner.sources import FileSource, Source, SqlSource, is_spark_url, objects
+from runner.sources import FileSource, Source, database, is_spark_url, objects
 from runner.sources.files import FORMATS, TABLE_NAME, FileTable, glob_root, infer_format
 from runner.sources.sql import Access, database_file, duckdb_file, url_access_problem
 from runner.spec import Spec, document_fields
@@ -173,7 +173,7 @@ class SourceConfig:
             return SparkSource(self.name, self.url)
         if self.url is not None:
             access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
-            return SqlSource(self.name, self.url, access=access)
+            return database(self.name, self.url, access=access)
         if self.engine == "spark":
             from runner.sources.spark_files import SparkFileSource
 
@@ -379,10 +379,11 @@ def _parse_checks(
         if not isinstance(kind, str):
             issues.append(document.issue(loc, f"{label}: missing required key 'type'"))
             continue
-        kinds = registry()
+        kinds = registry([kind])
         if kind not in kinds:
+            known = registry()
             issues.append(
-                document.issue((*loc, "type"), f"{label}: {unknown('check type', kind, kinds)}")
+                document.issue((*loc, "type"), f"{label}: {unknown('check type', kind, known)}")
             )
             continue
         model = kinds[kind].spec

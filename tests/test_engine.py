@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from runner.checks import registry
 from runner.engine import select_checks
 from runner.errors import UsageError
 from runner.results import DETAIL_LIMIT, CheckResult, ExitCode, Outcome, Status, worst_status
-from runner.sources.sql import SqlSource
+from runner.sources import DuckDBSource, SqlSource
 from tests.conftest import Database, RunYaml, check_verdict
 
 PASS, WARN, FAIL, ERROR, SKIP = Status.PASS, Status.WARN, Status.FAIL, Status.ERROR, Status.SKIP
@@ -519,13 +520,14 @@ def test_engine_unreachable_sources_connect_once_and_error(
     portfolios: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempts: list[str] = []
-    real = SqlSource._connect
+    for kind in (SqlSource, DuckDBSource):
+        real = kind._connect
 
-    def counting(self: SqlSource) -> Any:
-        attempts.append(self.name)
-        return real(self)
+        def counting(self: Any, real: Callable[[Any], Any] = real) -> Any:
+            attempts.append(self.name)
+            return real(self)
 
-    monkeypatch.setattr(SqlSource, "_connect", counting)
+        monkeypatch.setattr(kind, "_connect", counting)
     port = closed_port()
     missing = tmp_path / "missing.duckdb"
     path = tmp_path / "suite.yml"

@@ -129,3 +129,38 @@ def test_explain_every_type_declares_what_it_sends(module: str) -> None:
     """A type that sends SQL of its own declares it (``queries``), or reads only through scans."""
     kind = registry()[module]
     assert kind.scans is not None or kind.queries is not None
+
+
+def test_explain_duckdb_statements_compile_as_duckdb_engine_compiled_them(tmp_path: Path) -> None:
+    """postrun compiles DuckDB's SQL with its own dialect (statements run on DuckDB's native
+    connection); every statement of every check type comes out as duckdb-engine's dialect, which
+    runs used before, wrote it."""
+    import duckdb_engine
+
+    from runner import statements
+
+    duck = Database("duckdb", tmp_path / "w.duckdb")
+    duck.run(SETUP)
+    (tmp_path / "parents.gx.json").write_text(json.dumps(GX_SUITE))
+    (tmp_path / "parents.pandera.yml").write_text(PANDERA)
+    path = tmp_path / "suite.yml"
+    path.write_text(suite_text(duck, duck))
+    suite = load_suite(path, env={})
+    kinds = registry()
+    plan = Plan.of(suite.checks, kinds)
+    sources = {name: config.open() for name, config in suite.sources.items()}
+    theirs = duckdb_engine.Dialect(paramstyle="numeric_dollar")  # as its engine made it
+    compared = 0
+    try:
+        for check in suite.checks:
+            ctx = Context(
+                check, kinds[check.type], sources, suite.params, sample_limit=3, plan=plan
+            )
+            for step in steps_of(ctx):
+                ours = compile_sql(step.statement, sources[step.source])
+                assert ours == statements.compile_sql(step.statement, theirs), check.name
+                compared += 1
+    finally:
+        for source in sources.values():
+            source.close()
+    assert compared >= len(suite.checks)

@@ -113,7 +113,7 @@ def test_json_workers_find_what_one_process_finds(
     one_by_one = [p for path in corpus for p in inspector.inspect(path)]
     in_process = JsonFileInspector(**options).inspect_many(corpus, workers=1, pool_min_work=0)
     in_workers = JsonFileInspector(**options).inspect_many(corpus, workers=2, pool_min_work=0)
-    assert len(started) == 2
+    assert len(started) == 1  # two processes: this one and one worker
     assert in_workers.problems == in_process.problems == one_by_one
     assert (
         in_workers.total_bytes
@@ -165,6 +165,35 @@ def test_json_workers_report_line_column_offset_and_pointer(
         100_001,
         100_000,
     )
+
+
+def test_json_workers_this_process_inspects_chunks_too(
+    corpus: list[Path], started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process that starts the workers takes chunks itself rather than waiting on them, and
+    every chunk is inspected once, by it or by a worker."""
+    own: list[list[str]] = []
+    inspect_chunk = json_files._inspect_chunk
+
+    def recorded(inspector: Any, chunk: list[str], interrupt: Any) -> Any:
+        own.append(chunk)
+        return inspect_chunk(inspector, chunk, interrupt)
+
+    monkeypatch.setattr(json_files, "_inspect_chunk", recorded)
+    taken: list[int] = []
+    take = json_files._Worker.take
+
+    def counted(self: Any) -> Any:
+        answer = take(self)
+        taken.append(answer[0])
+        return answer
+
+    monkeypatch.setattr(json_files._Worker, "take", counted)
+    result = JsonFileInspector().inspect_many(corpus, workers=2, pool_min_work=0)
+    chunks = json_files._chunks([str(p) for p in corpus], None)
+    assert own and taken
+    assert sorted([chunks.index(c) for c in own] + taken) == list(range(len(chunks)))
+    assert result.problems == [p for path in corpus for p in JsonFileInspector().inspect(path)]
 
 
 def test_json_workers_small_runs_stay_in_process(corpus: list[Path], started: list[int]) -> None:

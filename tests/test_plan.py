@@ -7,7 +7,6 @@ import time
 from datetime import date
 from typing import Any
 
-import duckdb_engine
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +19,8 @@ from runner.errors import SourceError
 from runner.explain import explain
 from runner.plan import Plan, SharedScan
 from runner.results import ErrorCategory, Status
-from runner.sources.sql import SqlSource
+from runner.sources import database
+from runner.sources.duckdb_dialect import duckdb_dialect
 from tests.conftest import Database, RunYaml
 
 SNAPSHOTS = """
@@ -203,11 +203,11 @@ def test_plan_fused_sql_computes_each_aggregate_once(duck: Database, tmp_path: A
     plan = Plan.of(loaded.checks, registry())
     (scan,) = plan.scans
     stmt = scan.statement({"run_date": "2025-11-06"})
-    assert str(stmt.compile(dialect=duckdb_engine.Dialect())) == (
+    assert str(stmt.compile(dialect=duckdb_dialect())) == (
         "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
         "count(*) - count(total_pnl) AS a2, count(DISTINCT portfolio_id) AS a3, "
         "CAST(max(created_at) AS VARCHAR) AS a4 \n"
-        "FROM portfolio_snapshots \nWHERE (snapshot_date = %(run_date)s\n)"
+        "FROM portfolio_snapshots \nWHERE (snapshot_date = $1\n)"
     )
     assert str(stmt.compile(dialect=postgresql.dialect())) == (
         "SELECT count(*) AS a0, count(*) - count(daily_pnl) AS a1, "
@@ -238,7 +238,7 @@ MIXED_WHERES = f"""
 @pytest.mark.parametrize(
     ("dialect", "bound", "newest"),
     [
-        (duckdb_engine.Dialect(), "%(run_date)s", "CAST(max(created_at) AS VARCHAR)"),
+        (duckdb_dialect(), "$1", "CAST(max(created_at) AS VARCHAR)"),
         (postgresql.dialect(), "%(run_date)s", "max(created_at)"),
         (sqlite.dialect(), "?", "max(created_at)"),
     ],
@@ -360,7 +360,7 @@ def test_plan_aggregates_differing_only_in_a_bound_value_are_not_merged(db: Data
     for name, aggregate in wanted.items():
         shared.add(name, None, {"n": aggregate})
     plan = Plan(scans=[shared])
-    source = SqlSource("w", db.url)
+    source = database("w", db.url)
     try:
         got = {}
         for name in wanted:

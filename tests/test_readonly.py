@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from runner import load_suite, run_suite
 from runner.errors import SourceError
 from runner.results import ErrorCategory, Status
+from runner.sources import database
 from runner.sources.files import FileSource, FileTable
-from runner.sources.sql import Access, SqlSource
+from runner.sources.sql import Access
 from tests.conftest import Database, check_verdict
 from tests.test_cli import postrun, write
 
@@ -181,7 +182,7 @@ def test_readonly_url_asking_for_writes_is_refused_at_load(
 def test_readonly_duckdb_url_cannot_open_writable(tmp_path: Path, query: str) -> None:
     wh = warehouse(tmp_path)
     before = digest(wh)
-    source = SqlSource("w", query.format(wh=wh))
+    source = database("w", query.format(wh=wh))
     try:
         with pytest.raises(SourceError, match="read-only mode"):
             source.execute(sa.text("delete from t"), {})
@@ -199,7 +200,7 @@ def test_readonly_sqlite_uri_cannot_open_writable(tmp_path: Path) -> None:
     con.close()
     before = digest(db)
     for url in (f"sqlite:///file:{db}?mode=rwc&uri=true", f"sqlite:///file:{db}?mode=rw"):
-        source = SqlSource("w", url)
+        source = database("w", url)
         try:
             with pytest.raises(SourceError, match="readonly database"):
                 source.execute(sa.text("delete from t"), {})
@@ -214,7 +215,7 @@ def test_readonly_postgres_url_options_cannot_turn_read_only_off(pg: Database) -
     pg.run("create table t (id integer); insert into t values (1), (2);")
     before = pg_digest(pg)
     url = make_url(pg.url).update_query_dict({"options": "-c default_transaction_read_only=off"})
-    source = SqlSource("w", url.render_as_string(hide_password=False))
+    source = database("w", url.render_as_string(hide_password=False))
     try:
         with pytest.raises(SourceError, match="read-only transaction"):
             source.execute(sa.text("delete from t"), {})
@@ -253,7 +254,7 @@ def test_readonly_duckdb_reaches_nothing_outside(tmp_path: Path, statement: str)
     outside.parent.mkdir()
     outside.write_text('[{"secret": 1}]')
     before, files = digest(wh), files_under(tmp_path)
-    source = SqlSource("w", f"duckdb:///{wh}")
+    source = database("w", f"duckdb:///{wh}")
     try:
         with pytest.raises(SourceError) as caught:
             source.execute(sa.text(statement.format(tmp=tmp_path, outside=outside)), {})
@@ -337,8 +338,8 @@ def test_readonly_sources_on_one_duckdb_file_share_their_sandbox(tmp_path: Path)
 
 def test_readonly_duckdb_second_source_cannot_widen_the_sandbox(tmp_path: Path) -> None:
     wh = warehouse(tmp_path)
-    narrow = SqlSource("narrow", f"duckdb:///{wh}")
-    wide = SqlSource("wide", f"duckdb:///{wh}", access=Access(folders=("/",)))
+    narrow = database("narrow", f"duckdb:///{wh}")
+    wide = database("wide", f"duckdb:///{wh}", access=Access(folders=("/",)))
     try:
         assert narrow.execute(sa.text("select count(*) as n from t"), {}) == [{"n": 3}]
         with pytest.raises(SourceError, match="DuckDB keeps one sandbox per file") as caught:
@@ -351,7 +352,7 @@ def test_readonly_duckdb_second_source_cannot_widen_the_sandbox(tmp_path: Path) 
 
 def test_readonly_duckdb_progress_bar_stays_off(tmp_path: Path) -> None:
     wh = warehouse(tmp_path)
-    source = SqlSource("w", f"duckdb:///{wh}", access=Access())
+    source = database("w", f"duckdb:///{wh}", access=Access())
     try:
         rows = [
             source.execute(sa.text("select current_setting('enable_progress_bar') as p"), {})

@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from runner import RunOptions, load_suite, run_suite
 from runner.errors import SourceError
 from runner.results import ErrorCategory
-from runner.sources.sql import SqlSource, categorize, jsonable, read_only_url
+from runner.sources import database
+from runner.sources.sql import categorize, jsonable, read_only_url
 from tests.conftest import Database, RunYaml, check_verdict, only_check
 
 SETUP = """
@@ -338,7 +339,7 @@ def test_sources_stream_yields_batches_of_the_size_asked(db: Database) -> None:
     under their column names, duplicate names keeping the last column, as ``execute`` gives."""
     db.run("create table t (i integer, d date);")
     db.run("insert into t values " + ", ".join(f"({i}, '2025-11-0{i % 9 + 1}')" for i in range(10)))
-    source = SqlSource("w", db.url)
+    source = database("w", db.url)
     stmt = sa.text("select i, d, i * 2 as d from t order by i")
     try:
         batches = list(source.stream(stmt, {}, batch=3))
@@ -357,7 +358,7 @@ def test_sources_arrow_keeps_the_database_types(db: Database) -> None:
             null), (3, 3.00, '2025-11-08', null, null);
         """
     )
-    source = SqlSource("w", db.url)
+    source = database("w", db.url)
     stmt = sa.text("select * from t where id in :ids and name is not null order by id")
     stmt = stmt.bindparams(sa.bindparam("ids", expanding=True))
     try:
@@ -382,7 +383,7 @@ def test_sources_arrow_reads_values_pyarrow_cannot_type_as_text(tmp_path: Path) 
     """SQLite lets one column hold an integer and a text: the column comes back as text."""
     sqlite = Database("sqlite", tmp_path / "mixed.sqlite")
     sqlite.run("create table t (v); insert into t values (1), ('x'), (null);")
-    source = SqlSource("w", sqlite.url)
+    source = database("w", sqlite.url)
     try:
         table = source.arrow(sa.text("select v from t"), {})
     finally:
@@ -395,7 +396,7 @@ def test_sources_arrow_reads_values_pyarrow_cannot_type_as_text(tmp_path: Path) 
 
 def test_sources_arrow_errors_are_translated(db: Database) -> None:
     db.run("create table present (x integer);")
-    source = SqlSource("w", db.url)
+    source = database("w", db.url)
     try:
         with pytest.raises(SourceError) as raised:
             source.arrow(sa.text("select * from missing_table"), {})

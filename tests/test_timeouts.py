@@ -25,8 +25,9 @@ from runner.errors import SourceError
 from runner.gx import compile as gx
 from runner.gx import fallback as gx_fallback
 from runner.results import CheckResult, ErrorCategory, Outcome, Status
+from runner.sources import database
 from runner.sources import sql as sql_source
-from runner.sources.sql import Interrupter, SqlSource
+from runner.sources.sql import Interrupter
 from runner.spec import parse_duration
 from tests.conftest import Database, check_verdict
 
@@ -208,7 +209,7 @@ def test_timeouts_database_keeps_the_deadline_without_a_cancel(db: Database) -> 
     never came (sent before it began, or postrun gone); DuckDB has only the interrupt."""
     if db.kind != "postgresql":
         db.run("create table t (x integer);")
-    source = SqlSource("slow", db.url)
+    source = database("slow", db.url)
     cancels: list[Callable[[], None]] = []
     deadline = time.monotonic() + 1
     worker, errors = collecting(
@@ -229,7 +230,7 @@ def test_timeouts_arrow_read_stops_on_cancel(db: Database) -> None:
     (on DuckDB it runs outside SQLAlchemy's cursor, straight from the connection)."""
     if db.kind != "postgresql":
         db.run("create table t (x integer);")
-    source = SqlSource("slow", db.url)
+    source = database("slow", db.url)
     cancels: list[Callable[[], None]] = []
     worker, errors = collecting(lambda: source.arrow(sa.text(ENDLESS[db.kind]), {}, keep(cancels)))
     end = time.monotonic() + WALL_S
@@ -270,7 +271,7 @@ def test_timeouts_gx_statements_end_at_the_deadline(pg: Database) -> None:
 
 @pytest.mark.postgres
 def test_timeouts_postgres_transaction_gets_the_remaining_time(pg: Database) -> None:
-    source = SqlSource("pg", pg.url)
+    source = database("pg", pg.url)
     query = "select setting from pg_settings where name = 'statement_timeout'"
     try:
         bounded = source.execute(sa.text(query), {}, deadline=time.monotonic() + 5)
@@ -309,7 +310,7 @@ def test_timeouts_lost_interrupt_is_repeated(
 def test_timeouts_context_starts_no_statement_after_its_deadline(duck: Database) -> None:
     duck.run("create table t (x integer);")
     spec = load_spec('{type: sql, name: late, query: "select 1", min: 0}', duck)
-    source = SqlSource("w", duck.url)
+    source = database("w", duck.url)
     ctx = Context(spec, registry()[spec.type], {"w": source}, {}, deadline=time.monotonic() - 1)
     try:
         with pytest.raises(SourceError) as caught:

@@ -7,7 +7,7 @@ without loading every check type, GX glue and all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import import_module
 
 from runner.checks.base import REGISTRY, CheckType
@@ -27,9 +27,11 @@ MODULES = (
 """Every check type, by module (= type) name."""
 
 
-def registry() -> Mapping[str, CheckType]:
-    """Type name → check type, every module of ``MODULES`` loaded."""
-    if len(REGISTRY) < len(MODULES):
-        for name in MODULES:
+def registry(types: Iterable[str] | None = None) -> Mapping[str, CheckType]:
+    """Type name → check type: every one, or only those named in ``types`` (a suite's), so that
+    a run loads the check types it uses and no other; unknown names are left out."""
+    names = MODULES if types is None else [t for t in dict.fromkeys(types) if t in MODULES]
+    for name in names:
+        if name not in REGISTRY:
             import_module(f"{__name__}.{name}")
-    return REGISTRY
+    return REGISTRY if types is None else {name: REGISTRY[name] for name in names}

@@ -10,14 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.sources.duck import DuckDBSource
 from runner.sources.files import FileSource
-from runner.sources.sql import Interrupter, SqlSource
+from runner.sources.sql import Access, Interrupter, SqlSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import sqlalchemy as sa
 
     from runner.results import SourceInfo
+
+
+def database(name: str, url: str, *, access: Access | None = None) -> DuckDBSource | SqlSource:
+    """The source for a database URL: DuckDB on its own connection, every other database
+    through SQLAlchemy (a Spark URL is ``runner.sources.spark``'s)."""
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    if scheme == "duckdb":
+        return DuckDBSource(name, url, access=access)
+    return SqlSource(name, url, access=access)
 
 
 def is_spark_url(url: str) -> bool:
@@ -88,4 +98,12 @@ class Source(Protocol):
         """Release what the source holds (connections, workers)."""
 
 
-__all__ = ["FileSource", "Interrupter", "Source", "SqlSource", "is_spark_url"]
+__all__ = [
+    "DuckDBSource",
+    "FileSource",
+    "Interrupter",
+    "Source",
+    "SqlSource",
+    "database",
+    "is_spark_url",
+]

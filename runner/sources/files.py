@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runner.errors import SourceError
 from runner.results import ErrorCategory, SourceInfo
+from runner.sources.duck import DuckDBSource, sandbox_duckdb
 from runner.sources.objects import Store, any_url, is_url, listing, secret_values
 from runner.sources.objects import inspect as inspect_objects
-from runner.sources.sql import Access, Interrupter, SqlSource, read_only_url, sandbox_duckdb
+from runner.sources.sql import Access, Interrupter, read_only_url
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,7 +39,7 @@ _GLOB_CHARS = frozenset("*?[")
 
 
 class TableEngine(Protocol):
-    """What runs statements over a file source's tables: DuckDB (a ``SqlSource``) by default,
+    """What runs statements over a file source's tables: DuckDB (a ``DuckDBSource``) by default,
     Spark with ``engine: spark`` (``runner.sources.spark_files``)."""
 
     def stream(
@@ -141,9 +142,17 @@ class FileSource:
             p for t in tables for p in t.patterns
         )
         self._allow_paths = allow_paths
-        self._sql = SqlSource(
-            name, "duckdb:///:memory:", access=Access(folders=allow_paths), on_connect=self._views
+        self._sql = (
+            DuckDBSource(
+                name,
+                "duckdb:///:memory:",
+                access=Access(folders=allow_paths),
+                on_connect=self._views,
+            )
+            if tables
+            else None
         )
+        """DuckDB over the tables; none for a source without tables (no DuckDB imported)."""
         self._files: dict[str, list[str]] = {}
         """Table name → the readable files behind it, once the tables are prepared."""
         self._prepared = False
@@ -188,14 +197,14 @@ class FileSource:
         *,
         deadline: float | None = None,
     ) -> pa.Table:
-        """Query the tables into Arrow; see ``SqlSource.arrow``."""
+        """Query the tables into Arrow; see ``DuckDBSource.arrow``."""
         with self._tables(interrupter, deadline) as sql:
             return sql.arrow(stmt, params, interrupter, deadline=deadline)
 
     def columns(
         self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
     ) -> list[str]:
-        """The names of the columns ``stmt`` returns; see ``SqlSource.columns``."""
+        """The names of the columns ``stmt`` returns; see ``DuckDBSource.columns``."""
         with self._tables(None, deadline) as sql:
             return sql.columns(stmt, params, deadline=deadline)
 
@@ -208,16 +217,19 @@ class FileSource:
         batch: int = 50_000,
         deadline: float | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Query the tables (DuckDB in memory); see ``SqlSource.stream``."""
+        """Query the tables (DuckDB in memory); see ``DuckDBSource.stream``."""
         with self._tables(interrupter, deadline) as sql:
             yield from sql.stream(stmt, params, interrupter, batch=batch, deadline=deadline)
 
     def dialect(self) -> sa.Dialect:
         """DuckDB's dialect, without reading a file (``--explain`` reads no data)."""
+        if self._sql is None:
+            raise self._no_tables()
         return self._sql.dialect()
 
     def close(self) -> None:
-        self._sql.close()
+        if self._sql is not None:
+            self._sql.close()
 
     @contextmanager
     def _tables(
@@ -227,6 +239,7 @@ class FileSource:
         interrupter and deadline are the statement's: an engine that reads the files when it
         prepares its tables stops at them too)."""
         self._prepare_tables()
+        assert self._sql is not None  # there are tables
         try:
             yield self._sql
         except SourceError as exc:
@@ -237,19 +250,19 @@ class FileSource:
         with self._lock:
             if self._prepared:
                 return
-            self._require_tables()
+            if self._sql is None:
+                raise self._no_tables()
             for table in self.tables:
                 self._prepare(table)
             files = tuple(f for listed in self._files.values() for f in listed)
             self._sql.access = Access(files=files, folders=self._allow_paths)
             self._prepared = True
 
-    def _require_tables(self) -> None:
-        if not self.tables:
-            raise SourceError(
-                f"Source '{self.name}' has no tables; add 'tables:' to query its files",
-                category=ErrorCategory.CONFIG,
-            )
+    def _no_tables(self) -> SourceError:
+        return SourceError(
+            f"Source '{self.name}' has no tables; add 'tables:' to query its files",
+            category=ErrorCategory.CONFIG,
+        )
 
     def _prepare(self, table: FileTable) -> None:
         import duckdb  # not at module level: a file source without tables never needs it

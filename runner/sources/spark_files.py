@@ -147,6 +147,7 @@ class SparkFileSource(FileSource):
         store: Store | None = None,
     ) -> None:
         super().__init__(name, patterns, tables, unreadable=unreadable, store=store)
+        self._sql = None  # Spark reads the tables: no DuckDB
         self.spark = _OwnSession(name, url or LOCAL_URL)
         self.counts: dict[str, list[FileCount]] = {}
         """Table name → what Spark read of each file behind it, once the tables are read."""
@@ -191,7 +192,8 @@ class SparkFileSource(FileSource):
         with self._spark_lock:
             if self._read_done:
                 return
-            self._require_tables()
+            if not self.tables:
+                raise self._no_tables()
             session = self.spark.session()
             with self.spark._tagged(session, interrupter, deadline):
                 for table in self.tables:

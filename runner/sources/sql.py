@@ -1,4 +1,6 @@
-"""SQL sources through SQLAlchemy: read-only connections, one connect, driver errors translated."""
+"""SQL sources through SQLAlchemy (SQLite, PostgreSQL): read-only connections, one connect,
+driver errors translated. DuckDB has its own source on its native connection
+(``runner.sources.duck``), which shares the URL rules and error translation below."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -23,11 +25,6 @@ from runner.results import ErrorCategory, RoleInfo, SourceInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-# SQLAlchemy finds a dialect it does not ship by reading the entry points of every installed
-# package (milliseconds per run); DuckDB's is named here, as duckdb-engine's entry point names it.
-sa.dialects.registry.register("duckdb", "duckdb_engine", "Dialect")
-
 
 Interrupter = Callable[[Callable[[], None] | None], None]
 """Registers the cancel function of the statement in flight (None when it ends)."""
@@ -60,7 +57,6 @@ class SqlSource:
         url: str,
         *,
         access: Access | None = None,
-        on_connect: Callable[[Any], None] | None = None,
     ):
         self.name = name
         self.url = url
@@ -68,12 +64,10 @@ class SqlSource:
         self.access = access or Access()
         self.role: RoleInfo | None = None
         """The PostgreSQL role postrun reads as, once connected."""
-        self._on_connect = on_connect
         self._engine: Engine | None = None
         """The engine once connected (a ``select 1`` went through)."""
         self._created: Engine | None = None
         """The one engine of this source, from when it is first needed, connected or not."""
-        self._root: _DuckDBRoot | None = None
         self._failure: SourceError | None = None
         self._lock = threading.Lock()
         self._create_lock = threading.Lock()
@@ -142,11 +136,9 @@ class SqlSource:
     ) -> pa.Table:
         """Run one read statement and return its rows as an Arrow table that keeps the
         database's types (a DATE stays a date, a DECIMAL a decimal), for dataframe libraries.
-        DuckDB hands its result over as Arrow; other drivers' rows are converted column by
-        column. Deadlines and cancellation as in ``stream``."""
+        The driver's rows are converted column by column. Deadlines and cancellation as in
+        ``stream``."""
         with self._statement(deadline, interrupter) as conn:
-            if conn.dialect.name == "duckdb":
-                return _duckdb_arrow(conn, stmt, params)
             result = conn.execute(stmt, params)
             return rows_to_arrow(list(result.keys()), result.fetchall())
 
@@ -164,7 +156,7 @@ class SqlSource:
                 with _sqlite_deadline(raw, deadline):
                     yield conn
             except sa.exc.DBAPIError as exc:
-                raise translate_error(exc, self, connecting=False) from exc
+                raise translate_error(exc.orig or exc, self, connecting=False) from exc
             finally:
                 if interrupter is not None:
                     interrupter(None)
@@ -177,7 +169,7 @@ class SqlSource:
             try:
                 return list(conn.execute(stmt, params).keys())
             except sa.exc.DBAPIError as exc:
-                raise translate_error(exc, self, connecting=False) from exc
+                raise translate_error(exc.orig or exc, self, connecting=False) from exc
 
     def dialect(self) -> sa.Dialect:
         """The SQL dialect, without connecting: compiling a statement needs no server."""
@@ -193,7 +185,7 @@ class SqlSource:
         try:
             conn = engine.connect()
         except sa.exc.DBAPIError as exc:
-            raise translate_error(exc, self, connecting=True) from exc
+            raise translate_error(exc.orig or exc, self, connecting=True) from exc
         try:
             if conn.dialect.name == "postgresql":
                 # Per transaction as well as per session: a user statement that turned the
@@ -206,7 +198,7 @@ class SqlSource:
                         ms = statement_timeout_ms(deadline)
                         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
                 except sa.exc.DBAPIError as exc:
-                    raise translate_error(exc, self, connecting=True) from exc
+                    raise translate_error(exc.orig or exc, self, connecting=True) from exc
             yield conn
         finally:
             conn.rollback()
@@ -228,57 +220,29 @@ class SqlSource:
     def close(self) -> None:
         if self._created is not None:
             self._created.dispose()
-        if self._root is not None:
-            self._root.close()
-        self._engine = self._created = self._root = None
+        self._engine = self._created = None
 
     def _create(self) -> Engine:
         """The source's engine, created once, before any connection: a dialect made for
-        compiling and the engine that then connects are one (creating a DuckDB dialect runs a
-        query, building an engine takes milliseconds)."""
+        compiling and the engine that then connects are one (building an engine takes
+        milliseconds)."""
         with self._create_lock:
             if self._created is None:
                 self._created = self._new_engine()
             return self._created
 
     def _new_engine(self) -> Engine:
-        problem = url_problem(self.url)
-        if problem is not None:
-            raise SourceError(
-                f"Source '{self.name}' has an unusable URL {self.display_url}: it {problem}",
-                category=ErrorCategory.CONFIG,
-            )
+        url, connect_args = opening_url(self)
         try:
-            url, connect_args = read_only_url(self.url)
-            duck = url.get_backend_name() == "duckdb"
-            # DuckDB: every connection is a cursor of one sandboxed root (see _DuckDBRoot)
-            pool: dict[str, Any] = {"poolclass": sa.pool.QueuePool} if duck else {}
-            engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=False, **pool)
-        except Exception as exc:  # bad URL or missing driver: the user's configuration
-            detail = Redactor(self.secrets())(str(exc))
-            raise SourceError(
-                f"Source '{self.name}' has an unusable URL {self.display_url}: {detail}",
-                category=ErrorCategory.CONFIG,
-                detail=detail,
-            ) from exc
-        if duck:
-            self._root = _DuckDBRoot(self, None if _is_memory(url.database) else url.database)
-            sa.event.listen(engine, "do_connect", self._root.connect)
-        elif self._on_connect is not None:
-            on_connect = self._on_connect
-            sa.event.listen(engine, "connect", lambda dbapi_conn, _: on_connect(dbapi_conn))
-        return engine
+            return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=False)
+        except Exception as exc:  # a missing driver: the user's configuration
+            raise unusable_url(self, exc) from exc
 
     def _connect(self) -> Engine:
         engine = self._create()
         path = database_file(self.url)
         if path is not None and not os.path.exists(path):
-            # the suite names the wrong file, or no batch wrote it: waiting will not help
-            raise SourceError(
-                f"Source '{self.name}': database file {path} does not exist (check the URL "
-                "and the params that name it)",
-                category=ErrorCategory.CONFIG,
-            )
+            raise missing_file(self.name, path)
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("select 1"))
@@ -286,7 +250,7 @@ class SqlSource:
                     self.role = read_role(conn)
         except sa.exc.DBAPIError as exc:
             engine.dispose()
-            raise translate_error(exc, self, connecting=True) from exc
+            raise translate_error(exc.orig or exc, self, connecting=True) from exc
         if self.role is not None and self.role.can_write and not self.access.privileged_role:
             engine.dispose()
             raise SourceError(
@@ -325,6 +289,50 @@ def read_role(conn: Connection) -> RoleInfo:
         memberships=memberships,
         writable_tables=writable[:5],
         can_write=bool(row["superuser"]) or bool(memberships) or bool(writable),
+    )
+
+
+class Described(Protocol):
+    """A source as its errors describe it."""
+
+    name: str
+    url: str
+    display_url: str
+
+    def secrets(self) -> list[str]: ...
+
+
+def opening_url(source: Described) -> tuple[sa.URL, dict[str, Any]]:
+    """The source's URL and connect arguments as postrun opens it (``read_only_url``); an
+    unusable URL is a configuration error naming the source."""
+    problem = url_problem(source.url)
+    if problem is not None:
+        raise SourceError(
+            f"Source '{source.name}' has an unusable URL {source.display_url}: it {problem}",
+            category=ErrorCategory.CONFIG,
+        )
+    try:
+        return read_only_url(source.url)
+    except Exception as exc:  # an unparsable URL: the user's configuration
+        raise unusable_url(source, exc) from exc
+
+
+def unusable_url(source: Described, exc: Exception) -> SourceError:
+    detail = Redactor(source.secrets())(str(exc))
+    return SourceError(
+        f"Source '{source.name}' has an unusable URL {source.display_url}: {detail}",
+        category=ErrorCategory.CONFIG,
+        detail=detail,
+    )
+
+
+def missing_file(source: str, path: str) -> SourceError:
+    """A database file that is not there: the suite names the wrong file, or no batch wrote
+    it, and waiting will not help."""
+    return SourceError(
+        f"Source '{source}': database file {path} does not exist (check the URL and the params "
+        "that name it)",
+        category=ErrorCategory.CONFIG,
     )
 
 
@@ -426,7 +434,8 @@ _DUCKDB_OPEN_WORDS = (
     "temp_directory",
 )
 """DuckDB settings a URL may not give: how the file is opened, where extensions come from, what
-the sandbox allows (``_sandbox_duckdb`` sets and locks those itself after connecting)."""
+the sandbox allows (``runner.sources.duck.sandbox_duckdb`` sets and locks those itself once
+connected)."""
 _PG_OPTION_WORDS = ("read_only", "role", "session_authorization")
 _DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
@@ -502,91 +511,6 @@ def _is_memory(database: str | None) -> bool:
     return database in (None, "") or str(database).startswith(":memory:")
 
 
-def sandbox_duckdb(dbapi_conn: Any, files: Sequence[str], folders: Sequence[str]) -> None:
-    """Lock a fresh DuckDB connection down: no file outside ``files`` and ``folders`` (the
-    source's own database file, the files behind its tables, its ``allow_paths``), no network,
-    no extension installed or loaded, and the configuration locked so that no statement can
-    undo it (DuckDB takes the allowed paths only once it is open). No progress bar is drawn on
-    postrun's stdout."""
-    dbapi_conn.execute("SET enable_progress_bar = false")
-    dbapi_conn.execute("SET allowed_paths = $1", [list(files)])
-    dbapi_conn.execute("SET allowed_directories = $1", [[_folder(f) for f in folders]])
-    dbapi_conn.execute("SET enable_external_access = false")
-    dbapi_conn.execute("SET lock_configuration = true")
-
-
-class _DuckDBRoot:
-    """One DuckDB connection per source, sandboxed and locked once; every connection the
-    engine's pool hands out is a duplicate of it (``DuckDBPyConnection.duplicate``, what
-    DuckDB's ``cursor()`` is; duckdb-engine's own ``cursor()`` would share the root). DuckDB
-    keeps one database instance per file, and once its configuration is locked a second
-    connection could not even turn its progress bar off, while a duplicate inherits the root's
-    settings. A file source's views live on the root, so every duplicate sees them."""
-
-    def __init__(self, source: SqlSource, database: str | None) -> None:
-        self.source = source
-        self.database = database
-        self.root: Any = None
-        self.lock = threading.Lock()
-
-    def connect(self, dialect: sa.Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
-        """SQLAlchemy's ``do_connect`` hook: a duplicate of the root, made on first use."""
-        from duckdb_engine import ConnectionWrapper
-
-        with self.lock:
-            if self.root is None:
-                root = dialect.connect(*cargs, **cparams)
-                try:
-                    self._prepare(root)
-                except BaseException:
-                    root.close()
-                    raise
-                self.root = root
-            return ConnectionWrapper(self.root.duplicate())
-
-    def _prepare(self, root: Any) -> None:
-        access = self.source.access  # read now: a file source learns its files late
-        files = (*(() if self.database is None else (self.database,)), *access.files)
-        if _sandboxed(root):
-            # DuckDB keeps one instance, and so one sandbox, per file: another source of this
-            # process opened it first, and may only have allowed what this one needs too.
-            if not _allows(root, files, access.folders):
-                raise SourceError(
-                    f"Source '{self.source.name}' reads {self.database}, which another source "
-                    "opened with other allow_paths: DuckDB keeps one sandbox per file, so give "
-                    "the sources on one file the same allow_paths",
-                    category=ErrorCategory.CONFIG,
-                )
-        else:
-            sandbox_duckdb(root, files, access.folders)
-        if self.source._on_connect is not None:
-            self.source._on_connect(root)
-
-    def close(self) -> None:
-        with self.lock:
-            if self.root is not None:
-                with suppress(Exception):  # closed already with the process's last cursor
-                    self.root.close()
-                self.root = None
-
-
-def _sandboxed(conn: Any) -> bool:
-    row = conn.execute("select current_setting('enable_external_access')").fetchone()
-    return row is not None and row[0] is False
-
-
-def _allows(conn: Any, files: Sequence[str], folders: Sequence[str]) -> bool:
-    row = conn.execute(
-        "select current_setting('allowed_paths'), current_setting('allowed_directories')"
-    ).fetchone()
-    paths, directories = (set(row[0]), set(row[1])) if row is not None else (set(), set())
-    return set(files) <= paths and {_folder(f) for f in folders} <= directories
-
-
-def _folder(path: str) -> str:
-    return path if path.endswith("/") else path + "/"
-
-
 def interrupt(dbapi_conn: Any) -> None:
     """Ask the database to stop the statement running on ``dbapi_conn``. Never blocks the caller
     and never raises: a failed cancel leaves the deadline the database keeps itself."""
@@ -625,22 +549,6 @@ def _sqlite_deadline(dbapi_conn: Any, deadline: float | None) -> Iterator[None]:
         yield
     finally:
         set_handler(None, 0)
-
-
-def _duckdb_arrow(conn: Connection, stmt: sa.Executable, params: dict[str, Any]) -> pa.Table:
-    """``stmt`` run by DuckDB straight into Arrow (its DB-API cursor would copy the rows once
-    more), with the parameters SQLAlchemy would bind, expanded lists included."""
-    import duckdb
-
-    compiled = stmt.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
-    expanded = compiled.construct_expanded_state(params)
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    try:
-        relation = raw.sql(expanded.statement, params=list(expanded.positional_parameters))
-        return relation.to_arrow_table()
-    except duckdb.Error as exc:
-        raise sa.exc.DBAPIError(expanded.statement, None, exc) from exc
 
 
 def rows_to_arrow(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.Table:
@@ -723,9 +631,8 @@ _MESSAGE_HINTS = [
 ]
 
 
-def translate_error(exc: sa.exc.DBAPIError, source: SqlSource, *, connecting: bool) -> SourceError:
+def translate_error(orig: BaseException, source: Described, *, connecting: bool) -> SourceError:
     """One ``SourceError`` with a category for whatever the driver raised."""
-    orig = exc.orig if exc.orig is not None else exc
     raw = str(orig).strip()
     first_line = raw.splitlines()[0] if raw else type(orig).__name__
     category, retryable = categorize(orig, raw.lower(), connecting=connecting)

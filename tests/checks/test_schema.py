@@ -506,5 +506,10 @@ def test_schema_suite_without_schema_checks_never_imports_pandera(
     path.write_text(suite(duck.url, "{type: row_count, table: t, min: 1}"))
     code, modules = loaded(tmp_path, "check", str(path), "--out", "out", "--format", "json")
     assert code == 0
-    assert "runner.checks.schema" in modules  # registered, yet nothing heavy came with it
+    assert "runner.checks.schema" not in modules  # a run loads only the types it uses
+    assert imported(modules, "pandera", "polars", "pandas", "pyarrow") == []
+    # and the check type itself is light: every type loaded (`postrun list`), still no pandera
+    code, modules = loaded(tmp_path, "list")
+    assert code == 0
+    assert "runner.checks.schema" in modules
     assert imported(modules, "pandera", "polars", "pandas", "pyarrow") == []
