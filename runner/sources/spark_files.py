@@ -37,6 +37,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,6 +64,8 @@ _PARTLY = "not read in full"
 """What became of the files named in a note (``unread_note``): some or all of their records
 were left out of the table."""
 _REASON_CHARS = 300
+_READERS = 4
+"""Tables read at once: a table's reading is a few small Spark jobs, mostly waiting."""
 _WHOLE_READ = (ErrorCategory.TIMEOUT, ErrorCategory.CONNECTIVITY, ErrorCategory.AUTH)
 """Errors of the whole reading, not of one table: they end it, and the next statement reads
 again."""
@@ -186,9 +189,9 @@ class SparkFileSource(FileSource):
             raise self._table_error(exc) from exc
 
     def _read_tables(self, interrupter: Interrupter | None, deadline: float | None) -> None:
-        """Read every table once. A table Spark cannot read is an error of the statements that
-        name it alone; a timeout, or a server that is gone, is every table's (read again by the
-        next statement)."""
+        """Read every table once, a few at a time. A table Spark cannot read is an error of the
+        statements that name it alone; a timeout, or a server that is gone, is every table's
+        (read again by the next statement)."""
         with self._spark_lock:
             if self._read_done:
                 return
@@ -196,16 +199,27 @@ class SparkFileSource(FileSource):
                 raise self._no_tables()
             session = self.spark.session()
             with self.spark._tagged(session, interrupter, deadline):
-                for table in self.tables:
-                    try:
-                        self.counts[table.name] = self.spark._call(
-                            functools.partial(self._read, session, table)
-                        )
-                    except SourceError as exc:
-                        if exc.category in _WHOLE_READ:
-                            raise
-                        self._failed[table.name] = self._unread(table.name, exc)
+                tags = session.getTags()  # the statement's: what its deadline cancels
+                workers = min(_READERS, len(self.tables))
+                with ThreadPoolExecutor(workers, thread_name_prefix="postrun-spark-read") as pool:
+                    reads = [pool.submit(self._read_one, session, t, tags) for t in self.tables]
+                    for read in reads:
+                        read.result()
             self._read_done = True
+
+    def _read_one(self, session: SparkSession, table: FileTable, tags: set[str]) -> None:
+        """Read one table on a thread of its own, under the statement's tags."""
+        for tag in tags:
+            session.addTag(tag)
+        try:
+            read = functools.partial(self._read, session, table)
+            self.counts[table.name] = self.spark._call(read)
+        except SourceError as exc:
+            if exc.category in _WHOLE_READ:
+                raise
+            self._failed[table.name] = self._unread(table.name, exc)
+        finally:
+            session.clearTags()
 
     def _unread(self, table: str, exc: SourceError) -> SourceError:
         reason = (exc.detail or exc.message).strip().splitlines()[0][:_REASON_CHARS]
