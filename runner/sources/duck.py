@@ -167,7 +167,7 @@ class DuckDBSource:
         it, and DuckDB's errors become ``SourceError``."""
         import duckdb
 
-        cursor = self._open().cursor()
+        cursor = self._new_cursor()
         if interrupter is not None:
             interrupter(lambda: sql.interrupt(cursor))  # looked up when called (tests wrap it)
         try:
@@ -179,8 +179,10 @@ class DuckDBSource:
                 interrupter(None)
             cursor.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        """The root connection; the first failure is remembered and raised for every caller."""
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the root, which is opened first if need be (a connection is not made to
+        be shared between threads: cursors are taken from it one at a time). The first failure
+        to open is remembered and raised for every caller."""
         with self._lock:
             if self._failure is not None:
                 raise self._failure
@@ -190,7 +192,7 @@ class DuckDBSource:
                 except SourceError as exc:
                     self._failure = exc
                     raise
-            return self._root
+            return self._root.cursor()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
