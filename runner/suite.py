@@ -57,7 +57,16 @@ class SourceSpec(Spec):
     """Glob(s) of result files, local or objects (`s3://bucket/prefix/*.json`, any fsspec URL);
     `{param}` substitution applies."""
     tables: dict[str, str | list[str] | TableSpec] | None = None
-    """File contents as SQL tables (through DuckDB): table name → glob(s) or {files, format}."""
+    """File contents as SQL tables (through DuckDB, or Spark with `engine: spark`): table name →
+    glob(s) or {files, format}."""
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """What reads the `tables`: `duckdb` (default, in process) or `spark` (PERMISSIVE reads with
+    a corrupt-record column: each file with corrupt records is named with their count; on the
+    Spark server of `spark_url`, which must see the files at the same paths)."""
+    spark_url: str | None = None
+    """With `engine: spark`: the Spark Connect server (`sc://host:15002`, token and TLS as
+    Spark Connect defines them) or `spark://local` (default: a local session started in this
+    process); `${ENV}` and `{param}` are substituted."""
     allow_paths: list[str] = Field(default_factory=list)
     """Folders (or files) DuckDB may read besides the source's own database file and the files
     behind its tables, e.g. for `read_csv` in a query; `{param}` substitution applies."""
@@ -96,6 +105,15 @@ class SourceSpec(Spec):
             raise ValueError("'unreadable' applies to a source with 'tables'")
         if self.url is not None and self.endpoint_url is not None:
             raise ValueError("'endpoint_url' applies to files ('files'/'tables'), not a 'url'")
+        if self.tables is None and "engine" in self.model_fields_set:
+            raise ValueError("'engine' applies to a source with 'tables'")
+        if self.engine != "spark" and self.spark_url is not None:
+            raise ValueError("'spark_url' applies to a source with 'engine: spark'")
+        if self.engine == "spark" and self.allow_paths:
+            raise ValueError(
+                "'allow_paths' applies to DuckDB; with 'engine: spark' only the files behind the "
+                "tables are read"
+            )
         return self
 
 
@@ -145,6 +163,8 @@ class SourceConfig:
     allow_privileged_role: bool = False
     unreadable: Literal["error", "skip"] = "error"
     endpoint_url: str | None = None
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_url: str | None = None
 
     def open(self) -> Source:
         if self.url is not None and is_spark_url(self.url):
@@ -154,6 +174,17 @@ class SourceConfig:
         if self.url is not None:
             access = Access(folders=self.allow_paths, privileged_role=self.allow_privileged_role)
             return database(self.name, self.url, access=access)
+        if self.engine == "spark":
+            from runner.sources.spark_files import SparkFileSource
+
+            return SparkFileSource(
+                self.name,
+                list(self.patterns),
+                list(self.tables),
+                url=self.spark_url,
+                unreadable=self.unreadable,
+                store=objects.Store(self.endpoint_url),
+            )
         return FileSource(
             self.name,
             list(self.patterns),
@@ -184,7 +215,8 @@ class Suite:
     def secrets(self) -> list[str]:
         """Every value that must never be printed: passwords and tokens in source URLs, the
         object stores' credentials in the environment, and the values of secret params."""
-        found = [s for c in self.sources.values() if c.url for s in url_secrets(c.url)]
+        urls = [u for c in self.sources.values() for u in (c.url, c.spark_url) if u]
+        found = [s for url in urls for s in url_secrets(url)]
         found += objects.secret_values()
         for name in self.secret_params():
             value = self.params.get(name)
@@ -506,8 +538,7 @@ def _check_read_only(
 
 
 def _source_texts(source: SourceSpec) -> Iterable[str]:
-    if source.url:
-        yield source.url
+    yield from (url for url in (source.url, source.spark_url) if url)
     yield from source.allow_paths
     for value in (source.files, *(source.tables or {}).values()):
         files = value.files if isinstance(value, TableSpec) else value
@@ -561,6 +592,24 @@ class _Binder:
                 )
                 continue
             tables.append(FileTable(table, tuple(patterns), fmt))
+            if spec.engine == "spark" and objects.any_url(patterns):
+                self.issues.append(
+                    self.document.issue(
+                        ("sources", name, "tables", table),
+                        f"{what}: table '{table}': 'engine: spark' reads files by path (as the "
+                        "Spark server sees them), not object URLs; use the default engine for "
+                        "objects",
+                    )
+                )
+        spark_url = None if spec.spark_url is None else self.url(spec.spark_url, what)
+        if spark_url is not None and not is_spark_url(spark_url):
+            self.issues.append(
+                self.document.issue(
+                    ("sources", name, "spark_url"),
+                    f"{what}: spark_url {mask_url(spark_url)} is not a Spark URL: give "
+                    "sc://host:port (Spark Connect) or spark://local",
+                )
+            )
         return SourceConfig(
             name,
             patterns=tuple(self.paths(spec.files, what)),
@@ -568,6 +617,8 @@ class _Binder:
             allow_paths=allow_paths,
             unreadable=spec.unreadable,
             endpoint_url=None if spec.endpoint_url is None else self.url(spec.endpoint_url, what),
+            engine=spec.engine,
+            spark_url=spark_url,
         )
 
     def shared_duckdb_files(self, sources: dict[str, SourceConfig]) -> None:

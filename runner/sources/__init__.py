@@ -1,4 +1,5 @@
-"""Where checks read from: SQL databases (SQLAlchemy) and result files (globs, DuckDB views).
+"""Where checks read from: SQL databases (SQLAlchemy) and result files (globs; tables as DuckDB
+views, or Spark views with `engine: spark`: ``runner.sources.spark_files``).
 
 Every source offers the same ``Source`` protocol; the context, the engine and the reports know
 no other.

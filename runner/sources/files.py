@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runner.errors import SourceError
 from runner.results import ErrorCategory, SourceInfo
@@ -36,6 +36,34 @@ _SUFFIX_FORMATS = {
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """What a file table may be called: a plain identifier (it becomes a DuckDB view name)."""
 _GLOB_CHARS = frozenset("*?[")
+
+
+class TableEngine(Protocol):
+    """What runs statements over a file source's tables: DuckDB (a ``DuckDBSource``) by default,
+    Spark with ``engine: spark`` (``runner.sources.spark_files``)."""
+
+    def stream(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        batch: int = 50_000,
+        deadline: float | None = None,
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    def arrow(
+        self,
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        interrupter: Interrupter | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> pa.Table: ...
+
+    def columns(
+        self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
+    ) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -170,14 +198,14 @@ class FileSource:
         deadline: float | None = None,
     ) -> pa.Table:
         """Query the tables into Arrow; see ``DuckDBSource.arrow``."""
-        with self._tables() as sql:
+        with self._tables(interrupter, deadline) as sql:
             return sql.arrow(stmt, params, interrupter, deadline=deadline)
 
     def columns(
         self, stmt: sa.Executable, params: dict[str, Any], *, deadline: float | None = None
     ) -> list[str]:
         """The names of the columns ``stmt`` returns; see ``DuckDBSource.columns``."""
-        with self._tables() as sql:
+        with self._tables(None, deadline) as sql:
             return sql.columns(stmt, params, deadline=deadline)
 
     def stream(
@@ -190,7 +218,7 @@ class FileSource:
         deadline: float | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Query the tables (DuckDB in memory); see ``DuckDBSource.stream``."""
-        with self._tables() as sql:
+        with self._tables(interrupter, deadline) as sql:
             yield from sql.stream(stmt, params, interrupter, batch=batch, deadline=deadline)
 
     def dialect(self) -> sa.Dialect:
@@ -204,8 +232,12 @@ class FileSource:
             self._sql.close()
 
     @contextmanager
-    def _tables(self) -> Iterator[DuckDBSource]:
-        """The DuckDB over the tables, its errors naming a table whose files all failed."""
+    def _tables(
+        self, interrupter: Interrupter | None, deadline: float | None
+    ) -> Iterator[TableEngine]:
+        """The DuckDB over the tables, its errors naming a table whose files all failed (the
+        interrupter and deadline are the statement's: an engine that reads the files when it
+        prepares its tables stops at them too)."""
         self._prepare_tables()
         assert self._sql is not None  # there are tables
         try:
@@ -249,11 +281,7 @@ class FileSource:
                 problem = known.get(path) or self._reason(path, table.format, probe, remote)
                 (bad.append(f"{path} ({problem})") if problem else good.append(path))
         if bad:
-            self._skipped[table.name] = (
-                f"{len(bad)} of {len(files)} files behind table '{table.name}' skipped as "
-                f"unreadable: {'; '.join(bad[:5])}"
-                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            )
+            self._skipped[table.name] = unread_note(table.name, bad, len(files))
         if not good:
             self._empty[table.name] = ", ".join(table.patterns)
             return
@@ -298,6 +326,14 @@ class FileSource:
                     detail=exc.detail,
                 )
         return exc
+
+
+def unread_note(table: str, bad: list[str], total: int, what: str = "skipped as unreadable") -> str:
+    """The note naming the files behind ``table`` that were not read (each ``path (reason)``,
+    the first five listed): what a check that read the table reports, and what keeps it from
+    passing (SPEC §6). ``what`` says what became of them."""
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return f"{len(bad)} of {total} files behind table '{table}' {what}: {'; '.join(bad[:5])}{more}"
 
 
 def _names(sql: str, table: str) -> bool:
