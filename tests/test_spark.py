@@ -23,7 +23,7 @@ from runner.errors import SourceError
 from runner.redact import mask_url, url_secrets
 from runner.results import ErrorCategory
 from runner.sources.spark import LOCAL_URL, SparkDialect, SparkSource, categorize, spark_sql
-from tests.conftest import Database, check_verdict
+from tests.conftest import Database, check_verdict, spark_views
 
 ROOT = Path(__file__).parent.parent
 
@@ -43,9 +43,7 @@ def mirror(session: Any, database: Path) -> list[str]:
 @pytest.fixture
 def spark(spark_session: Any) -> Any:
     """The shared session with no temporary view left from another test."""
-    for table in spark_session.catalog.listTables():
-        if table.isTemporary:
-            spark_session.catalog.dropTempView(table.name)
+    spark_views.clear(spark_session)
     return spark_session
 
 
