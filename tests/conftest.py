@@ -4,6 +4,7 @@ files written on the fly, a checked runner."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sqlite3
 import textwrap
@@ -57,17 +58,23 @@ class Database:
 
             with psycopg.connect(self.dsn, autocommit=True) as pg:
                 pg.execute(script.encode())
-        elif self.kind in ("duckdb", "spark"):
+        elif self.kind == "duckdb":
             with duckdb.connect(str(self.path)) as duck:
                 duck.execute(script)
-            if self.kind == "spark":
-                self._scripts += (script,)
-                spark_views.show(self.path, self._scripts)
+        elif self.kind == "spark":
+            with duckdb.connect(str(self.path)) as duck:
+                duck.execute(_DOUBLE_FLOAT.sub("double", script))
+            self._scripts += (script,)
+            spark_views.show(self.path, self._scripts)
         else:
             with sqlite3.connect(self.path) as lite:
                 lite.executescript(script)
             lite.close()
 
+
+_DOUBLE_FLOAT = re.compile(r"\bfloat\b(?=\s*[,)])", re.IGNORECASE)
+"""A column type ``float``, which is double precision on PostgreSQL and SQLite but a 4-byte REAL on
+DuckDB: the tables DuckDB makes for Spark take Spark's DOUBLE for it."""
 
 SQL_DATABASES = ["duckdb", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -88,10 +95,15 @@ def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
     if request.param == "postgresql":
         yield from _postgres(tmp_path)
     elif request.param == "spark":
-        request.getfixturevalue("spark_session")
-        yield Database("spark", tmp_path / "spark-tables.duckdb")
+        yield request.getfixturevalue("spark_db")
     else:
         yield Database(request.param, tmp_path / f"data.{request.param}")
+
+
+@pytest.fixture
+def spark_db(spark_session: Any, tmp_path: Path) -> Database:
+    """Tables as temporary views of the local Spark session (``spark://local``)."""
+    return Database("spark", tmp_path / "spark-tables.duckdb")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import time
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,22 @@ def test_params_are_rendered_as_spark_literals_by_the_dialect() -> None:
     assert spark_sql(stmt, params, SparkDialect()) == (
         "SELECT count(*) AS n \nFROM t AS t \n"
         "WHERE name = 'it\\'s \\\\\\' or 1=1 --' and id in (1, 2) and day >= DATE '2025-11-06'"
+    )
+    numbers = sa.select(sa.text("n -:i, x -:f, d -:d, :p + :q, :inf, :nan"))
+    numbers_params = {
+        "i": -5,
+        "f": -0.25,
+        "d": Decimal("-1.50"),
+        "p": 0.1,
+        "q": Decimal("1E+2"),
+        "inf": float("-inf"),
+        "nan": float("nan"),
+    }
+    # a negative number after a minus stays one (`--` starts a comment); a float is a DOUBLE,
+    # a Decimal an exact DECIMAL (Spark reads a plain 0.1 as DECIMAL(1,1))
+    assert spark_sql(numbers, numbers_params, SparkDialect()) == (
+        "SELECT n -(-5), x -(-0.25D), d -(-1.50BD), 0.1D + 100BD,"
+        " CAST('-inf' AS DOUBLE), CAST('nan' AS DOUBLE)"
     )
     quoted: sa.Select[Any] = sa.select(sa.column("select")).select_from(sa.table("my table"))
     assert (

@@ -152,10 +152,15 @@ class _SparkCompiler(compiler.SQLCompiler):
             return "NULL"
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, int | Decimal):
-            return str(value)
+        if isinstance(value, int):
+            return _signed(str(value))
+        if isinstance(value, Decimal):
+            return _signed(f"{value:f}BD")  # an exact DECIMAL, as the other databases bind it
         if isinstance(value, float):
-            return f"CAST('{value!r}' AS DOUBLE)" if not math.isfinite(value) else repr(value)
+            # a DOUBLE, as the other databases bind a float: Spark reads 0.1 as DECIMAL(1,1)
+            return (
+                _signed(f"{value!r}D") if math.isfinite(value) else f"CAST('{value!r}' AS DOUBLE)"
+            )
         if isinstance(value, datetime):
             return f"TIMESTAMP {_string(value.isoformat(sep=' '))}"
         if isinstance(value, date):
@@ -163,6 +168,12 @@ class _SparkCompiler(compiler.SQLCompiler):
         if isinstance(value, str):
             return _string(value)
         return super().render_literal_value(value, type_)
+
+
+def _signed(number: str) -> str:
+    """A negative number in parentheses: after a minus (``n -:v``), ``-5`` would make ``--``,
+    which starts a comment in Spark SQL and silently cuts the rest of the line off."""
+    return f"({number})" if number.startswith("-") else number
 
 
 def _string(value: str) -> str:
@@ -338,6 +349,8 @@ class SparkSource:
 
             _quiet_query_logs()
             session = SparkSession.builder.remote(self.url).create()
+            # naive timestamps (params, the settle cutoff) are UTC in postrun, as on spark://local
+            session.conf.set("spark.sql.session.timeZone", "UTC")
             session.sql("SELECT 1").collect()  # a server that cannot answer fails here
             return session
         except SourceError:

@@ -418,7 +418,9 @@ PARAM_CASES = [
 
 
 @pytest.mark.parametrize(
-    "params_db", ["sqlite", pytest.param("pg", marks=pytest.mark.postgres)], indirect=True
+    "params_db",
+    ["sqlite", pytest.param("pg", marks=pytest.mark.postgres), "spark_db"],
+    indirect=True,
 )
 @pytest.mark.parametrize(("kind", "value", "relation", "ids"), PARAM_CASES)
 def test_expectation_suite_gx_judges_the_rows_bound_params_select(
@@ -432,7 +434,8 @@ def test_expectation_suite_gx_judges_the_rows_bound_params_select(
 ) -> None:
     """GX judges a `where` or `query` relation through SQL with the params written in: each as
     a literal of its own type, so GX sees exactly the rows postrun's compiled expectations see
-    with the params bound (and a quote in a value is part of the value, never SQL)."""
+    with the params bound (and a quote in a value is part of the value, never SQL). On Spark
+    both read the relation through Spark SQL, where every param is such a literal."""
     suite = write_suite(
         tmp_path / "s.gx.json",
         [
