@@ -393,7 +393,7 @@ def test_sqlguard_spark_read_functions_are_accepted(sql: str) -> None:
 def test_sqlguard_spark_functions_that_reach_past_reading_are_refused_even_when_allowed(
     sql: str, expected: str
 ) -> None:
-    name = expected.split("; ")[1].split("()")[0]
+    name = expected.split("; ")[1].split("()", maxsplit=1)[0]
     assert read_only_problem(sql, fragment="query") == expected
     assert read_only_problem(sql, fragment="query", allow_functions=[name]) == expected
 
