@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,15 @@ class Database:
     On Spark (``spark://local``) the setup SQL, written for DuckDB, SQLite and PostgreSQL alike,
     runs in a DuckDB file at ``path``, and every table of it becomes a temporary view of the
     same name, columns, types and rows in the process's local Spark session, the one postrun's
-    Spark source reads through (see ``SparkViews``)."""
+    Spark source reads through (see ``SparkViews``). A column type ``float`` becomes a DOUBLE,
+    as on PostgreSQL and SQLite (DuckDB's is 4 bytes)."""
 
     kind: str
     path: Path
     dsn: str = ""
     reader: str = ""
+    _scripts: tuple[str, ...] = field(default=(), repr=False)
+    """On Spark: the setup run so far, which names the views it needs."""
 
     @property
     def url(self) -> str:
@@ -48,8 +51,6 @@ class Database:
             spark_views.show(self.path, self._scripts)
             return SPARK_URL
         return f"{self.kind}:///{self.path}"
-
-    _scripts: tuple[str, ...] = ()
 
     def run(self, script: str) -> None:
         script = textwrap.dedent(script)

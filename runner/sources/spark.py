@@ -12,7 +12,10 @@ window count, LIMIT) read the same in Spark SQL, so a dialect needs only Spark's
 backquoted names, and string literals with backslash escapes. Spark Connect takes no bound
 parameters for arbitrary placeholders, so ``:params`` are rendered by the dialect as literals
 (``literal_binds``), each value through its type's literal processor: never by formatting user
-values into the text.
+values into the text. Each literal has the type the other databases bind the value as: a float
+is a DOUBLE (``0.1D``; Spark reads a plain ``0.1`` as a DECIMAL), a Decimal an exact DECIMAL
+(``1.50BD``), and a negative number stands in parentheses (``n -:v`` must not become ``n --5``,
+a comment).
 
 Read-only: every statement sent is the compiled form of a builder's SELECT (user fragments
 passed the suite's read-only guard when it loaded), checked once more here to be a single
