@@ -178,6 +178,31 @@ def test_spark_errors_get_categories(
     assert raised.value.message.startswith("Source 'w' refused the query: [")
 
 
+def test_a_failed_query_is_not_logged_by_pyspark(spark: Any, source: SparkSource) -> None:
+    """PySpark's client logs each failed query with its JVM stack trace through loggers of its
+    own, with a handler of their own on stderr: the gate's output would carry them. The error
+    reaches the report as a SourceError; the loggers pass nothing on."""
+    import logging
+
+    seen: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    loggers = [
+        logging.getLogger(n) for n in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+    ]
+    for logger in loggers:
+        logger.addHandler(catcher)
+    try:
+        with pytest.raises(SourceError) as raised:
+            source.execute(sa.text("select no_such_column from range(1)"), {})
+    finally:
+        for logger in loggers:
+            logger.removeHandler(catcher)
+    assert raised.value.category == ErrorCategory.SCHEMA_MISMATCH
+    assert "JVM stacktrace" in (raised.value.detail or "")
+    assert [r.getMessage() for r in seen] == []
+
+
 def test_an_unreachable_server_is_connectivity_and_its_token_is_never_shown() -> None:
     url = "sc://127.0.0.1:9/;token=s3cr3t-t0ken;user_id=ci"
     assert mask_url(url) == "sc://127.0.0.1:9/;token=***;user_id=ci"
