@@ -184,9 +184,12 @@ def test_a_failed_query_is_not_logged_by_pyspark(spark: Any, source: SparkSource
     reaches the report as a SourceError; the loggers pass nothing on."""
     import logging
 
+    class Catcher(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
     seen: list[logging.LogRecord] = []
-    catcher = logging.Handler()
-    catcher.emit = seen.append  # type: ignore[method-assign]
+    catcher = Catcher()
     loggers = [
         logging.getLogger(n) for n in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
     ]
