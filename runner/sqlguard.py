@@ -183,6 +183,12 @@ _DENIED = {
     "edit": "starts an editor",
     "eval": "runs SQL given as text, which postrun cannot check",
     "fts3_tokenizer": "can register native code as a tokenizer",
+    # Spark
+    "reflect": "calls any Java method on the Spark server",
+    "try_reflect": "calls any Java method on the Spark server",
+    "java_method": "calls any Java method on the Spark server",
+    "transform": "is also SELECT TRANSFORM … USING, which runs a program on the Spark server",
+    "secret": "reads a stored secret, not data to check",
 }
 """Functions refused with a reason, never allowed, by lower-case name (``*`` matches any run of
 characters); the first pattern that matches gives the reason."""
@@ -300,10 +306,46 @@ _READS = frozenset(
         " read_csv read_csv_auto read_json read_json_auto read_json_objects"
         " read_json_objects_auto read_ndjson read_ndjson_auto read_ndjson_objects"
         " read_parquet parquet_scan parquet_metadata parquet_schema sniff_csv"
+        # Spark SQL: aggregates
+        " collect_list collect_set percentile percentile_approx approx_percentile std"
+        " histogram_numeric try_sum try_avg count_min_sketch"
+        # Spark SQL: conditionals, strings
+        " nvl2 isnull isnotnull nanvl equal_null zeroifnull nullifzero"
+        " rlike regexp locate substring_index format_number format_string sha sha2 crc32"
+        " xxhash64 sentences elt find_in_set space mask luhn_check to_varchar to_binary"
+        " try_to_binary unbase64 startswith endswith parse_url str_to_map try_url_decode"
+        # Spark SQL: numbers
+        " pmod bround shiftleft shiftright shiftrightunsigned positive negative rint signum"
+        " hypot log1p expm1 e csc sec conv rand randn try_add try_subtract try_multiply"
+        " try_divide try_mod try_to_number"
+        # Spark SQL: dates and times
+        " date_format from_unixtime unix_timestamp to_unix_timestamp to_utc_timestamp"
+        " from_utc_timestamp months_between add_months next_day date_from_unix_date unix_date"
+        " unix_seconds unix_millis unix_micros timestamp_seconds timestamp_millis"
+        " timestamp_micros to_timestamp_ntz to_timestamp_ltz try_to_timestamp"
+        " make_timestamp_ntz make_timestamp_ltz make_dt_interval make_ym_interval"
+        " convert_timezone current_timezone dateadd timestampadd timestampdiff curdate"
+        " window session_window window_time"
+        # Spark SQL: JSON, CSV, XML values
+        " get_json_object json_tuple schema_of_json from_csv to_csv schema_of_csv xpath_string"
+        " xpath_int xpath_long xpath_short xpath_float xpath_double xpath_number xpath_boolean"
+        # Spark SQL: arrays, maps, structs, generators (higher-order ones too, but not
+        # transform(): see _DENIED)
+        " explode explode_outer posexplode posexplode_outer inline inline_outer stack size"
+        " array_join array_size array_min array_max array_union array_intersect array_except"
+        " arrays_zip arrays_overlap array_repeat array_compact array_insert sequence slice"
+        " sort_array shuffle aggregate forall zip_with map_filter map_zip_with transform_keys"
+        " transform_values map_from_arrays map_concat map_contains_key named_struct get"
+        " try_element_at"
+        # Spark SQL: where a row comes from, casts written as calls
+        " monotonically_increasing_id spark_partition_id input_file_name"
+        " input_file_block_start input_file_block_length current_user user"
+        " int integer bigint smallint tinyint double real string boolean binary"
     ).split()
 )
-"""Functions known to only read, by lower-case name, in DuckDB, PostgreSQL and SQLite: none runs
-SQL text, writes, locks, signals, changes a setting, touches server files or opens a connection.
+"""Functions known to only read, by lower-case name, in DuckDB, PostgreSQL, SQLite and Spark
+SQL: none runs SQL text, writes, locks, signals, changes a setting, touches server files, opens a
+connection or calls into the server's own code (Spark's ``reflect``: ``_DENIED``).
 ``currval`` is on neither list: it only reads, but only after ``nextval`` (refused) in the same
 session, so a postrun check has no use for it."""
 

@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import time
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from runner.errors import SourceError
 from runner.redact import mask_url, url_secrets
 from runner.results import ErrorCategory
 from runner.sources.spark import LOCAL_URL, SparkDialect, SparkSource, categorize, spark_sql
-from tests.conftest import Database, check_verdict
+from tests.conftest import Database, check_verdict, spark_views
 
 ROOT = Path(__file__).parent.parent
 
@@ -43,9 +44,7 @@ def mirror(session: Any, database: Path) -> list[str]:
 @pytest.fixture
 def spark(spark_session: Any) -> Any:
     """The shared session with no temporary view left from another test."""
-    for table in spark_session.catalog.listTables():
-        if table.isTemporary:
-            spark_session.catalog.dropTempView(table.name)
+    spark_views.clear(spark_session)
     return spark_session
 
 
@@ -71,6 +70,22 @@ def test_params_are_rendered_as_spark_literals_by_the_dialect() -> None:
     assert spark_sql(stmt, params, SparkDialect()) == (
         "SELECT count(*) AS n \nFROM t AS t \n"
         "WHERE name = 'it\\'s \\\\\\' or 1=1 --' and id in (1, 2) and day >= DATE '2025-11-06'"
+    )
+    numbers = sa.select(sa.text("n -:i, x -:f, d -:d, :p + :q, :inf, :nan"))
+    numbers_params = {
+        "i": -5,
+        "f": -0.25,
+        "d": Decimal("-1.50"),
+        "p": 0.1,
+        "q": Decimal("1E+2"),
+        "inf": float("-inf"),
+        "nan": float("nan"),
+    }
+    # a negative number after a minus stays one (`--` starts a comment); a float is a DOUBLE,
+    # a Decimal an exact DECIMAL (Spark reads a plain 0.1 as DECIMAL(1,1))
+    assert spark_sql(numbers, numbers_params, SparkDialect()) == (
+        "SELECT n -(-5), x -(-0.25D), d -(-1.50BD), 0.1D + 100BD,"
+        " CAST('-inf' AS DOUBLE), CAST('nan' AS DOUBLE)"
     )
     quoted: sa.Select[Any] = sa.select(sa.column("select")).select_from(sa.table("my table"))
     assert (
@@ -161,6 +176,34 @@ def test_spark_errors_get_categories(
         source.execute(sa.text(sql), {})
     assert raised.value.category == category, raised.value.message
     assert raised.value.message.startswith("Source 'w' refused the query: [")
+
+
+def test_a_failed_query_is_not_logged_by_pyspark(spark: Any, source: SparkSource) -> None:
+    """PySpark's client logs each failed query with its JVM stack trace through loggers of its
+    own, with a handler of their own on stderr: the gate's output would carry them. The error
+    reaches the report as a SourceError; the loggers pass nothing on."""
+    import logging
+
+    class Catcher(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    seen: list[logging.LogRecord] = []
+    catcher = Catcher()
+    loggers = [
+        logging.getLogger(n) for n in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+    ]
+    for logger in loggers:
+        logger.addHandler(catcher)
+    try:
+        with pytest.raises(SourceError) as raised:
+            source.execute(sa.text("select no_such_column from range(1)"), {})
+    finally:
+        for logger in loggers:
+            logger.removeHandler(catcher)
+    assert raised.value.category == ErrorCategory.SCHEMA_MISMATCH
+    assert "JVM stacktrace" in (raised.value.detail or "")
+    assert [r.getMessage() for r in seen] == []
 
 
 def test_an_unreachable_server_is_connectivity_and_its_token_is_never_shown() -> None:

@@ -343,6 +343,61 @@ def test_sqlguard_every_denied_function_is_refused_wherever_it_is_called(
     assert read_only_problem(sql, fragment="query", allow_functions=[name]) == expected
 
 
+SPARK_READS = [
+    "select id from t where rlike(b, '^x') or b rlike '[0-9]' or b regexp 'y'",
+    "select explode(arr) as x from t",
+    "select id, pos, x from t lateral view posexplode_outer(arr) p as pos, x",
+    "select inline(array(named_struct('a', 1), named_struct('a', 2)))",
+    "select size(arr), array_join(arr, ','), sort_array(arr), array_max(arr) from t",
+    "select collect_list(x), collect_set(x), percentile_approx(v, 0.5) from t group by k",
+    "select date_format(ts, 'yyyy-MM-dd'), from_unixtime(0), unix_timestamp(ts) from t",
+    "select months_between(a, b), add_months(a, 1), to_utc_timestamp(ts, 'UTC') from t",
+    "select get_json_object(j, '$.a'), nvl2(a, 1, 2), isnull(a), nanvl(v, 0.0) from t",
+    "select aggregate(arr, 0, (acc, x) -> acc + x), zip_with(arr, arr, (x, y) -> x * y) from t",
+    "select count(*) from t where input_file_name() like '%.parquet' and spark_partition_id() >= 0",
+    "select int(a), bigint(a), double(v), string(d), boolean(f) from t",
+]
+"""Spark SQL that only reads, each calling functions only Spark has."""
+SPARK_REFUSED = [
+    (
+        "select reflect('java.lang.Runtime', 'getRuntime') from t",
+        "query must only read; reflect() calls any Java method on the Spark server",
+    ),
+    (
+        "select java_method('java.lang.System', 'exit', 0)",
+        "query must only read; java_method() calls any Java method on the Spark server",
+    ),
+    (
+        "select transform(a, b) using 'rm -rf /' as (c) from t",
+        "query must only read; transform() is also SELECT TRANSFORM … USING, which runs a"
+        " program on the Spark server",
+    ),
+    (
+        "select transform(arr, x -> x + 1) from t",
+        "query must only read; transform() is also SELECT TRANSFORM … USING, which runs a"
+        " program on the Spark server",
+    ),
+    (
+        "select * from t where a = secret('scope', 'key')",
+        "query must only read; secret() reads a stored secret, not data to check",
+    ),
+]
+
+
+@pytest.mark.parametrize("sql", SPARK_READS)
+def test_sqlguard_spark_read_functions_are_accepted(sql: str) -> None:
+    assert read_only_problem(sql, fragment="query") is None
+
+
+@pytest.mark.parametrize(("sql", "expected"), SPARK_REFUSED)
+def test_sqlguard_spark_functions_that_reach_past_reading_are_refused_even_when_allowed(
+    sql: str, expected: str
+) -> None:
+    name = expected.split("; ")[1].split("()", maxsplit=1)[0]
+    assert read_only_problem(sql, fragment="query") == expected
+    assert read_only_problem(sql, fragment="query", allow_functions=[name]) == expected
+
+
 def test_sqlguard_no_function_is_both_read_and_denied() -> None:
     assert sorted(name for name in _READS if _denied(name)) == []
     assert sorted(name for name in _READS if name != name.lower() or not name.isidentifier()) == []

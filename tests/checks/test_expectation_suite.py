@@ -232,6 +232,22 @@ def test_expectation_suite_compiled_on_duckdb_matches_sqlite(
     ]
 
 
+def test_expectation_suite_compiled_on_spark_matches_duckdb(
+    duck: Database, spark_db: Database, run_yaml: RunYaml, tmp_path: Path
+) -> None:
+    """GX cannot read Spark through SQLAlchemy, so the compiled corpus on Spark (regex as RLIKE)
+    is held to the compiled corpus on DuckDB, which the test above holds to GX."""
+    duck.run(SETUP)
+    spark_db.run(SETUP)
+    suite = write_suite(tmp_path / "s.gx.json", CORPUS + REGEX)
+    on_duck = run_check(run_yaml, duck, suite)["observed"]["results"]
+    on_spark = run_check(run_yaml, spark_db, suite)["observed"]["results"]
+    assert {r["engine"] for r in on_spark} == {"postrun"}
+    assert [comparable(r) | {"ok": r["success"]} for r in on_spark] == [
+        comparable(r) | {"ok": r["success"]} for r in on_duck
+    ]
+
+
 def test_expectation_suite_fails_with_gx_result_and_sample(
     sqlite: Database, run_yaml: RunYaml, tmp_path: Path
 ) -> None:
@@ -418,7 +434,9 @@ PARAM_CASES = [
 
 
 @pytest.mark.parametrize(
-    "params_db", ["sqlite", pytest.param("pg", marks=pytest.mark.postgres)], indirect=True
+    "params_db",
+    ["sqlite", pytest.param("pg", marks=pytest.mark.postgres), "spark_db"],
+    indirect=True,
 )
 @pytest.mark.parametrize(("kind", "value", "relation", "ids"), PARAM_CASES)
 def test_expectation_suite_gx_judges_the_rows_bound_params_select(
@@ -432,7 +450,8 @@ def test_expectation_suite_gx_judges_the_rows_bound_params_select(
 ) -> None:
     """GX judges a `where` or `query` relation through SQL with the params written in: each as
     a literal of its own type, so GX sees exactly the rows postrun's compiled expectations see
-    with the params bound (and a quote in a value is part of the value, never SQL)."""
+    with the params bound (and a quote in a value is part of the value, never SQL). On Spark
+    both read the relation through Spark SQL, where every param is such a literal."""
     suite = write_suite(
         tmp_path / "s.gx.json",
         [
@@ -717,21 +736,21 @@ def test_expectation_suite_compiled_only_never_imports_gx(duck: Database, tmp_pa
 
 
 def test_expectation_suite_missing_table_is_a_query_error_not_a_bug(
-    db: Database, run_yaml: RunYaml, tmp_path: Path
+    anydb: Database, run_yaml: RunYaml, tmp_path: Path
 ) -> None:
-    db.run("create table other (a integer);")
+    anydb.run("create table other (a integer);")
     suite = write_suite(tmp_path / "s.json", [e("expect_column_to_exist", column="a")])
-    result = run_check(run_yaml, db, suite)
+    result = run_check(run_yaml, anydb, suite)
     assert result["status"] == "ERROR"
     assert result["error"]["category"] in ("query", "schema_mismatch"), result["error"]
     assert result["queries"]  # the statement that failed is on record
 
 
-@pytest.mark.parametrize("data", ["duck", "sqlite"], indirect=True)
+@pytest.mark.parametrize("data", ["duck", "sqlite", "spark_db"], indirect=True)
 def test_expectation_suite_explain_shows_what_a_run_sends(data: Database, tmp_path: Path) -> None:
     """`--explain` lists every statement a run sends: the shared scan, a duplicate count, a
-    regex aggregate, the column list; and GX's rows on DuckDB, or on SQLite a line saying GX
-    queries the database itself."""
+    regex aggregate, the column list; and GX's rows on DuckDB and Spark, or on SQLite a line
+    saying GX queries the database itself."""
     from runner import load_suite, run_suite
     from runner.checks import registry
     from runner.explain import explain
@@ -758,7 +777,7 @@ def test_expectation_suite_explain_shows_what_a_run_sends(data: Database, tmp_pa
     for sql in sent:
         assert "\n".join(f"    {line.rstrip()}" for line in sql.splitlines()) in shown, sql
     gx_note = "-- GX's SQL datasource judges 2 expectation(s) with queries of its own"
-    if data.kind == "duckdb":
+    if data.kind in ("duckdb", "spark"):
         assert (len(sent), gx_note in shown) == (5, False)  # scan, dup, regex, columns, GX rows
     else:
         assert (len(sent), gx_note in shown) == (3, True)  # scan, dup, columns; GX: regex, lengths

@@ -28,9 +28,9 @@ NOW = "2025-11-07T01:02:00Z"
 
 
 @pytest.fixture
-def events(db: Database) -> Database:
+def events(anydb: Database) -> Database:
     """Naive timestamps; the newest is 2025-11-06 21:50, one NULL, one summer row."""
-    db.run(
+    anydb.run(
         """
         create table events (id int, kind varchar(10), created_at timestamp);
         insert into events values
@@ -43,7 +43,7 @@ def events(db: Database) -> Database:
         insert into snapshots values ('PF-1', '2025-11-05'), ('PF-2', '2025-11-06');
         """
     )
-    return db
+    return anydb
 
 
 def suite(db: Database, check: str, params: str = PARAMS) -> str:
@@ -338,10 +338,10 @@ def test_freshness_judges_the_newest_value(
     assert {k: result[k] for k in expected} == expected
 
 
-def test_freshness_counts_null_rows(db: Database, run_yaml: RunYaml) -> None:
-    db.run("create table t (created_at timestamp); insert into t values (null), (null);")
+def test_freshness_counts_null_rows(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run("create table t (created_at timestamp); insert into t values (null), (null);")
     result = only_check(
-        run_yaml(suite(db, "{type: freshness, table: t, column: created_at, max_age: 1h}"))
+        run_yaml(suite(anydb, "{type: freshness, table: t, column: created_at, max_age: 1h}"))
     )
     assert (result["status"], result["message"], result["observed"]) == (
         "FAIL",
@@ -364,16 +364,20 @@ def test_freshness_measures_from_the_clock_without_now(
     }
 
 
+# Spark's tables are made from DuckDB's (tests/conftest.py): its timestamptz is Spark's TIMESTAMP
 AWARE_TYPE = {"postgresql": "timestamptz", "duckdb": "timestamptz", "sqlite": "text"}
+AWARE_TYPE["spark"] = AWARE_TYPE["duckdb"]
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
-def test_freshness_converts_aware_values_to_utc(db: Database, run_yaml: RunYaml, zone: str) -> None:
-    """PostgreSQL and DuckDB timestamptz, ISO text with an offset on SQLite; `timezone` is only
-    for naive values."""
-    db.run(
+def test_freshness_converts_aware_values_to_utc(
+    anydb: Database, run_yaml: RunYaml, zone: str
+) -> None:
+    """PostgreSQL and DuckDB timestamptz, Spark's TIMESTAMP (an instant), ISO text with an offset
+    on SQLite; `timezone` is only for naive values (Spark's TIMESTAMP_NTZ)."""
+    anydb.run(
         f"""
-        create table events (created_at {AWARE_TYPE[db.kind]});
+        create table events (created_at {AWARE_TYPE[anydb.kind]});
         insert into events values ('2025-11-06 22:50:00+01:00'), ('2025-11-06 19:00:00+00:00');
         """
     )
@@ -381,7 +385,7 @@ def test_freshness_converts_aware_values_to_utc(db: Database, run_yaml: RunYaml,
         "{type: freshness, table: events, column: created_at, max_age: 2h, now: as_of,"
         f" timezone: {zone}}}"
     )
-    result = only_check(run_yaml(suite(db, check)))
+    result = only_check(run_yaml(suite(anydb, check)))
     assert {k: result[k] for k in ("status", "message", "observed", "notes")} == {
         "status": "FAIL",
         "message": "events.created_at is 3h12m old (newest 2025-11-06T21:50:00Z); at most 2h allowed",
@@ -395,11 +399,13 @@ def test_freshness_converts_aware_values_to_utc(db: Database, run_yaml: RunYaml,
     [("yesterday", "'yesterday'"), ("2025-13-45 10:00:00", "'2025-13-45 10:00:00'")],
 )
 def test_freshness_text_that_is_no_timestamp_is_a_config_error(
-    db: Database, run_yaml: RunYaml, value: str, shown: str
+    anydb: Database, run_yaml: RunYaml, value: str, shown: str
 ) -> None:
-    db.run(f"create table events (created_at varchar(30)); insert into events values ('{value}');")
+    anydb.run(
+        f"create table events (created_at varchar(30)); insert into events values ('{value}');"
+    )
     result = only_check(
-        run_yaml(suite(db, "{type: freshness, table: events, column: created_at, max_age: 1h}"))
+        run_yaml(suite(anydb, "{type: freshness, table: events, column: created_at, max_age: 1h}"))
     )
     assert (result["status"], result["message"], result["error"]["category"]) == (
         "ERROR",
@@ -409,10 +415,10 @@ def test_freshness_text_that_is_no_timestamp_is_a_config_error(
     )
 
 
-def test_freshness_number_column_is_a_config_error(db: Database, run_yaml: RunYaml) -> None:
-    db.run("create table events (created_at int); insert into events values (1762465800);")
+def test_freshness_number_column_is_a_config_error(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run("create table events (created_at int); insert into events values (1762465800);")
     result = only_check(
-        run_yaml(suite(db, "{type: freshness, table: events, column: created_at, max_age: 1h}"))
+        run_yaml(suite(anydb, "{type: freshness, table: events, column: created_at, max_age: 1h}"))
     )
     assert (result["status"], result["error"]["category"]) == ("ERROR", "config")
     assert "newest value" in result["message"]
@@ -427,6 +433,9 @@ MISSING_COLUMN = {
     "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
     "sqlite": "no such column: nope",
     "postgresql": 'column "nope" does not exist',
+    "spark": "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with"
+    " name `nope` cannot be resolved. Did you mean one of the following? [`id`, `kind`,"
+    " `created_at`]. SQLSTATE: 42703; line 1 pos 11;",
 }
 
 

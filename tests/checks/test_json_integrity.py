@@ -261,7 +261,7 @@ EXPECTED_ROWS = [
 @pytest.mark.parametrize(("sample_limit", "listed"), [(20, 5), (2, 2)])
 def test_json_integrity_expected_names_from_a_query_are_streamed(
     results: Path,
-    db: Database,
+    anydb: Database,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     spill: bool,
@@ -281,14 +281,14 @@ def test_json_integrity_expected_names_from_a_query_are_streamed(
     values = ", ".join(
         f"({i}, {'null' if n is None else repr(n)})" for i, n in enumerate(EXPECTED_ROWS)
     )
-    db.run(
+    anydb.run(
         f"create table expected (i integer, name varchar(40)); insert into expected values {values};"
     )
     (tmp_path / "s.yml").write_text(
         suite(
             "{type: json_integrity, files: results/run_*.json, expected: "
             "{query: 'select name from expected order by i', source: db}}",
-            sources=f"sources:\n  db: {{url: '{db.url}'}}\n",
+            sources=f"sources:\n  db: {{url: '{anydb.url}'}}\n",
         )
     )
     verdict = run_suite(

@@ -65,21 +65,21 @@ def suite(db: Database, check: str) -> str:
 
 @pytest.mark.parametrize(("check", "empty", "passes"), CASES)
 def test_min_rows_fails_an_empty_relation(
-    db: Database, run_yaml: RunYaml, check: str, empty: str, passes: str
+    anydb: Database, run_yaml: RunYaml, check: str, empty: str, passes: str
 ) -> None:
-    db.run(DATA)
+    anydb.run(DATA)
     empty_day = {"day": "2025-11-06"}
-    without = only_check(run_yaml(suite(db, check % ""), empty_day))
+    without = only_check(run_yaml(suite(anydb, check % ""), empty_day))
     assert (without["status"], without["message"]) == ("PASS", passes)  # the default: none
-    result = only_check(run_yaml(suite(db, check % ", min_rows: 1"), empty_day))
+    result = only_check(run_yaml(suite(anydb, check % ", min_rows: 1"), empty_day))
     assert (result["status"], result["message"], result["expected"]["min_rows"]) == (
         "FAIL",
         empty,
         1,
     )
-    enough = only_check(run_yaml(suite(db, check % ", min_rows: 1"), {"day": "2025-11-05"}))
+    enough = only_check(run_yaml(suite(anydb, check % ", min_rows: 1"), {"day": "2025-11-05"}))
     assert enough["status"] == "PASS", enough["message"]
-    two = only_check(run_yaml(suite(db, check % ", min_rows: 2"), {"day": "2025-11-05"}))
+    two = only_check(run_yaml(suite(anydb, check % ", min_rows: 2"), {"day": "2025-11-05"}))
     noun = empty.split()[3][:-1]  # row, parent, key
     assert (two["status"], two["message"]) == (
         "FAIL",
@@ -121,8 +121,8 @@ def test_min_rows_must_be_positive(db: Database, run_yaml: RunYaml, check: str) 
     ],
 )
 def test_label_names_a_relation_in_messages(
-    db: Database, run_yaml: RunYaml, check: str, message: str
+    anydb: Database, run_yaml: RunYaml, check: str, message: str
 ) -> None:
-    db.run(DATA)
-    result = only_check(run_yaml(suite(db, check), {"day": "2025-11-05"}))
+    anydb.run(DATA)
+    result = only_check(run_yaml(suite(anydb, check), {"day": "2025-11-05"}))
     assert (result["status"], result["message"]) == ("FAIL", message)

@@ -12,9 +12,9 @@ from tests.conftest import Database, RunYaml, only_check
 
 
 @pytest.fixture
-def snapshots(db: Database) -> Database:
+def snapshots(anydb: Database) -> Database:
     """Eight snapshots inserted out of key order; NULLs in daily_pnl and cumulative_pnl."""
-    db.run(
+    anydb.run(
         """
         create table portfolio_snapshots (
             portfolio_id varchar(10), snapshot_date date, daily_pnl float, cumulative_pnl float
@@ -30,7 +30,7 @@ def snapshots(db: Database) -> Database:
             ('PF-8', '2025-11-06', null, 7.0);
         """
     )
-    return db
+    return anydb
 
 
 def suite(db: Database, check: str) -> str:
@@ -254,15 +254,22 @@ def test_not_null_without_key_samples_empty_keys(snapshots: Database, run_yaml: 
     ]
 
 
-def test_not_null_fraction_boundary_is_exact(db: Database, run_yaml: RunYaml) -> None:
+def test_not_null_fraction_boundary_is_exact(anydb: Database, run_yaml: RunYaml) -> None:
     """29 of 100 is exactly 0.29, although 0.29 * 100 is 28.999… in floating point."""
     rows = ", ".join(f"({i}, {'null' if i <= 29 else i})" for i in range(1, 101))
-    db.run(f"create table t (id integer, v integer); insert into t values {rows};")
+    anydb.run(f"create table t (id integer, v integer); insert into t values {rows};")
     verdict = run_yaml(
-        suite(db, "{type: not_null, table: t, columns: v, max_null_fraction: 0.29}")
+        suite(anydb, "{type: not_null, table: t, columns: v, max_null_fraction: 0.29}")
         + "  - {type: not_null, table: t, columns: v, max_null_fraction: 0.28}\n"
     )
     assert [(c.status, c.failure_count) for c in verdict.checks] == [("PASS", 0), ("FAIL", 29)]
+
+
+SPARK_NO_NOPE = (
+    "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name"
+    " `nope` cannot be resolved. Did you mean one of the following? [`daily_pnl`,"
+    " `snapshot_date`, `portfolio_id`, `cumulative_pnl`]."
+)
 
 
 @pytest.mark.parametrize(
@@ -274,6 +281,7 @@ def test_not_null_fraction_boundary_is_exact(db: Database, run_yaml: RunYaml) ->
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
                 "postgresql": 'column "nope" does not exist',
+                "spark": SPARK_NO_NOPE + " SQLSTATE: 42703; line 1 pos 82;",
             },
         ),
         (
@@ -282,6 +290,7 @@ def test_not_null_fraction_boundary_is_exact(db: Database, run_yaml: RunYaml) ->
                 "duckdb": 'Binder Error: Referenced column "nope" not found in FROM clause!',
                 "sqlite": "no such column: nope",
                 "postgresql": 'column "nope" does not exist',
+                "spark": SPARK_NO_NOPE + " SQLSTATE: 42703; line 1 pos 7;",  # the sample's
             },
         ),
     ],
@@ -298,8 +307,8 @@ def test_not_null_missing_column_is_error(
     )
 
 
-def test_not_null_where_with_or_keeps_its_meaning(db: Database, run_yaml: RunYaml) -> None:
-    db.run(
+def test_not_null_where_with_or_keeps_its_meaning(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run(
         """
         create table t (id int, kind varchar(5), v int);
         insert into t values (1, 'a', null), (2, 'b', 5), (3, 'c', null);
@@ -309,7 +318,7 @@ def test_not_null_where_with_or_keeps_its_meaning(db: Database, run_yaml: RunYam
         run_yaml(
             f"""
             suite: s
-            sources: {{db: {{url: "{db.url}"}}}}
+            sources: {{db: {{url: "{anydb.url}"}}}}
             checks:
               - {{type: not_null, table: t, where: "kind = 'a' or kind = 'b' -- not c", columns: [v], key: [id]}}
             """

@@ -61,11 +61,11 @@ SNAPSHOT_CHECK = """
 
 
 def test_reference_names_active_portfolios_without_a_snapshot(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    portfolios(db)
+    portfolios(anydb)
     verdict = run_yaml(
-        suite(SNAPSHOT_CHECK, {"w": db}, params=RUN_DATE), {"run_date": "2025-11-06"}
+        suite(SNAPSHOT_CHECK, {"w": anydb}, params=RUN_DATE), {"run_date": "2025-11-06"}
     )
     assert result(verdict) == {
         "name": "reference:portfolios->portfolio_snapshots",
@@ -86,23 +86,25 @@ def test_reference_names_active_portfolios_without_a_snapshot(
 
 
 def test_reference_passes_when_every_portfolio_has_a_snapshot(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    portfolios(db)
-    db.run("delete from portfolios where portfolio_id in ('PF-0003', 'PF-0011', 'PF-0020');")
-    db.run("update portfolios set is_active = false where portfolio_id in ('PF-0037', 'PF-0052');")
+    portfolios(anydb)
+    anydb.run("delete from portfolios where portfolio_id in ('PF-0003', 'PF-0011', 'PF-0020');")
+    anydb.run(
+        "update portfolios set is_active = false where portfolio_id in ('PF-0037', 'PF-0052');"
+    )
     verdict = run_yaml(
-        suite(SNAPSHOT_CHECK, {"w": db}, params=RUN_DATE), {"run_date": "2025-11-06"}
+        suite(SNAPSHOT_CHECK, {"w": anydb}, params=RUN_DATE), {"run_date": "2025-11-06"}
     )
     got = result(verdict)
     assert (got["status"], got["failure_count"], got["failures"]) == ("PASS", 0, [])
     assert got["message"] == "all 53 keys of portfolios have a match in portfolio_snapshots"
 
 
-def test_reference_caps_the_sample_and_says_more(db: Database, run_yaml: RunYaml) -> None:
-    portfolios(db)
+def test_reference_caps_the_sample_and_says_more(anydb: Database, run_yaml: RunYaml) -> None:
+    portfolios(anydb)
     verdict = run_yaml(
-        suite(SNAPSHOT_CHECK, {"w": db}, params=RUN_DATE), {"run_date": "2025-11-07"}
+        suite(SNAPSHOT_CHECK, {"w": anydb}, params=RUN_DATE), {"run_date": "2025-11-07"}
     )
     got = result(verdict)
     assert got["failure_count"] == 58
@@ -125,14 +127,14 @@ POSITIONS = """
 
 
 def test_reference_multi_column_keys_skip_and_count_null_parts(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(POSITIONS)
+    anydb.run(POSITIONS)
     check = """
         each: {table: positions, key: [portfolio_id, symbol]}
         has: {table: prices, key: [pid, sym]}
     """
-    got = result(run_yaml(suite(check, {"w": db})))
+    got = result(run_yaml(suite(check, {"w": anydb})))
     assert got["failures"] == [
         {"key": {"portfolio_id": "PF-1", "symbol": "MSFT"}},
         {"key": {"portfolio_id": "PF-2", "symbol": "AAPL"}},
@@ -144,8 +146,8 @@ def test_reference_multi_column_keys_skip_and_count_null_parts(
     )
 
 
-def test_reference_accepts_a_query_on_either_side(db: Database, run_yaml: RunYaml) -> None:
-    db.run(POSITIONS)
+def test_reference_accepts_a_query_on_either_side(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run(POSITIONS)
     check = """
         each:
           query: select portfolio_id as pf, symbol from positions where qty > :min_qty
@@ -155,7 +157,7 @@ def test_reference_accepts_a_query_on_either_side(db: Database, run_yaml: RunYam
           key: [pid, sym]
     """
     params = "params:\n  min_qty: {type: int, default: 2}\n"
-    got = result(run_yaml(suite(check, {"w": db}, params=params)))
+    got = result(run_yaml(suite(check, {"w": anydb}, params=params)))
     assert got["name"] == "reference:query->query"
     assert got["failures"] == [{"key": {"pf": "PF-2", "symbol": "AAPL"}}]
     assert got["observed"] == {"keys": 2, "null_keys": 2, "unmatched": 1}
@@ -182,12 +184,12 @@ SUMMARY_CHECK = """
     ("summary", "count"), [("", 1), ("insert into run_summaries values ('B-4', 3);", 0)]
 )
 def test_reference_every_completed_batch_has_a_run_summary(
-    db: Database, run_yaml: RunYaml, summary: str, count: int
+    anydb: Database, run_yaml: RunYaml, summary: str, count: int
 ) -> None:
     # seed 001: the batch finished but aggregation rolled back, so no run_summaries row exists.
     # The OR in `where` must not swallow the NULL-key filter: the NULL batch is skipped, not missing.
-    db.run(BATCHES + summary)
-    got = result(run_yaml(suite(SUMMARY_CHECK, {"w": db})))
+    anydb.run(BATCHES + summary)
+    got = result(run_yaml(suite(SUMMARY_CHECK, {"w": anydb})))
     assert (got["status"], got["failure_count"]) == ("FAIL" if count else "PASS", count)
     assert got["failures"] == ([{"key": {"batch_id": "B-4"}}] if count else [])
     assert got["observed"] == {"keys": 3, "null_keys": 1, "unmatched": count}
@@ -285,9 +287,9 @@ def test_reference_across_sources_draws_no_progress_bar(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "FAIL [False, False]\n", "")
 
 
-def test_reference_missing_table_is_an_error(db: Database, run_yaml: RunYaml) -> None:
-    db.run("create table portfolios (portfolio_id varchar(10), is_active boolean);")
-    got = result(run_yaml(suite(SNAPSHOT_CHECK.replace(":run_date", "'2025-11-06'"), {"w": db})))
+def test_reference_missing_table_is_an_error(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run("create table portfolios (portfolio_id varchar(10), is_active boolean);")
+    got = result(run_yaml(suite(SNAPSHOT_CHECK.replace(":run_date", "'2025-11-06'"), {"w": anydb})))
     assert (got["status"], got["error"]["category"]) == ("ERROR", "schema_mismatch")
 
 

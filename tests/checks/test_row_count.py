@@ -15,13 +15,13 @@ def values(rows: list[tuple[Any, ...]]) -> str:
 
 
 @pytest.fixture
-def warehouse(db: Database) -> Database:
+def warehouse(anydb: Database) -> Database:
     """100 portfolios (90 active); 97 snapshots on 2025-11-06 and 3 on 2025-11-05."""
     portfolios = [(i, 1 if i <= 90 else 0) for i in range(1, 101)]
     snapshots = [(i, "2025-11-06") for i in range(1, 98)] + [
         (i, "2025-11-05") for i in range(98, 101)
     ]
-    db.run(
+    anydb.run(
         f"""
         create table portfolios (portfolio_id integer, active integer);
         insert into portfolios values {values(portfolios)};
@@ -30,7 +30,7 @@ def warehouse(db: Database) -> Database:
         create table empty_table (id integer);
         """
     )
-    return db
+    return anydb
 
 
 def suite(db: Database, check: str) -> str:

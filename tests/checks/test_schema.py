@@ -57,10 +57,10 @@ NOT_A_SCHEMA = 42
 
 
 @pytest.fixture
-def snapshots(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+def snapshots(anydb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     """Five snapshots inserted out of key order: two NULL daily_pnl, one negative market_value;
     and the schema as files (polars, pandas) and as an importable module."""
-    db.run(
+    anydb.run(
         """
         create table snapshots (portfolio_id varchar(10), daily_pnl float, market_value float);
         insert into snapshots values
@@ -75,7 +75,7 @@ def snapshots(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (tmp_path / "snap.pandas.yml").write_text(PANDAS_SCHEMA)
     (tmp_path / "snap_schemas.py").write_text(SCHEMA_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return db
+    return anydb
 
 
 def suite(url: str, check: str) -> str:
@@ -231,10 +231,11 @@ columns:
 """
 
 
-def test_schema_sees_the_database_types(db: Database, run_yaml: RunYaml, tmp_path: Path) -> None:
-    """Rows reach pandera through Arrow: a DATE is a date on DuckDB and PostgreSQL (SQLite stores
-    text, and says so), a DECIMAL a number, and a column of NULLs takes the declared dtype."""
-    db.run(
+def test_schema_sees_the_database_types(anydb: Database, run_yaml: RunYaml, tmp_path: Path) -> None:
+    """Rows reach pandera through Arrow: a DATE is a date on DuckDB, PostgreSQL and Spark (SQLite
+    stores text, and says so), a DECIMAL a number, and a column of NULLs takes the declared
+    dtype."""
+    anydb.run(
         """
         create table snaps (portfolio_id varchar(10), snapshot_date date,
             daily_pnl decimal(12, 2), note varchar(10));
@@ -244,14 +245,14 @@ def test_schema_sees_the_database_types(db: Database, run_yaml: RunYaml, tmp_pat
     )
     (tmp_path / "dated.yml").write_text(DATED_SCHEMA)
     check = "{type: schema, table: snaps, schema: dated.yml, key: [snapshot_date, portfolio_id]}"
-    result = run(run_yaml, db, check)
+    result = run(run_yaml, anydb, check)
     found = [(f["column"], f["check"], f.get("key")) for f in result["failures"]]
     null_pnl = (
         "daily_pnl",
         "not_nullable",
         {"snapshot_date": "2025-11-06", "portfolio_id": "PF-2"},
     )
-    if db.kind == "sqlite":
+    if anydb.kind == "sqlite":
         assert found == [("snapshot_date", "dtype('Date')", None), null_pnl]
     else:
         assert found == [null_pnl]

@@ -12,8 +12,8 @@ from tests.conftest import Database, RunYaml, only_check
 
 
 @pytest.fixture
-def jobs(db: Database) -> Database:
-    db.run(
+def jobs(anydb: Database) -> Database:
+    anydb.run(
         """
         create table jobs (job_id integer, batch_id varchar(10), status varchar(20), files integer);
         insert into jobs values
@@ -24,7 +24,7 @@ def jobs(db: Database) -> Database:
             (5, 'B3', 'failed', 2);
         """
     )
-    return db
+    return anydb
 
 
 def suite(db: Database, check: str) -> str:

@@ -87,10 +87,10 @@ EXPECTED_MAP = {
 
 
 def test_status_consistency_flags_batch_stuck_processing_after_all_files_succeeded(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
     # seed 001: all 7 files SUCCESS, batch_status still 'processing'
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs (batch_id, status) values
@@ -99,7 +99,7 @@ def test_status_consistency_flags_batch_stuck_processing_after_all_files_succeed
         + files("B-001", *["SUCCESS"] * 7)
         + files("B-002", *["SUCCESS"] * 3)
     )
-    assert result(run_yaml(suite(db, BATCH_CHECK))) == {
+    assert result(run_yaml(suite(anydb, BATCH_CHECK))) == {
         "name": "status_consistency:processing_jobs",
         "type": "status_consistency",
         "source": "w",
@@ -127,9 +127,9 @@ def test_status_consistency_flags_batch_stuck_processing_after_all_files_succeed
 
 
 def test_status_consistency_passes_when_every_batch_matches_its_files(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs (batch_id, status) values
@@ -141,7 +141,7 @@ def test_status_consistency_passes_when_every_batch_matches_its_files(
         + files("B-003", "FAILED", "FAILED")
         + files("B-004", "SUCCESS", "PENDING")
     )
-    got = result(run_yaml(suite(db, BATCH_CHECK)))
+    got = result(run_yaml(suite(anydb, BATCH_CHECK)))
     assert (got["status"], got["failure_count"], got["failures"]) == ("PASS", 0, [])
     assert got["message"] == "all 4 parents in processing_jobs agree with their children"
     assert got["observed"] == {"parents": 4, "inconsistent": 0}
@@ -159,9 +159,11 @@ SEED_001_JOBS = (
 )
 
 
-def test_status_consistency_joins_on_the_effective_run_id(db: Database, run_yaml: RunYaml) -> None:
+def test_status_consistency_joins_on_the_effective_run_id(
+    anydb: Database, run_yaml: RunYaml
+) -> None:
     # seed 001: files carry coalesce(run_id, batch_id); joining on batch_id loses B-1's files
-    db.run(SEED_001_JOBS)
+    anydb.run(SEED_001_JOBS)
     check = body(
         """
         parent:
@@ -174,7 +176,7 @@ def test_status_consistency_joins_on_the_effective_run_id(db: Database, run_yaml
         """,
         EXPECT_BATCHES + "      no_children: [queued]\n",
     )
-    got = result(run_yaml(suite(db, check)))
+    got = result(run_yaml(suite(anydb, check)))
     assert (got["name"], got["status"], got["failure_count"]) == (
         "status_consistency:query",
         "PASS",
@@ -185,7 +187,7 @@ def test_status_consistency_joins_on_the_effective_run_id(db: Database, run_yaml
         "         from processing_jobs\n  id: batch_key",
         "table: processing_jobs\n  id: batch_id",
     )
-    got = result(run_yaml(suite(db, naive)))
+    got = result(run_yaml(suite(anydb, naive)))
     assert got["failures"] == [
         {
             "id": "B-1",
@@ -204,9 +206,9 @@ def test_status_consistency_joins_on_the_effective_run_id(db: Database, run_yaml
 
 
 def test_status_consistency_flags_counters_that_differ_from_child_counts(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs values
@@ -221,7 +223,7 @@ def test_status_consistency_flags_counters_that_differ_from_child_counts(
     check = BATCH_CHECK + (
         "counters: {total: total_files, succeeded: files_success, failed: files_failed}\n"
     )
-    got = result(run_yaml(suite(db, check)))
+    got = result(run_yaml(suite(anydb, check)))
     assert got["failures"] == [
         {
             "id": "B-001",
@@ -278,11 +280,11 @@ WALLET_CHECK = body(
     ("status", "verdict", "count"), [("Completed", "FAIL", 1), ("Failed", "PASS", 0)]
 )
 def test_status_consistency_job_completed_though_every_wallet_failed(
-    db: Database, run_yaml: RunYaml, status: str, verdict: str, count: int
+    anydb: Database, run_yaml: RunYaml, status: str, verdict: str, count: int
 ) -> None:
     # seed 002: the job was always 'Completed', even when every wallet failed or timed out
-    db.run(WALLETS.format(status=status))
-    got = result(run_yaml(suite(db, WALLET_CHECK)))
+    anydb.run(WALLETS.format(status=status))
+    got = result(run_yaml(suite(anydb, WALLET_CHECK)))
     assert (got["status"], got["failure_count"]) == (verdict, count)
     if count:
         assert got["message"] == (
@@ -322,12 +324,12 @@ RUN_PARAMS = "params:\n  run_date: {type: date, required: true}\n"
     ("status", "verdict", "count"), [("SUCCESS", "FAIL", 1), ("PARTIAL", "PASS", 0)]
 )
 def test_status_consistency_run_green_though_files_failed(
-    db: Database, run_yaml: RunYaml, status: str, verdict: str, count: int
+    anydb: Database, run_yaml: RunYaml, status: str, verdict: str, count: int
 ) -> None:
     # seed 003: the run was SUCCESS while files FAILED; some_failed must be PARTIAL.
     # R-0 (SUCCESS with only failed files) is outside the :run_date window and not judged.
-    db.run(RUNS.format(status=status))
-    verdict_ = run_yaml(suite(db, RUN_CHECK, params=RUN_PARAMS), {"run_date": "2025-11-06"})
+    anydb.run(RUNS.format(status=status))
+    verdict_ = run_yaml(suite(anydb, RUN_CHECK, params=RUN_PARAMS), {"run_date": "2025-11-06"})
     got = result(verdict_)
     assert (got["status"], got["failure_count"], got["observed"]["parents"]) == (verdict, count, 1)
     if count:
@@ -348,9 +350,9 @@ def test_status_consistency_run_green_though_files_failed(
 
 
 def test_status_consistency_judges_parents_without_children(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs (batch_id, status) values
@@ -358,7 +360,7 @@ def test_status_consistency_judges_parents_without_children(
         """
     )
     check = BATCH_CHECK + "  no_children: [queued]\n"
-    got = result(run_yaml(suite(db, check)))
+    got = result(run_yaml(suite(anydb, check)))
     assert got["failures"] == [
         {
             "id": "B-002",
@@ -372,9 +374,9 @@ def test_status_consistency_judges_parents_without_children(
 
 
 def test_status_consistency_unfinished_children_and_null_statuses(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs (batch_id, status) values
@@ -387,7 +389,7 @@ def test_status_consistency_unfinished_children_and_null_statuses(
         + files("B-004", "SUCCESS")
     )
     # B-005 has no children and no_children is not in `expect` (any status), but NULL never is
-    got = result(run_yaml(suite(db, BATCH_CHECK)))
+    got = result(run_yaml(suite(anydb, BATCH_CHECK)))
     assert [(f["id"], f["status"], f["outcome"], f["children"]) for f in got["failures"]] == [
         ("B-002", "completed", "unfinished", _children(3, 1, 1, 1)),
         ("B-003", "completed", "unfinished", _children(2, 1, 0, 1)),
@@ -405,9 +407,9 @@ def test_status_consistency_unfinished_children_and_null_statuses(
 
 
 def test_status_consistency_without_failure_statuses_counts_the_rest_unfinished(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + "insert into processing_jobs (batch_id, status) values ('B-1', 'completed');"
         + files("B-1", "SUCCESS", "FAILED")
@@ -415,7 +417,7 @@ def test_status_consistency_without_failure_statuses_counts_the_rest_unfinished(
     check = BATCH_CHECK.replace("failure: [FAILED]\n", "").replace(
         "unfinished: [processing, queued]", "unfinished: []"
     )
-    got = result(run_yaml(suite(db, check)))
+    got = result(run_yaml(suite(anydb, check)))
     assert [(f["outcome"], f["allowed"], f["children"]) for f in got["failures"]] == [
         ("unfinished", [], _children(2, 1, 0, 1))
     ]
@@ -429,9 +431,9 @@ def _children(total: int, succeeded: int, failed: int, unfinished: int) -> dict[
 
 
 def test_status_consistency_settle_leaves_out_recently_updated_parents(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
-    db.run(
+    anydb.run(
         BATCHES
         + """
         insert into processing_jobs (batch_id, status, updated_at) values
@@ -444,7 +446,7 @@ def test_status_consistency_settle_leaves_out_recently_updated_parents(
         + files("B-unknown", "SUCCESS")
     )
     check = BATCH_CHECK.replace("status: status}", "status: status, updated_at: updated_at}", 1)
-    got = result(run_yaml(suite(db, check + "settle: 15m\n")))
+    got = result(run_yaml(suite(anydb, check + "settle: 15m\n")))
     assert [f["id"] for f in got["failures"]] == ["B-old", "B-unknown"]
     assert got["observed"] == {"parents": 2, "inconsistent": 2, "settling": 1}
     assert got["message"].startswith(
@@ -453,9 +455,9 @@ def test_status_consistency_settle_leaves_out_recently_updated_parents(
     )
 
 
-def test_status_consistency_missing_column_is_an_error(db: Database, run_yaml: RunYaml) -> None:
-    db.run(BATCHES)
-    got = result(run_yaml(suite(db, BATCH_CHECK.replace("id: batch_id", "id: batch_key"))))
+def test_status_consistency_missing_column_is_an_error(anydb: Database, run_yaml: RunYaml) -> None:
+    anydb.run(BATCHES)
+    got = result(run_yaml(suite(anydb, BATCH_CHECK.replace("id: batch_id", "id: batch_key"))))
     assert got["status"] == "ERROR"
     assert got["error"]["category"] == "schema_mismatch"
     assert got["error"]["retryable"] is False
@@ -597,11 +599,11 @@ def test_status_consistency_sql_postgresql() -> None:
 
 
 def test_status_consistency_tables_named_like_its_own_steps(
-    db: Database, run_yaml: RunYaml
+    anydb: Database, run_yaml: RunYaml
 ) -> None:
     """Tables called parents, children, judged or flagged are read as such (the statement's own
     steps are named postrun_…; SQLite took a table `parents` for a circular reference)."""
-    db.run(
+    anydb.run(
         """
         create table parents (id varchar(10), status varchar(20));
         insert into parents values ('B1', 'completed');
@@ -615,7 +617,7 @@ def test_status_consistency_tables_named_like_its_own_steps(
         f"""\
         suite: named
         sources:
-          w: {{url: "{db.url}"}}
+          w: {{url: "{anydb.url}"}}
         checks:
           - type: status_consistency
             parent: {{table: parents, id: id, status: status}}
