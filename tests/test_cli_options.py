@@ -56,8 +56,10 @@ def test_cli_explain_prints_the_shared_query_and_runs_nothing(
     assert (
         "check 'pnl filled' (not_null)\n  q1 (shared, above)\n"
         "  q3 on source 'warehouse', if the check fails: its sample\n"
-        "    SELECT portfolio_id, daily_pnl\n"
+        "    SELECT sample.portfolio_id, sample.daily_pnl\n"
+        "    FROM (SELECT portfolio_id, daily_pnl\n"
     ) in out
+    assert "LIMIT $2) AS sample ORDER BY sample.portfolio_id\n" in out  # found, then sorted
     assert out.endswith("3 statements (1 of them only when their check fails).\n")
     assert not (tmp_path / "reports").exists()
 

@@ -91,11 +91,26 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def children() -> set[int]:
-    """The live child processes of this process (of any of its threads), from /proc."""
+    """The live child processes of this process (of any of its threads), from /proc, but those
+    that were alive when the test began (a local Spark server an earlier test started)."""
+    return _all_children() - _EARLIER
+
+
+def _all_children() -> set[int]:
     found: set[int] = set()
     for listing in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         found |= {int(pid) for pid in listing.read_text().split()}
     return found
+
+
+_EARLIER: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _earlier_children() -> Iterator[None]:
+    _EARLIER.clear()
+    _EARLIER.update(_all_children())
+    yield
 
 
 OPTIONS = [
