@@ -212,11 +212,8 @@ class JsonFileInspector:
         interrupt()
         if processes > 1 and len(paths) > 1 and work >= threshold and _program() is not None:
             return _inspect_in_workers(self, paths, sizes, processes, interrupt)
-        problems: list[FileProblem] = []
-        for path in paths:
-            interrupt()
-            problems += self.inspect(path)
-        return Inspection(problems, sum(_size(p) for p in paths) if sizes is None else sum(sizes))
+        problems, total = _inspect_chunk(self, paths, interrupt)
+        return Inspection(problems, total)
 
     def _read(self, path: Path | str, name: str) -> tuple[bytes | FileProblem, int]:
         """The bytes of the file, or why they cannot be had; and its size as stat() gives it."""
@@ -929,9 +926,10 @@ def _inspect_in_workers(
 
 
 def _inspect_chunk(
-    inspector: JsonFileInspector, chunk: list[str], interrupt: Callable[[], None]
+    inspector: JsonFileInspector, chunk: Sequence[Path | str], interrupt: Callable[[], None]
 ) -> tuple[list[FileProblem], int]:
-    """One chunk inspected in this process: its problems and total size."""
+    """Files inspected in this process, one by one: their problems and total size (each file's
+    as its own open handle gave it: no second stat)."""
     problems: list[FileProblem] = []
     size = 0
     for name in chunk:
