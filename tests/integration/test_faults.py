@@ -362,7 +362,7 @@ def test_faults_result_files_changing_after_listing_are_reported_not_crashed(
         "e.json": to_dangling_link,
         "f.json": to_fifo,
     }
-    inspect = JsonFileInspector.inspect
+    inspect = JsonFileInspector._inspect
 
     def changed_then_inspected(self: JsonFileInspector, path: Path | str) -> Any:
         listed = Path(path)  # files are listed as strings
@@ -370,7 +370,7 @@ def test_faults_result_files_changing_after_listing_are_reported_not_crashed(
             changes.pop(listed.name)(listed)
         return inspect(self, path)
 
-    monkeypatch.setattr(JsonFileInspector, "inspect", changed_then_inspected)
+    monkeypatch.setattr(JsonFileInspector, "_inspect", changed_then_inspected)
     (tmp_path / "suite.yml").write_text(
         textwrap.dedent(
             """\
@@ -401,14 +401,14 @@ def test_faults_vanished_file_counts_as_a_bad_file(
 ) -> None:
     for name in "ab":
         (tmp_path / f"{name}.json").write_text("{}")
-    inspect = JsonFileInspector.inspect
+    inspect = JsonFileInspector._inspect
 
     def vanished_then_inspected(self: JsonFileInspector, path: Path | str) -> Any:
         if Path(path).name == "a.json":
             Path(path).unlink()
         return inspect(self, path)
 
-    monkeypatch.setattr(JsonFileInspector, "inspect", vanished_then_inspected)
+    monkeypatch.setattr(JsonFileInspector, "_inspect", vanished_then_inspected)
     (tmp_path / "suite.yml").write_text(
         'suite: s\nchecks:\n  - {type: json_integrity, files: "*.json"}\n'
     )
