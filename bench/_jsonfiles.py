@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import simdjson
 from _data import ResultFiles, truncation_point
-from _measure import Child, Row, Table, python_c, repeat_child, timed
+from _measure import Child, Row, Table, interleaved, python_c, repeat_child, timed
 from _sql import postrun_command
 
 
@@ -102,12 +102,14 @@ def measure(files: ResultFiles, folder: Path, repeat: int) -> Table:
     ):
         times, result = timed(_loop(parse, paths, cut), repeat)
         table.add(Row(name, times, "query", size, result=result))
-    with ProcessPoolExecutor(2) as pool:
-        times, result = timed(_two_processes(pool, paths, cut), repeat)
-    table.add(Row("limit: simdjson loop, 2 processes", times, "query", size, result=result))
     suite = folder / f"suite_files_{len(paths)}.yml"
     suite.write_text(suite_text(files))
-    table.add(postrun_api_files(suite, files, repeat))
+    postrun_run, postrun_row = postrun_api_files(suite, files)
+    with ProcessPoolExecutor(2) as pool:
+        # side by side, round after round: the ratio of the two is the closing table's target
+        limit, postrun = interleaved([_two_processes(pool, paths, cut), postrun_run], repeat)
+    table.add(Row("limit: simdjson loop, 2 processes", limit[0], "query", size, result=limit[1]))
+    table.add(postrun_row(postrun[0]))
     table.add(postrun_process_files(suite, files, folder / "out" / "files", repeat))
     table.notes += [
         "x limit: median / raw read of the same kind (in-process / whole process); MB/s over all",
@@ -142,8 +144,11 @@ def judge(failures: list[dict[str, Any]], count: int, files: ResultFiles) -> str
     return f"FAIL ✓ all {count} truncated at line:col"
 
 
-def postrun_api_files(suite: Path, files: ResultFiles, repeat: int) -> Row:
-    """run_suite with sample_limit raised to list every bad file, so each can be compared."""
+def postrun_api_files(
+    suite: Path, files: ResultFiles
+) -> tuple[Callable[[], str], Callable[[list[float]], Row]]:
+    """run_suite, with sample_limit raised to list every bad file so that each can be compared;
+    and the row its times make."""
     from runner import RunOptions, load_suite, run_suite
 
     loaded = load_suite(suite, {})
@@ -151,14 +156,16 @@ def postrun_api_files(suite: Path, files: ResultFiles, repeat: int) -> Row:
     verdicts: list[Any] = []
 
     def run() -> str:
-        verdicts.append(run_suite(loaded, options))
-        return str(verdicts[-1].status)
+        verdicts[:] = [run_suite(loaded, options)]
+        return str(verdicts[0].status)
 
-    times, _ = timed(run, repeat)
-    check = verdicts[-1].checks[0]
-    failures = [f if isinstance(f, dict) else f.model_dump() for f in check.failures]
-    result = judge(failures, check.failure_count, files)
-    return Row("postrun run_suite (json_integrity)", times, "query", files.bytes, result=result)
+    def row(times: list[float]) -> Row:
+        check = verdicts[0].checks[0]
+        failures = [f if isinstance(f, dict) else f.model_dump() for f in check.failures]
+        result = judge(failures, check.failure_count, files)
+        return Row("postrun run_suite (json_integrity)", times, "query", files.bytes, result=result)
+
+    return run, row
 
 
 def postrun_process_files(suite: Path, files: ResultFiles, out: Path, repeat: int) -> Row:

@@ -107,6 +107,23 @@ def timed(fn: Callable[[], str], repeat: int) -> tuple[list[float], str]:
     return times, result
 
 
+def interleaved(fns: Sequence[Callable[[], str]], repeat: int) -> list[tuple[list[float], str]]:
+    """``timed`` for several functions measured side by side: each run once untimed, then in
+    turn, round after round, so that a machine that slows down or speeds up while they run (a
+    shared machine does, by 2x from one minute to the next) weighs on all of them alike. A
+    ratio of two of them is then a ratio of the same moments."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    results = [""] * len(fns)
+    for _ in range(repeat):
+        for index, fn in enumerate(fns):
+            started = time.perf_counter()
+            results[index] = fn()
+            times[index].append(time.perf_counter() - started)
+    return list(zip(times, results, strict=True))
+
+
 @dataclass
 class Child:
     wall_s: float

@@ -423,3 +423,28 @@ def test_json_workers_long_names_and_many_problems_do_not_deadlock(tmp_path: Pat
     )
     assert [p.reason for p in result.problems] == ["truncated"] * 600
     assert children() == set()
+
+
+def test_json_workers_program_loads_nothing_of_postrun_but_itself(tmp_path: Path) -> None:
+    """A worker is this one file loaded as a module, run in a folder holding a ``simdjson.py``:
+    it imports no module of the ``runner`` package (a worker would start as slowly as postrun)
+    and nothing from the current folder, and ends when its parent closes the pipe."""
+    import subprocess
+    import sys
+
+    (tmp_path / "simdjson.py").write_text("raise SystemExit('the folder shadowed simdjson')\n")
+    program = json_files._program()
+    assert program is not None
+    listing = "import sys; print(sorted(sys.modules), file=sys.stderr)"
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", f"{json_files._WORKER}; {listing}", program],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    modules = eval(done.stderr.strip().splitlines()[-1])  # noqa: S307 - our own printed list
+    assert "postrun_json_files" in modules and "simdjson" in modules
+    assert [m for m in modules if m == "runner" or m.startswith("runner.")] == []

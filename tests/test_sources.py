@@ -703,3 +703,73 @@ def test_sources_postgres_wrong_password_is_auth(pg: Database, run_yaml: RunYaml
     assert "Wrong-Password-1" not in str(data)
     assert f"(postgresql://***@{make_url(pg.dsn).host}:" in data["message"]  # the whole userinfo
     assert f'for user "{user}"' in data["message"]
+
+
+GLOBS = [
+    "*",
+    "*.json",
+    ".*",
+    "d*/*.json",
+    "d*/run_?.json",
+    "d*/[ab]*.json",
+    "**/*.json",
+    "**/.*",
+    "**",
+    "d1/**",
+    "d1/run_1.json",
+    "d1/missing.json",
+    "d1",
+    "d1/",
+    "nowhere/*.json",
+    "d1//run_*.json",
+    "./d1/*.json",
+    "d1/../d2/*.json",
+    "run_1.json/*",
+    "*/*",
+    "*/**/*.json",
+    "d[12]/*",
+    "l*/*.json",
+]
+
+
+@pytest.mark.parametrize("pattern", GLOBS)
+def test_sources_expand_lists_what_glob_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str
+) -> None:
+    """File globs list the regular files (or links to one) that ``glob`` matches, as the same
+    strings, relative or absolute: hidden names only for a pattern that starts with a dot,
+    folders, broken links and FIFOs left out."""
+    import glob
+    import os
+
+    from runner.sources.files import expand
+
+    for folder in ("d1", "d2", "d1/deep", ".hidden", "d1/folder.json"):
+        (tmp_path / folder).mkdir(parents=True)
+    for name in (
+        "run_1.json",
+        ".dot.json",
+        "d1/run_1.json",
+        "d1/run_2.json",
+        "d1/a.json",
+        "d1/b.json",
+        "d1/.hidden.json",
+        "d1/deep/run_3.json",
+        "d2/run_4.json",
+        "d2/notes.txt",
+        ".hidden/run_5.json",
+    ):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "d1/link.json").symlink_to(tmp_path / "d2/run_4.json")
+    (tmp_path / "d1/broken.json").symlink_to(tmp_path / "nothing.json")
+    (tmp_path / "linked").symlink_to(tmp_path / "d2")
+    os.mkfifo(tmp_path / "d2/fifo.json")
+    monkeypatch.chdir(tmp_path)
+
+    for where in ("", f"{tmp_path}/"):
+        full = where + pattern
+        expected = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+        assert expand([full]) == expected, full
+    both = [pattern, "d*/*.json"]
+    expected = sorted({p for g in both for p in glob.glob(g, recursive=True) if os.path.isfile(p)})
+    assert expand(both) == expected

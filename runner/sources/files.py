@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -85,12 +86,45 @@ def expand(patterns: tuple[str, ...] | list[str]) -> list[str]:
     duplicates. Paths stay strings, and whether a match is a file is read from its folder's
     directory entries, one listing per folder rather than a ``stat`` per file: a result folder
     holds tens of thousands of files."""
-    found = {p for pattern in patterns for p in glob.glob(pattern, recursive=True)}
-    by_folder: dict[str, list[str]] = {}
-    for path in found:
-        by_folder.setdefault(os.path.dirname(path), []).append(path)
-    files = [p for folder, paths in by_folder.items() for p in _files_among(folder, paths)]
-    return sorted(files)
+    return sorted({path for pattern in patterns for path in _listed(pattern)})
+
+
+def _listed(pattern: str) -> list[str]:
+    """The regular files ``pattern`` matches. The common glob, a pattern of file names in some
+    folders (``results/*/run_*.json``), lists each folder once, matching and typing its entries
+    together: the strings ``glob`` would give, without its listing again to tell files."""
+    folder, name = os.path.split(pattern)
+    if not _GLOB_CHARS & set(name) or name == "**":
+        by_folder: dict[str, list[str]] = {}
+        for path in glob.glob(pattern, recursive=True):
+            by_folder.setdefault(os.path.dirname(path), []).append(path)
+        return [p for folder, paths in by_folder.items() for p in _files_among(folder, paths)]
+    if not _GLOB_CHARS & set(folder):
+        folders = [folder]
+    else:  # with a trailing slash glob gives folders only; "**" also matches no folder at all
+        folders = glob.glob(os.path.join(folder, ""), recursive=True)
+        folders += [""] if folder == "**" else []
+    return [path for folder in folders for path in _files_named(folder, name)]
+
+
+def _files_named(folder: str, pattern: str) -> list[str]:
+    """The regular files (or links to one) in ``folder`` whose names match ``pattern``; names
+    starting with a dot only when the pattern does, as ``glob`` has it."""
+    try:
+        with os.scandir(folder or ".") as listing:
+            entries = {entry.name: entry for entry in listing}
+    except OSError:  # not a folder, gone, or not readable: glob matches nothing there either
+        return []
+    names = entries if pattern.startswith(".") else [n for n in entries if n[0] != "."]
+    prefix = os.path.join(folder, "")  # "" or the folder with one trailing slash, as glob joins
+    return [prefix + name for name in fnmatch.filter(names, pattern) if _is_file(entries[name])]
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # from the directory entry; a stat only for a link
+    except OSError:
+        return False
 
 
 def _files_among(folder: str, paths: list[str]) -> list[str]:

@@ -1,8 +1,8 @@
 """Whether result files are complete, valid JSON or JSON Lines, and if not, why and where.
 
-Many files are inspected by worker processes that run this very file as their program
-(``python -P json_files.py``, see ``_main``), so at module level it imports nothing from
-``runner``: a worker starts in a fraction of the time the package would take to import.
+Many files are inspected by worker processes that load this very file as their program (see
+``_WORKER`` and ``_main``), so at module level it imports nothing from ``runner``, nor what only
+the parent needs: a worker starts in a fraction of the time the package would take to import.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ import re
 import signal
 import stat
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, replace
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, NoReturn, Protocol
 
 import simdjson
 
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -878,7 +877,7 @@ def _usable_cpus() -> int:
 
 
 def _program() -> str | None:
-    """This file, which workers run as their program; None when it is not a plain file."""
+    """This file, which workers load as their program; None when it is not a plain file."""
     return __file__ if sys.executable and __file__.endswith(".py") else None
 
 
@@ -1013,8 +1012,20 @@ class _Worker:
         )
 
 
+_WORKER = (
+    "import importlib.util, sys; "
+    "spec = importlib.util.spec_from_file_location('postrun_json_files', sys.argv[1]); "
+    "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec); "
+    "spec.loader.exec_module(module); module._main()"
+)
+"""A worker's program: this file, loaded as a module of its own (byte code cached as for any
+import, where a script would be compiled at every start). Run with -P, so that nothing in the
+current folder shadows what it imports."""
+
+
 def _start_worker(options: dict[str, Any]) -> _Worker:
     import subprocess  # here: workers do not start workers
+    import tempfile
 
     program = _program()
     assert program is not None
@@ -1022,9 +1033,11 @@ def _start_worker(options: dict[str, Any]) -> _Worker:
     replies, child_out = os.pipe()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the worker, closed in stop()
     try:
-        # -P: the folder of this file is not put on sys.path, so its neighbours shadow nothing.
         process = subprocess.Popen(
-            [sys.executable, "-P", program], stdin=child_in, stdout=child_out, stderr=log
+            [sys.executable, "-P", "-c", _WORKER, program],
+            stdin=child_in,
+            stdout=child_out,
+            stderr=log,
         )
     except BaseException:
         for fd in (requests, replies):
@@ -1068,7 +1081,3 @@ def _main() -> None:
     replies = os.dup(1)
     os.dup2(2, 1)  # a stray print must not corrupt the replies
     _serve(Connection(0, writable=False), Connection(replies, readable=False))
-
-
-if __name__ == "__main__":
-    _main()
