@@ -445,6 +445,6 @@ def test_json_workers_program_loads_nothing_of_postrun_but_itself(tmp_path: Path
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    modules = eval(done.stderr.strip().splitlines()[-1])  # noqa: S307 - our own printed list
+    modules = eval(done.stderr.strip().splitlines()[-1])  # the list the worker printed
     assert "postrun_json_files" in modules and "simdjson" in modules
     assert [m for m in modules if m == "runner" or m.startswith("runner.")] == []
