@@ -9,8 +9,8 @@ from pathlib import Path
 
 import duckdb
 from _data import Warehouse
-from _measure import Row, Table, timed
-from _sql import FAILING, judge_numbers, postrun_api, suite_text
+from _measure import Row, Table, interleaved
+from _sql import FAILING, judge_numbers, postrun_row, postrun_run, suite_text
 
 SCOPES = ("full", FAILING)
 
@@ -30,12 +30,12 @@ def table(house: Warehouse, folder: Path, repeat: int, scope: str = "full") -> T
         row = session.sql(query).collect()[0]
         return judge_numbers([int(v) for v in row], house.portfolios)
 
-    times, result = timed(limit, repeat)
-    out.add(Row("limit: one Spark SQL query (session)", times, "query", house.rows, result=result))
     name = scope.replace(" ", "_").replace(",", "")
     suite = folder / f"suite_spark_{name}.yml"
     suite.write_text(suite_text(LOCAL_URL, scope))
-    out.add(postrun_api(suite, house, scope, repeat, "Spark"))
+    (times, result), postrun = interleaved([limit, postrun_run(suite, house)], repeat)
+    out.add(Row("limit: one Spark SQL query (session)", times, "query", house.rows, result=result))
+    out.add(postrun_row(house, scope, "Spark", *postrun))
     out.notes.append("x limit: median / the hand-written query's, in the same Spark session.")
     return out
 

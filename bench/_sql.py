@@ -10,12 +10,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from _data import Warehouse
-from _measure import Child, Row, python_c, repeat_child, timed
+from _measure import Child, Row, interleaved, python_c, repeat_child, timed
 
 SCOPES = ("full", "run date")
 FAILING = "full, one check failing"
@@ -111,8 +112,12 @@ def judge_numbers(numbers: tuple[int, ...] | list[int], portfolios: int) -> str:
     return f"FAIL ✓ {second_nulls} NULLs" if ok else f"FAIL {list(numbers)}"
 
 
-def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[Row]:
-    """The query alone through the driver (connection open), then a fresh process doing it."""
+def limit_rows(
+    house: Warehouse, engine: str, scope: str, repeat: int, beside: list[Callable[[], str]]
+) -> tuple[list[Row], list[tuple[list[float], str]]]:
+    """The query alone through the driver (connection open), measured side by side with
+    ``beside`` (postrun's runs of the same suite), then a fresh process doing it; and the times
+    and result of each of ``beside``."""
     query = limit_query(scope)
     if engine == "duckdb":
         day: object = house.run_date
@@ -127,8 +132,11 @@ def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[R
         connect = f"import sqlite3; con = sqlite3.connect({uri!r}, uri=True)"
         setup = f"d = {day!r}"
     try:
-        times, result = timed(
-            lambda: judge_numbers(con.execute(query, [day]).fetchone(), house.portfolios),  # type: ignore[arg-type]
+        query_times, *postrun = interleaved(
+            [
+                lambda: judge_numbers(con.execute(query, [day]).fetchone(), house.portfolios),  # type: ignore[arg-type]
+                *beside,
+            ],
             repeat,
         )
     finally:
@@ -147,8 +155,8 @@ def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[R
     # the same process importing the libraries postrun is built on first: the floor of a
     # process whose statements are SQLAlchemy constructs and whose verdict a pydantic model
     floor = f"import sqlalchemy, pydantic; {code}"
-    return [
-        Row("limit: one query (driver)", times, "query", volume, result=result),
+    rows = [
+        Row("limit: one query (driver)", query_times[0], "query", volume, result=query_times[1]),
         repeat_child("limit: python -c, same query", python_c(code), repeat, judge, volume=volume),
         repeat_child(
             "floor: the same, importing sqlalchemy, pydantic",
@@ -158,6 +166,7 @@ def limit_rows(house: Warehouse, engine: str, scope: str, repeat: int) -> list[R
             volume=volume,
         ),
     ]
+    return rows, postrun
 
 
 def _volume(house: Warehouse, scope: str) -> float:
@@ -169,10 +178,18 @@ def _volume(house: Warehouse, scope: str) -> float:
 
 def postrun_api(suite: Path, house: Warehouse, scope: str, repeat: int, label: str) -> Row:
     """run_suite only: the suite is loaded once, outside the timing."""
+    return postrun_row(house, scope, label, *timed(postrun_run(suite, house), repeat))
+
+
+def postrun_run(suite: Path, house: Warehouse) -> Callable[[], str]:
+    """One run_suite of the suite, loaded once here; what the verdict says."""
     from runner import load_suite, run_suite
 
     loaded = load_suite(suite, {"run_date": house.run_date.isoformat()})
-    times, result = timed(lambda: _verdict(run_suite(loaded)), repeat)
+    return lambda: _verdict(run_suite(loaded))
+
+
+def postrun_row(house: Warehouse, scope: str, label: str, times: list[float], result: str) -> Row:
     return Row(f"postrun run_suite ({label})", times, "query", _volume(house, scope), result=result)
 
 

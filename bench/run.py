@@ -239,21 +239,24 @@ class Setup:
 def duckdb_cases(table: Table, setup: Setup, suite: Path, scope: str) -> None:
     args, folder, house = setup.args, setup.folder, setup.house
     _progress(table.title)
-    for row in _sql.limit_rows(house, "duckdb", scope, args.repeat):
-        table.add(row)
-    params = [f"run_date={house.run_date}"]
-    volume = table.rows[0].volume
-    table.add(_sql.postrun_api(suite, house, scope, args.repeat, "DuckDB"))
-    out = folder / "out" / suite.stem
-    table.add(_sql.postrun_process(suite, params, out, args.repeat, volume=volume, label="DuckDB"))
-    scoped = scope == "run date"
+    runs = [_sql.postrun_run(suite, house)]
     if scope == _sql.FAILING:
         # The same scan passing: what the failure sample adds, and nothing else.
         tolerated = suite.with_name(f"{suite.stem}_tolerated.yml")
         limit = "columns: [fx_rate]\n    max_nulls: 1000000000"
         tolerated.write_text(suite.read_text().replace("columns: [fx_rate]", limit))
-        label = _targets.TOLERATED
-        table.add(_sql.postrun_api(tolerated, house, scope, args.repeat, label))
+        runs.append(_sql.postrun_run(tolerated, house))
+    limits, postrun = _sql.limit_rows(house, "duckdb", scope, args.repeat, runs)
+    for row in limits:
+        table.add(row)
+    params = [f"run_date={house.run_date}"]
+    volume = table.rows[0].volume
+    table.add(_sql.postrun_row(house, scope, "DuckDB", *postrun[0]))
+    out = folder / "out" / suite.stem
+    table.add(_sql.postrun_process(suite, params, out, args.repeat, volume=volume, label="DuckDB"))
+    scoped = scope == "run date"
+    if scope == _sql.FAILING:
+        table.add(_sql.postrun_row(house, scope, _targets.TOLERATED, *postrun[1]))
         _notes(table)
         return
     if not args.skip_pandera and _has("pandera"):
@@ -319,10 +322,12 @@ def sqlite_cases(table: Table, setup: Setup, suite: Path, scope: str) -> None:
     args, folder, house = setup.args, setup.folder, setup.house
     _progress(table.title)
     assert house.sqlite is not None
-    for row in _sql.limit_rows(house, "sqlite", scope, args.repeat):
+    beside = [_sql.postrun_run(suite, house)]
+    limits, [(times, result)] = _sql.limit_rows(house, "sqlite", scope, args.repeat, beside)
+    for row in limits:
         table.add(row)
     volume = table.rows[0].volume
-    table.add(_sql.postrun_api(suite, house, scope, args.repeat, "SQLite"))
+    table.add(_sql.postrun_row(house, scope, "SQLite", times, result))
     out = folder / "out" / suite.stem
     params = [f"run_date={house.run_date}"]
     table.add(_sql.postrun_process(suite, params, out, args.repeat, volume=volume, label="SQLite"))
