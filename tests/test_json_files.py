@@ -650,3 +650,27 @@ def test_open_context_of_every_prefix_matches_a_token_by_token_reading() -> None
     json.loads(document)  # the prefixes are of a valid document
     for end in range(1, len(document)):
         assert _open_context(document, end) == _open_context_by_tokens(document, end), end
+
+
+_tricky_text = st.text(alphabet=st.sampled_from('"\\[]{}/aé😀\n'), max_size=8) | st.text(max_size=8)
+_tricky_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _tricky_text,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_tricky_text, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_tricky_values, ascii_only=st.booleans(), data=st.data())
+def test_open_context_of_any_prefix_matches_a_token_by_token_reading(
+    value: Any, ascii_only: bool, data: st.DataObject
+) -> None:
+    """Strings full of quotes, backslashes, brackets and multi-byte characters, escaped or
+    written as they are: the whole-text reading agrees with the token loop at every cut."""
+    from runner.sources.json_files import _open_context
+
+    document = json.dumps(value, ensure_ascii=ascii_only)
+    end = data.draw(st.integers(1, len(document)))
+    assert _open_context(document, end) == _open_context_by_tokens(document, end)
