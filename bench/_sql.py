@@ -121,7 +121,7 @@ def limit_rows(
     query = limit_query(scope)
     if engine == "duckdb":
         day: object = house.run_date
-        con = duckdb.connect(str(house.duckdb), read_only=True)
+        con = duckdb.connect(str(_twin(house.duckdb)), read_only=True)
         connect = f"import duckdb; con = duckdb.connect({str(house.duckdb)!r}, read_only=True)"
         setup = f"import datetime; d = datetime.date.fromisoformat({house.run_date.isoformat()!r})"
     else:
@@ -167,6 +167,18 @@ def limit_rows(
         ),
     ]
     return rows, postrun
+
+
+def _twin(path: Path) -> Path:
+    """A byte-for-byte copy of the DuckDB file, for the hand query's open connection: in one
+    process DuckDB keeps one instance per file and refuses a second connection to it with
+    another configuration (postrun's is sandboxed and locked), so the two read the same data
+    from two files."""
+    twin = path.with_name(f"{path.stem}_twin{path.suffix}")
+    made = twin.stat() if twin.exists() else None
+    if made is None or made.st_size != path.stat().st_size or made.st_mtime < path.stat().st_mtime:
+        shutil.copyfile(path, twin)
+    return twin
 
 
 def _volume(house: Warehouse, scope: str) -> float:
