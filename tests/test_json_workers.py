@@ -425,19 +425,26 @@ def test_json_workers_long_names_and_many_problems_do_not_deadlock(tmp_path: Pat
     assert children() == set()
 
 
-def test_json_workers_program_loads_nothing_of_postrun_but_itself(tmp_path: Path) -> None:
+def test_json_workers_program_loads_nothing_of_postrun_but_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker is this one file loaded as a module, run in a folder holding a ``simdjson.py``:
     it imports no module of the ``runner`` package (a worker would start as slowly as postrun)
-    and nothing from the current folder, and ends when its parent closes the pipe."""
+    and nothing from the current folder, even when the parent's search path starts with it
+    (as ``python -c`` makes it), and ends when its parent closes the pipe."""
     import subprocess
     import sys
+
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
 
     (tmp_path / "simdjson.py").write_text("raise SystemExit('the folder shadowed simdjson')\n")
     program = json_files._program()
     assert program is not None
     listing = "import sys; print(sorted(sys.modules), file=sys.stderr)"
+    command = json_files._worker_command(program)
+    command[command.index(json_files._WORKER)] += f"; {listing}"
     done = subprocess.run(
-        [sys.executable, "-P", "-c", f"{json_files._WORKER}; {listing}", program],
+        command,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -13,14 +13,13 @@ import errno
 import functools
 import json
 import os
+import pickle
 import re
 import signal
 import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import astuple, dataclass, replace
-from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, NoReturn, Protocol
 
 import simdjson
@@ -99,8 +98,7 @@ _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(NaN|-?Infinity)', re.DOTAL
 _MAX_SCHEMA_MESSAGE = 200
 
 
-@dataclass(frozen=True)
-class FileProblem:
+class FileProblem(NamedTuple):
     """Why one file (or in-memory document) is not complete, valid JSON, and where."""
 
     path: str
@@ -297,7 +295,7 @@ class JsonFileInspector:
             more = total - len(best)
             noun = "error" if more == 1 else "errors"
             last = problems[-1]
-            problems[-1] = replace(last, message=f"{last.message} (and {more} more schema {noun})")
+            problems[-1] = last._replace(message=f"{last.message} (and {more} more schema {noun})")
         return problems
 
 
@@ -342,8 +340,7 @@ def _read_up_to(fd: int, expected: int, limit: int) -> bytes:
     return b"".join(parts)
 
 
-@dataclass(frozen=True)
-class _Fault:
+class _Fault(NamedTuple):
     """A parse problem located in a text: 1-based line and column, 0-based byte offset."""
 
     reason: str
@@ -359,8 +356,7 @@ class _Fault:
         return FileProblem(path, self.reason, message, self.line, self.column, self.offset)
 
 
-@dataclass(frozen=True)
-class _ParseError:
+class _ParseError(NamedTuple):
     pos: int  # character index into the text
     message: str
 
@@ -713,11 +709,11 @@ def _records(data: bytes) -> Iterator[tuple[int, int, bytes, bool]]:
 
 def _line_fault(fault: _Fault, number: int, start: int, is_last: bool) -> _Fault:
     """A fault found in one JSON Lines record, moved to its place in the whole file."""
-    moved = replace(fault, line=number, offset=start + fault.offset)
+    moved = fault._replace(line=number, offset=start + fault.offset)
     if fault.reason == "truncated" and not is_last:
         # Only the last record can be cut by a crash; an unfinished one mid-file is malformed.
-        return replace(
-            moved, reason="invalid_json", detail=f"the record is incomplete: {fault.detail}"
+        return moved._replace(
+            reason="invalid_json", detail=f"the record is incomplete: {fault.detail}"
         )
     return moved
 
@@ -914,10 +910,9 @@ def _inspect_in_workers(
         own: int | None = 0
         while own is not None or any(w.pending for w in workers):
             interrupt()
-            busy = {w.replies: w for w in workers if w.pending}
+            busy = [w for w in workers if w.pending]
             own = next(todo, None)
-            for replies in wait(list(busy), timeout=0 if own is not None else _POLL_S):
-                worker = busy[replies]  # type: ignore[index]
+            for worker in _answering(busy, 0 if own is not None else _POLL_S):
                 index, problems, size = worker.take()
                 found[index] = problems
                 total += size
@@ -967,11 +962,55 @@ def _chunks(names: list[str], sizes: list[int] | None) -> list[list[str]]:
     return chunks
 
 
+class _Pipe:
+    """One end of a pipe carrying pickled messages, each after its length in 8 bytes: what
+    ``multiprocessing.connection.Connection`` does, written out because importing that module
+    (sockets, threads, temporary files, multiprocessing's contexts) would add a third to the
+    time a worker takes to start. A pipe closed at the other end raises EOFError (reading) or
+    BrokenPipeError (writing)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, message: Any) -> None:
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        view = memoryview(len(data).to_bytes(8, "little") + data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def recv(self) -> Any:
+        return pickle.loads(self._read(int.from_bytes(self._read(8), "little")))
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _read(self, size: int) -> bytearray:
+        data = bytearray()
+        while len(data) < size:
+            part = os.read(self.fd, size - len(data))
+            if not part:
+                raise EOFError("the other end of the pipe was closed")
+            data += part
+        return data
+
+
+def _answering(workers: list[_Worker], timeout: float) -> list[_Worker]:
+    """The workers with an answer (or the end of their pipe) to read, waiting up to ``timeout``
+    seconds for one."""
+    import select
+
+    poller = select.poll()
+    for worker in workers:
+        poller.register(worker.replies.fd, select.POLLIN)
+    ready = {fd for fd, _ in poller.poll(timeout * 1000)}
+    return [worker for worker in workers if worker.replies.fd in ready]
+
+
 class _Worker:
     """One worker process and the chunks it was given, in the order it answers them."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], requests: Connection, replies: Connection, log: Any
+        self, process: subprocess.Popen[bytes], requests: _Pipe, replies: _Pipe, log: Any
     ) -> None:
         self.process = process
         self.requests = requests
@@ -1020,14 +1059,23 @@ class _Worker:
 
 
 _WORKER = (
-    "import importlib.util, sys; "
+    "import sys; sys.path[:] = sys.argv[2:]; import importlib.util; "
     "spec = importlib.util.spec_from_file_location('postrun_json_files', sys.argv[1]); "
     "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec); "
     "spec.loader.exec_module(module); module._main()"
 )
 """A worker's program: this file, loaded as a module of its own (byte code cached as for any
-import, where a script would be compiled at every start). Run with -P, so that nothing in the
-current folder shadows what it imports."""
+import, where a script would be compiled at every start)."""
+
+
+def _worker_command(program: str) -> list[str]:
+    """``_WORKER`` run with -S, given this file and this process's module search path, each
+    folder an argument: the worker finds what this process found (simdjson, orjson,
+    jsonschema_rs) without the start-up work of ``site`` (its .pth files), which would double
+    the time a worker takes to start. The current folder ('') is left out, so that nothing in
+    it shadows what the worker imports."""
+    search = [folder for folder in sys.path if folder]
+    return [sys.executable, "-S", "-c", _WORKER, program, *search]
 
 
 def _start_worker(options: dict[str, Any]) -> _Worker:
@@ -1041,7 +1089,7 @@ def _start_worker(options: dict[str, Any]) -> _Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the worker, closed in stop()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-P", "-c", _WORKER, program],
+            _worker_command(program),
             stdin=child_in,
             stdout=child_out,
             stderr=log,
@@ -1054,9 +1102,7 @@ def _start_worker(options: dict[str, Any]) -> _Worker:
     finally:
         os.close(child_in)
         os.close(child_out)
-    worker = _Worker(
-        process, Connection(requests, readable=False), Connection(replies, writable=False), log
-    )
+    worker = _Worker(process, _Pipe(requests), _Pipe(replies), log)
     try:
         worker.requests.send(options)
     except BaseException:
@@ -1065,7 +1111,7 @@ def _start_worker(options: dict[str, Any]) -> _Worker:
     return worker
 
 
-def _serve(requests: Connection, replies: Connection) -> None:
+def _serve(requests: _Pipe, replies: _Pipe) -> None:
     """A worker's loop: inspect each chunk of paths it is sent, answer with their problems (as
     tuples) and their total size."""
     try:
@@ -1075,7 +1121,7 @@ def _serve(requests: Connection, replies: Connection) -> None:
             size = 0
             for name in chunk:
                 found, file_size = inspector._inspect(name)
-                problems += map(astuple, found)
+                problems += map(tuple, found)
                 size += file_size
             replies.send((problems, size))
     except EOFError:  # the parent went away
@@ -1087,4 +1133,4 @@ def _main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(1)
     os.dup2(2, 1)  # a stray print must not corrupt the replies
-    _serve(Connection(0, writable=False), Connection(replies, readable=False))
+    _serve(_Pipe(0), _Pipe(replies))
