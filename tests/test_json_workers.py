@@ -455,3 +455,28 @@ def test_json_workers_program_loads_nothing_of_postrun_but_itself(
     modules = eval(done.stderr.strip().splitlines()[-1])  # the list the worker printed
     assert "postrun_json_files" in modules and "simdjson" in modules
     assert [m for m in modules if m == "runner" or m.startswith("runner.")] == []
+
+
+def test_json_workers_pipe_carries_messages_larger_than_its_buffer_and_reports_its_end() -> None:
+    """The framing between parent and workers: a message of several MiB (many pipe buffers, more
+    than one read) arrives whole and in order after a small one; a closed writer ends the reader
+    with EOFError, also mid-message, and a closed reader fails the writer."""
+    read_fd, write_fd = os.pipe()
+    reader, writer = json_files._Pipe(read_fd), json_files._Pipe(write_fd)
+    big = ["x" * 1000] * 5000  # about 5 MB pickled
+    sending = threading.Thread(target=lambda: [writer.send(m) for m in ({"a": 1}, big)])
+    sending.start()
+    assert reader.recv() == {"a": 1}
+    assert reader.recv() == big
+    sending.join()
+    os.write(write_fd, (100).to_bytes(8, "little") + b"only part of it")
+    writer.close()
+    with pytest.raises(EOFError):
+        reader.recv()
+    reader.close()
+
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    with pytest.raises(BrokenPipeError):
+        json_files._Pipe(write_fd).send("nobody reads this")
+    os.close(write_fd)

@@ -987,7 +987,8 @@ class _Pipe:
     def _read(self, size: int) -> bytearray:
         data = bytearray()
         while len(data) < size:
-            part = os.read(self.fd, size - len(data))
+            # at most a MiB at a time: os.read allocates what it is asked for before it reads
+            part = os.read(self.fd, min(size - len(data), 1 << 20))
             if not part:
                 raise EOFError("the other end of the pipe was closed")
             data += part
