@@ -464,7 +464,12 @@ def test_json_workers_pipe_carries_messages_larger_than_its_buffer_and_reports_i
     read_fd, write_fd = os.pipe()
     reader, writer = json_files._Pipe(read_fd), json_files._Pipe(write_fd)
     big = ["x" * 1000] * 5000  # about 5 MB pickled
-    sending = threading.Thread(target=lambda: [writer.send(m) for m in ({"a": 1}, big)])
+
+    def send() -> None:
+        for message in ({"a": 1}, big):
+            writer.send(message)
+
+    sending = threading.Thread(target=send)
     sending.start()
     assert reader.recv() == {"a": 1}
     assert reader.recv() == big
