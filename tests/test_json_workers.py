@@ -61,7 +61,8 @@ KINDS: dict[str, bytes] = {
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> list[Path]:
-    """Three copies of every kind, a directory, a FIFO and a file that is listed but gone."""
+    """Three copies of every kind, a directory, a FIFO, a file that is listed but gone and a cut
+    file whose name is not UTF-8."""
     paths = []
     for copy in range(3):
         for name, data in KINDS.items():
@@ -71,7 +72,9 @@ def corpus(tmp_path: Path) -> list[Path]:
     (tmp_path / "dir.json").mkdir()
     os.mkfifo(tmp_path / "fifo.json")
     paths += [tmp_path / "dir.json", tmp_path / "fifo.json", tmp_path / "gone.json"]
-    return sorted(paths)
+    not_utf8 = tmp_path / os.fsdecode(b"\xff-cut.json")  # a name the workers get as it was listed
+    not_utf8.write_bytes(KINDS["cut.json"])
+    return sorted([*paths, not_utf8])
 
 
 @pytest.fixture
