@@ -190,8 +190,8 @@ def _twin(path: Path) -> Path:
     another configuration (postrun's is sandboxed and locked), so the two read the same data
     from two files."""
     twin = path.with_name(f"{path.stem}_twin{path.suffix}")
-    made = twin.stat() if twin.exists() else None
-    if made is None or made.st_size != path.stat().st_size or made.st_mtime < path.stat().st_mtime:
+    made, source = (twin.stat() if twin.exists() else None), path.stat()
+    if made is None or made.st_size != source.st_size or made.st_mtime < source.st_mtime:
         shutil.copyfile(path, twin)
     return twin
 

@@ -281,13 +281,11 @@ def test_sources_duckdb_keywords_are_names_like_any_other(
 def test_sources_duckdb_keywords_listed_by_the_package_are_those_the_database_reports() -> None:
     """The keyword list DuckDB's package carries (read without creating a database) holds
     exactly the words ``duckdb_keywords()`` of the version in use reports as not plain names."""
-    import duckdb
-
     from runner.sources import duckdb_dialect
 
     keywords = duckdb_dialect._reserved_words()
     assert {"at", "position", "order", "select"} <= keywords
-    assert keywords == duckdb_dialect._keywords_of_a_database(duckdb)
+    assert keywords == duckdb_dialect._keywords_of_a_database()
 
 
 def test_sources_bad_value_is_data_malformed(duck: Database, run_yaml: RunYaml) -> None:

@@ -50,17 +50,17 @@ def _reserved_words() -> frozenset[str]:
     DuckDB's Python package lists its parser's keywords by category (``duckdb._sql_keywords``,
     generated from the parser, imported with ``duckdb`` itself); a version without that list is
     asked through an in-memory database, whose creation costs some 25 ms."""
-    import duckdb
-
     try:
         from duckdb._sql_keywords import KEYWORD_CATEGORY
     except ImportError:
-        return _keywords_of_a_database(duckdb)
+        return _keywords_of_a_database()
     return frozenset(name for name, kind in KEYWORD_CATEGORY.items() if kind != "unreserved")
 
 
-def _keywords_of_a_database(duckdb: Any) -> frozenset[str]:
+def _keywords_of_a_database() -> frozenset[str]:
     """What ``_reserved_words`` returns, from ``duckdb_keywords()`` of an in-memory database."""
+    import duckdb
+
     with duckdb.connect(config=read_only_url("duckdb:///:memory:")[1]["config"]) as conn:
         rows = conn.execute(
             "select keyword_name from duckdb_keywords() where keyword_category <> 'unreserved'"
